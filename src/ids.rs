@@ -1,0 +1,117 @@
+//! Identifier newtypes (worker, assignment, HIT, qualification type) and their model patterns.
+//!
+//! A value of one of these types has passed the service model's pattern; nothing else checks.
+
+use std::fmt;
+
+/// Why a text is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("is empty")]
+    Empty,
+    #[error("is longer than 64 characters")]
+    TooLong,
+    #[error("must start with the letter A (MTurk worker IDs look like A1B2C3D4E5F6G7)")]
+    WorkerPrefix,
+    #[error("may contain only capital letters A-Z and digits 0-9 (found {0:?})")]
+    BadChar(char),
+}
+
+/// `^[A-Z0-9]+$`, 1..64: MTurk's `EntityId` pattern.
+pub fn check_entity_id(text: &str) -> Result<(), IdError> {
+    if text.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if text.len() > 64 {
+        return Err(IdError::TooLong);
+    }
+    match text
+        .chars()
+        .find(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
+    {
+        Some(c) => Err(IdError::BadChar(c)),
+        None => Ok(()),
+    }
+}
+
+/// `^A[A-Z0-9]+$`, 1..64: MTurk's `CustomerId` pattern.
+pub fn check_worker_id(text: &str) -> Result<(), IdError> {
+    check_entity_id(text)?;
+    if !text.starts_with('A') {
+        return Err(IdError::WorkerPrefix);
+    }
+    if text.len() < 2 {
+        return Err(IdError::Empty);
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $check:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks the text against the model's pattern (after trimming whitespace).
+            pub fn parse(text: &str) -> Result<Self, IdError> {
+                let text = text.trim();
+                $check(text)?;
+                Ok(Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A worker ID (`CustomerId` in the model).
+    WorkerId,
+    check_worker_id
+);
+id_type!(
+    /// An assignment ID (`EntityId`).
+    AssignmentId,
+    check_entity_id
+);
+id_type!(
+    /// A HIT ID (`EntityId`).
+    HitId,
+    check_entity_id
+);
+id_type!(
+    /// A qualification type ID (`EntityId`).
+    QualificationTypeId,
+    check_entity_id
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_ids_follow_the_customer_id_pattern() {
+        assert!(WorkerId::parse("A143XRCI1YXAFE").is_ok());
+        assert_eq!(WorkerId::parse(" A1B2 ").unwrap().as_str(), "A1B2");
+        assert_eq!(WorkerId::parse("B143XRCI"), Err(IdError::WorkerPrefix));
+        assert_eq!(WorkerId::parse("a143xrci"), Err(IdError::BadChar('a')));
+        assert_eq!(WorkerId::parse("A"), Err(IdError::Empty));
+        assert_eq!(WorkerId::parse(""), Err(IdError::Empty));
+        assert_eq!(WorkerId::parse(&"A".repeat(65)), Err(IdError::TooLong));
+    }
+
+    #[test]
+    fn assignment_ids_follow_the_entity_id_pattern() {
+        assert!(AssignmentId::parse("3AMW0RGHOD1P7H6ZJ6QR5GLF7TIPN8").is_ok());
+        assert_eq!(AssignmentId::parse("3AMW-0R"), Err(IdError::BadChar('-')));
+    }
+}

@@ -4,3 +4,8 @@
 
 pub mod ids;
 pub mod money;
+pub mod input;
+pub mod journal;
+pub mod plan;
+pub mod platform;
+pub mod runner;

@@ -289,13 +289,14 @@ pub fn parse_bonuses(
         }
     };
 
+    let mut lines = LineCounter::default();
     let mut rows = Vec::new();
     let mut seen: HashMap<(String, String, u64, String), u64> = HashMap::new();
     for record in records {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| lines.line_at(bytes, p.byte()));
                 problems.push(InputProblem {
                     line,
                     column: None,
@@ -304,7 +305,9 @@ pub fn parse_bonuses(
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record
+            .position()
+            .map_or(0, |p| lines.line_at(bytes, p.byte()));
         if record.iter().all(<[u8]>::is_empty) {
             continue; // blank lines and ",,," rows that spreadsheets leave at the end
         }
@@ -454,6 +457,31 @@ pub fn parse_bonuses(
     Ok(rows)
 }
 
+/// Line numbers from byte offsets. The csv crate's own line count lags behind on CRLF files,
+/// and a researcher opening the file in an editor needs the true line.
+#[derive(Default)]
+struct LineCounter {
+    /// Bytes before `upto` hold `newlines` line ends.
+    upto: usize,
+    newlines: u64,
+}
+
+impl LineCounter {
+    /// The 1-based line of the record starting at `byte` (which may point at the `\n` of a
+    /// CRLF pair). Offsets must not decrease between calls.
+    fn line_at(&mut self, bytes: &[u8], byte: u64) -> u64 {
+        let end = (byte as usize + 1).min(bytes.len());
+        if end > self.upto {
+            self.newlines += bytes[self.upto..end]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            self.upto = end;
+        }
+        self.newlines + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,9 +519,19 @@ mod tests {
                     A3,x-3,1,\n";
         let p = problems(text);
         assert_eq!(p.len(), 5, "{p:#?}");
-        assert!(p[0].starts_with("line 2, column BonusAmount: amount \"$1.00\" has a currency sign"));
-        assert!(p[1].starts_with("line 3, column WorkerId: worker ID \"B2\" must start with the letter A"));
-        assert!(p[2].starts_with("line 3, column BonusAmount: amount \"1.234\" has more than 2 decimals"));
+        assert!(
+            p[0].starts_with("line 2, column BonusAmount: amount \"$1.00\" has a currency sign")
+        );
+        assert!(
+            p[1].starts_with(
+                "line 3, column WorkerId: worker ID \"B2\" must start with the letter A"
+            )
+        );
+        assert!(
+            p[2].starts_with(
+                "line 3, column BonusAmount: amount \"1.234\" has more than 2 decimals"
+            )
+        );
         assert!(p[3].starts_with("line 4, column AssignmentId: assignment ID \"x-3\""));
         assert!(p[4].starts_with("line 4, column Reason: reason is empty"));
     }
@@ -506,16 +544,20 @@ mod tests {
         };
         let rows = parse_bonuses(b"worker_id,assignment_id,amount\nA1,X1,2\n", "t", &opts).unwrap();
         assert_eq!(rows[0].reason, "Thank you");
-        let rows =
-            parse_bonuses(b"worker_id,assignment_id,amount,reason\nA1,X1,2,\nA1,X2,2,own\n", "t", &opts)
-                .unwrap();
+        let rows = parse_bonuses(
+            b"worker_id,assignment_id,amount,reason\nA1,X1,2,\nA1,X2,2,own\n",
+            "t",
+            &opts,
+        )
+        .unwrap();
         assert_eq!(rows[0].reason, "Thank you");
         assert_eq!(rows[1].reason, "own");
     }
 
     #[test]
     fn amount_column_names_a_batch_results_column() {
-        let text = "HITId,WorkerId,AssignmentId,Answer.score,MyBonus,Reason\nH1,A1,X1,7,0.70,score\n";
+        let text =
+            "HITId,WorkerId,AssignmentId,Answer.score,MyBonus,Reason\nH1,A1,X1,7,0.70,score\n";
         let opts = InputOptions {
             amount_column: Some("MyBonus".into()),
             ..Default::default()
@@ -536,7 +578,8 @@ mod tests {
 
     #[test]
     fn duplicates_are_refused_unless_allowed() {
-        let text = "WorkerId,AssignmentId,BonusAmount,Reason\nA1,X1,1,r\nA1,X1,1,r\nA1,X1,1,other\n";
+        let text =
+            "WorkerId,AssignmentId,BonusAmount,Reason\nA1,X1,1,r\nA1,X1,1,r\nA1,X1,1,other\n";
         let p = problems(text);
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("line 3: repeats line 2"));
@@ -552,7 +595,12 @@ mod tests {
         assert!(problems("")[0].contains("the file is empty"));
         assert!(problems("WorkerId,AssignmentId,BonusAmount,Reason\n")[0].contains("no rows"));
         let p = problems("WorkerId,BonusAmount,Reason\nA1,1,r\n");
-        assert_eq!(p, vec!["line 1: no assignment column; name it AssignmentId (also accepted: AssignmentId, assignment_id, assignmentId, Assignment ID, assignment), or use --amount-column for the amount"]);
+        assert_eq!(
+            p,
+            vec![
+                "line 1: no assignment column; name it AssignmentId (also accepted: AssignmentId, assignment_id, assignmentId, Assignment ID, assignment), or use --amount-column for the amount"
+            ]
+        );
         let p = problems("WorkerId,worker_id,AssignmentId,BonusAmount,Reason\nA1,A1,X,1,r\n");
         assert!(p[0].contains("more than one column could be the worker"));
     }
@@ -564,9 +612,44 @@ mod tests {
         let mut bytes = b"WorkerId,AssignmentId,BonusAmount,Reason\nA1,X1,1,caf".to_vec();
         bytes.extend_from_slice(&[0xE9, b'\n']);
         let err = parse_bonuses(&bytes, "t", &InputOptions::default()).unwrap_err();
-        assert!(err.problems[0].to_string().starts_with("line 2, column Reason: is not valid UTF-8"));
-        let long = format!("WorkerId,AssignmentId,BonusAmount,Reason\nA1,X1,1,{}\n", "x".repeat(5000));
-        assert!(problems(&long)[0].starts_with("line 2, column Reason: reason is 5000 characters long"));
+        assert!(
+            err.problems[0]
+                .to_string()
+                .starts_with("line 2, column Reason: is not valid UTF-8")
+        );
+        let long = format!(
+            "WorkerId,AssignmentId,BonusAmount,Reason\nA1,X1,1,{}\n",
+            "x".repeat(5000)
+        );
+        assert!(
+            problems(&long)[0].starts_with("line 2, column Reason: reason is 5000 characters long")
+        );
+    }
+
+    #[test]
+    fn crlf_line_numbers_are_true_lines() {
+        let p =
+            problems("WorkerId,AssignmentId,BonusAmount,Reason\r\nA1,X1,1,r\r\nA2,X2,1.5.0,r\r\n");
+        assert!(p[0].starts_with("line 3, column BonusAmount"), "{p:?}");
+    }
+
+    fn spec(role: &str) -> &'static ColumnSpec {
+        schema().columns.iter().find(|c| c.role == role).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The schema file is the contract: the validators accept exactly what its patterns do.
+        #[test]
+        fn validators_agree_with_the_schema_patterns(text in "[A0-9a.$,-]{0,8}") {
+            let worker = regex::Regex::new(spec("worker").pattern.as_deref().unwrap()).unwrap();
+            let entity = regex::Regex::new(spec("assignment").pattern.as_deref().unwrap()).unwrap();
+            let amount = regex::Regex::new(spec("amount").pattern.as_deref().unwrap()).unwrap();
+            proptest::prop_assert_eq!(worker.is_match(&text), WorkerId::parse(&text).is_ok());
+            proptest::prop_assert_eq!(entity.is_match(&text), AssignmentId::parse(&text).is_ok());
+            let parsed = Cents::parse_bonus(&text);
+            let is_zero = matches!(parsed, Err(crate::money::AmountError::Zero));
+            proptest::prop_assert_eq!(amount.is_match(&text) && !is_zero, parsed.is_ok());
+        }
     }
 
     #[test]
@@ -577,7 +660,8 @@ mod tests {
 
     #[test]
     fn line_numbers_count_quoted_newlines() {
-        let text = "WorkerId,AssignmentId,BonusAmount,Reason\nA1,X1,1,\"two\nlines\"\nA2,X2,bad,r\n";
+        let text =
+            "WorkerId,AssignmentId,BonusAmount,Reason\nA1,X1,1,\"two\nlines\"\nA2,X2,bad,r\n";
         let p = problems(text);
         assert!(p[0].starts_with("line 4, column BonusAmount"), "{p:?}");
     }

@@ -33,7 +33,9 @@ pub enum JournalError {
     },
     #[error("another payout process is using the journal at {0}")]
     Locked(PathBuf),
-    #[error("the journal at {path} was written by a newer payout (schema {found}, this payout knows {known})")]
+    #[error(
+        "the journal at {path} was written by a newer payout (schema {found}, this payout knows {known})"
+    )]
     TooNew {
         path: PathBuf,
         found: i64,
@@ -157,7 +159,9 @@ impl BatchCounts {
     }
 
     pub fn open(&self) -> u64 {
-        self.count(ItemState::Pending) + self.count(ItemState::InFlight) + self.count(ItemState::Unknown)
+        self.count(ItemState::Pending)
+            + self.count(ItemState::InFlight)
+            + self.count(ItemState::Unknown)
     }
 
     pub fn total(&self) -> u64 {
@@ -276,8 +280,14 @@ impl Journal {
         Ok(())
     }
 
-    pub fn batch_by_fingerprint(&self, fingerprint: &str) -> Result<Option<BatchInfo>, JournalError> {
-        self.query_batch("WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 1", fingerprint)
+    pub fn batch_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<BatchInfo>, JournalError> {
+        self.query_batch(
+            "WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 1",
+            fingerprint,
+        )
     }
 
     pub fn batch_by_name(&self, name: &str) -> Result<Option<BatchInfo>, JournalError> {
@@ -348,7 +358,14 @@ impl Journal {
         tx.execute(
             "INSERT INTO batches (name, fingerprint, target, endpoint, source, created_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![name, plan.fingerprint, plan.target.as_str(), endpoint, source, created_ms],
+            params![
+                name,
+                plan.fingerprint,
+                plan.target.as_str(),
+                endpoint,
+                source,
+                created_ms
+            ],
         )?;
         let id = tx.last_insert_rowid();
         {
@@ -656,7 +673,9 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Request>) {
                         token,
                         reply,
                     } => {
-                        let _ = reply.send(count_paid_others(&tx, target, &key, &token).map_err(|e| e.to_string()));
+                        let _ = reply.send(
+                            count_paid_others(&tx, target, &key, &token).map_err(|e| e.to_string()),
+                        );
                     }
                 }
             }
@@ -811,7 +830,10 @@ mod tests {
         let b = j.create_batch(&p, "b.csv", None, false).unwrap();
         let w = j.into_writer();
         let n = w
-            .write(Write::BeginAttempt { batch: b.id, seq: 1 })
+            .write(Write::BeginAttempt {
+                batch: b.id,
+                seq: 1,
+            })
             .await
             .unwrap();
         assert_eq!(n, 1);
@@ -853,7 +875,12 @@ mod tests {
         assert_eq!(items[1].token, j.items(first.id).unwrap()[1].token);
 
         let third = j
-            .create_batch(&plan(&rows(1), Target::Emulator, "repeat"), "c.csv", None, true)
+            .create_batch(
+                &plan(&rows(1), Target::Emulator, "repeat"),
+                "c.csv",
+                None,
+                true,
+            )
             .unwrap();
         let repeat = &j.items(third.id).unwrap()[0];
         assert_eq!(repeat.state, ItemState::Pending);
@@ -885,9 +912,12 @@ mod tests {
         })
         .await
         .unwrap();
-        w.write(Write::BeginAttempt { batch: a.id, seq: 1 })
-            .await
-            .unwrap();
+        w.write(Write::BeginAttempt {
+            batch: a.id,
+            seq: 1,
+        })
+        .await
+        .unwrap();
         let mut j = w.finish();
         j.reconcile_with_other_batches(&b).unwrap();
         let states: Vec<ItemState> = j.items(b.id).unwrap().iter().map(|i| i.state).collect();
@@ -903,7 +933,12 @@ mod tests {
         let path = dir.path().join("j.sqlite");
         let mut j = Journal::open(&path).unwrap();
         let b = j
-            .create_batch(&plan(&rows(200), Target::Emulator, ""), "a.csv", None, false)
+            .create_batch(
+                &plan(&rows(200), Target::Emulator, ""),
+                "a.csv",
+                None,
+                false,
+            )
             .unwrap();
         let w = std::sync::Arc::new(j.into_writer());
         let mut tasks = Vec::new();
@@ -935,7 +970,11 @@ mod tests {
         assert_eq!(c.count(ItemState::Paid), 200);
         let attempts: i64 = j
             .conn
-            .query_row("SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM attempts WHERE outcome = 'ok'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(attempts, 200);
     }

@@ -2,10 +2,13 @@
 //!
 //! The pipeline reads top to bottom: input → plan → journal → runner → platform → report.
 
+pub mod cli;
+pub mod emulator;
 pub mod ids;
-pub mod money;
 pub mod input;
 pub mod journal;
+pub mod money;
 pub mod plan;
 pub mod platform;
+pub mod report;
 pub mod runner;

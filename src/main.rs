@@ -1,3 +1,5 @@
-//! The `payout` binary: everything lives in the library; this only maps its outcome to an exit code.
+//! The `payout` binary: everything lives in the library; this only hands over to its CLI.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    payout::cli::main()
+}

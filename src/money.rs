@@ -167,7 +167,10 @@ mod tests {
     fn refuses_what_mturk_refuses_with_the_reason() {
         assert_eq!(Cents::parse_bonus("$1.00"), Err(AmountError::CurrencySign));
         assert_eq!(Cents::parse_bonus("1,50"), Err(AmountError::Comma));
-        assert_eq!(Cents::parse_bonus("1.234"), Err(AmountError::TooManyDecimals));
+        assert_eq!(
+            Cents::parse_bonus("1.234"),
+            Err(AmountError::TooManyDecimals)
+        );
         assert_eq!(Cents::parse_bonus("-1"), Err(AmountError::Negative));
         assert_eq!(Cents::parse_bonus("0"), Err(AmountError::Zero));
         assert_eq!(Cents::parse_bonus("0.00"), Err(AmountError::Zero));

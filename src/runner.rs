@@ -204,7 +204,9 @@ impl Pacer {
     /// keep arriving for a while and must not halve it again). Returns the new rate if changed.
     pub fn on_throttle(&self) -> Option<f64> {
         let mut s = self.state.lock().expect("pacer lock");
-        if s.last_decrease.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if s.last_decrease
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
             return None;
         }
         s.rate = (s.rate * 0.5).max(MIN_RATE);
@@ -250,13 +252,12 @@ struct Ctx<P> {
     reporter: Arc<dyn Reporter>,
 }
 
-/// Pays `items` (the batch's open payments, in order). Returns when every started payment has
+/// Pays `items` (the open payments of batch `batch` on `target`, in order). Returns when every started payment has
 /// settled; payments not started stay open in the journal.
 pub async fn run_batch<P: Platform>(
     platform: Arc<P>,
     journal: Arc<JournalWriter>,
-    target: Target,
-    batch: i64,
+    (target, batch): (Target, i64),
     items: Vec<ItemRecord>,
     cfg: RunnerConfig,
     reporter: Arc<dyn Reporter>,
@@ -322,7 +323,8 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
         reason: item.key.reason.clone(),
         token: item.token.clone(),
     };
-    let mut rng = fastrand::Rng::with_seed(ctx.cfg.seed ^ (u64::from(seq) << 20) ^ ctx.batch as u64);
+    let mut rng =
+        fastrand::Rng::with_seed(ctx.cfg.seed ^ (u64::from(seq) << 20) ^ ctx.batch as u64);
     // Sent before without a known outcome: ask MTurk before sending anything.
     let mut maybe_applied = item.state == ItemState::Unknown;
     if maybe_applied {
@@ -359,15 +361,16 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
             })
             .await?;
         let result = ctx.platform.send_bonus(&req).await;
-        let end = |outcome: &'static str, message: Option<String>, state: ItemState| Write::EndAttempt {
-            batch: ctx.batch,
-            seq,
-            n,
-            outcome,
-            message,
-            state,
-            note: None,
-        };
+        let end =
+            |outcome: &'static str, message: Option<String>, state: ItemState| Write::EndAttempt {
+                batch: ctx.batch,
+                seq,
+                n,
+                outcome,
+                message,
+                state,
+                note: None,
+            };
         let open_state = if maybe_applied {
             ItemState::Unknown
         } else {
@@ -375,7 +378,9 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
         };
         let err = match result {
             Ok(()) => {
-                ctx.journal.write(end("paid", None, ItemState::Paid)).await?;
+                ctx.journal
+                    .write(end("paid", None, ItemState::Paid))
+                    .await?;
                 if let Some(rate) = ctx.pacer.on_success() {
                     ctx.reporter.event(&Event::RateChanged { rate });
                 }
@@ -396,7 +401,11 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
                 // MTurk says the token was used, or refuses a payment that an earlier attempt
                 // may have made: its bonus list decides, and nothing is sent again.
                 ctx.journal
-                    .write(end("already_processed", Some(message.clone()), ItemState::Unknown))
+                    .write(end(
+                        "already_processed",
+                        Some(message.clone()),
+                        ItemState::Unknown,
+                    ))
                     .await?;
                 return match lookup(ctx, &item, &mut rng).await? {
                     Lookup::Paid => resolve_paid(ctx, &item, "MTurk had already processed this payment's token; confirmed in its bonus list").await,
@@ -476,7 +485,11 @@ fn left_open<P>(ctx: &Ctx<P>, seq: u32, message: Option<String>) -> Result<Settl
     Ok(Settled::Open)
 }
 
-async fn resolve_paid<P>(ctx: &Ctx<P>, item: &ItemRecord, note: &str) -> Result<Settled, JournalError> {
+async fn resolve_paid<P>(
+    ctx: &Ctx<P>,
+    item: &ItemRecord,
+    note: &str,
+) -> Result<Settled, JournalError> {
     ctx.journal
         .write(Write::Resolve {
             batch: ctx.batch,
@@ -647,7 +660,8 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         for k in 1..30 {
             let d = backoff(&cfg, k, &mut rng);
-            let ceiling = Duration::from_millis(100 * (1u64 << (k - 1).min(16))).min(cfg.backoff_cap);
+            let ceiling =
+                Duration::from_millis(100 * (1u64 << (k - 1).min(16))).min(cfg.backoff_cap);
             assert!(d <= ceiling, "attempt {k}: {d:?} > {ceiling:?}");
         }
     }
@@ -656,7 +670,11 @@ mod tests {
     fn pacer_halves_on_throttle_once_a_second_and_recovers_up_to_max() {
         let p = Pacer::new(100.0);
         assert_eq!(p.on_throttle(), Some(50.0));
-        assert_eq!(p.on_throttle(), None, "a second throttle within the second is ignored");
+        assert_eq!(
+            p.on_throttle(),
+            None,
+            "a second throttle within the second is ignored"
+        );
         let mut rate = 50.0;
         for _ in 0..10_000 {
             if let Some(r) = p.on_success() {

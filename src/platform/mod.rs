@@ -88,8 +88,10 @@ impl std::error::Error for PlatformError {}
 /// A platform payout can pay through. Futures are `Send` so calls run on any runtime thread.
 pub trait Platform: Send + Sync + 'static {
     /// Pays one bonus; the request's token makes a repeat harmless while the platform keeps it.
-    fn send_bonus(&self, req: &BonusRequest)
-    -> impl Future<Output = Result<(), PlatformError>> + Send;
+    fn send_bonus(
+        &self,
+        req: &BonusRequest,
+    ) -> impl Future<Output = Result<(), PlatformError>> + Send;
 
     /// Every bonus paid for an assignment, all pages.
     fn bonuses_for_assignment(

@@ -72,10 +72,9 @@ impl MturkPlatform {
                     EnvironmentVariableCredentialsProvider::new(),
                 )
                 .or_else("Profile", files.build());
-                let creds = chain
-                    .provide_credentials()
-                    .await
-                    .map_err(|e| PlatformSetupError::NoCredentials(DisplayErrorContext(e).to_string()))?;
+                let creds = chain.provide_credentials().await.map_err(|e| {
+                    PlatformSetupError::NoCredentials(DisplayErrorContext(e).to_string())
+                })?;
                 if creds.session_token().is_some() {
                     return Err(PlatformSetupError::TemporaryCredentials);
                 }
@@ -142,7 +141,9 @@ impl Platform for MturkPlatform {
             }
             // MTurk may hand back a token on the last page; an empty page ends the list too.
             match page.next_token() {
-                Some(t) if page.num_results().unwrap_or(0) > 0 && !page.bonus_payments().is_empty() => {
+                Some(t)
+                    if page.num_results().unwrap_or(0) > 0 && !page.bonus_payments().is_empty() =>
+                {
                     next = Some(t.to_owned());
                 }
                 _ => return Ok(out),
@@ -221,7 +222,12 @@ where
 }
 
 /// The classification table for an answer MTurk did give.
-fn classify_answer(status: u16, code: Option<&str>, turk: Option<&str>, message: &str) -> ErrorClass {
+fn classify_answer(
+    status: u16,
+    code: Option<&str>,
+    turk: Option<&str>,
+    message: &str,
+) -> ErrorClass {
     let lower = message.to_ascii_lowercase();
     let code = code.unwrap_or("");
     if code.contains("Throttling") || status == 429 || lower.contains("rate exceeded") {
@@ -266,32 +272,58 @@ mod tests {
 
     #[test]
     fn classification_table() {
+        use super::super::Systemic as S;
         use ErrorClass::*;
         let c = |status, code: &str, msg: &str| classify_answer(status, Some(code), None, msg);
         assert_eq!(c(400, "ThrottlingException", "Rate exceeded"), Throttled);
         assert_eq!(c(503, "ServiceUnavailable", "slow down"), Retryable);
-        assert_eq!(c(500, "ServiceFault", "try again (1631094715163)"), Retryable);
         assert_eq!(
-            c(400, "RequestError", "The idempotency token \"t\" has already been processed. (1)"),
+            c(500, "ServiceFault", "try again (1631094715163)"),
+            Retryable
+        );
+        assert_eq!(
+            c(
+                400,
+                "RequestError",
+                "The idempotency token \"t\" has already been processed. (1)"
+            ),
             AlreadyDone
         );
         assert_eq!(
-            c(400, "RequestError", "This Requester has insufficient funds in their account to complete this transaction."),
-            Systemic(Systemic::InsufficientFunds)
+            c(
+                400,
+                "RequestError",
+                "This Requester has insufficient funds in their account to complete this transaction."
+            ),
+            Systemic(S::InsufficientFunds)
         );
         assert_eq!(
-            c(400, "UnrecognizedClientException", "The security token included in the request is invalid."),
-            Systemic(Systemic::Credentials)
+            c(
+                400,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid."
+            ),
+            Systemic(S::Credentials)
         );
-        assert_eq!(c(400, "RequestError", "Assignment X does not exist. (1)"), Permanent);
         assert_eq!(
-            c(400, "ParameterValidationError", "The value \"A1\" is not valid for the parameter WorkerId."),
+            c(400, "RequestError", "Assignment X does not exist. (1)"),
             Permanent
         );
-        assert_eq!(c(400, "ValidationException", "1 validation error detected"), Permanent);
+        assert_eq!(
+            c(
+                400,
+                "ParameterValidationError",
+                "The value \"A1\" is not valid for the parameter WorkerId."
+            ),
+            Permanent
+        );
+        assert_eq!(
+            c(400, "ValidationException", "1 validation error detected"),
+            Permanent
+        );
         assert_eq!(
             classify_answer(400, Some("RequestError"), Some("AWS.NotAuthorized"), "no"),
-            Systemic(Systemic::AccountNotLinked)
+            Systemic(S::AccountNotLinked)
         );
     }
 }

@@ -1,0 +1,94 @@
+//! The command line as a newcomer meets it: the README's commands, `payout emulator`, reports.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::support::*;
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_readme_main_command_pays_the_example_on_the_built_in_emulator() {
+    let s = Scratch::new();
+    let out = s.run(&["run", &example("bonuses.csv"), "--emulator"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("EMULATOR"), "the target is in the banner: {out:?}");
+    let text = std::fs::read_to_string(example("bonuses.csv")).unwrap();
+    let rows = text.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+    assert!(
+        out.stderr.contains(&format!("paid {:>6}", rows)),
+        "all {rows} rows paid: {out:?}"
+    );
+}
+
+#[test]
+fn payout_emulator_serves_until_sigterm_and_a_run_pays_through_it() {
+    let s = Scratch::new();
+    let mut emu = s
+        .payout(&["emulator", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(emu.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    let file = s.write("b.csv", &csv_text(&rows(10)));
+    let out = s.run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--emulator",
+        "--endpoint-url",
+        &url,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    std::process::Command::new("kill")
+        .args(["-TERM", &emu.id().to_string()])
+        .status()
+        .unwrap();
+    let status = emu.wait().unwrap();
+    assert!(status.success(), "stops cleanly on SIGTERM: {status:?}");
+}
+
+#[test]
+fn report_writes_csv_with_one_line_per_row() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let file = s.write("b.csv", &csv_text(&rows(7)));
+    assert_eq!(s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu))).code, 0);
+    let out_file = s.path("report.csv");
+    let out = s.run(&["report", "--output", out_file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "line,worker_id,assignment_id,amount,fee,reason,outcome,attempts,error,note,request_token,first_sent,finished"
+    );
+    let body: Vec<&str> = lines.collect();
+    assert_eq!(body.len(), 7);
+    assert!(body.iter().all(|l| l.contains(",paid,1,")), "{text}");
+}
+
+#[test]
+fn status_without_a_journal_says_so() {
+    let s = Scratch::new();
+    let out = s.run(&["status"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("no journal at"), "{out:?}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let s = Scratch::new();
+    let out = s.run(&["run", "x.csv", "--sandbox", "--production"]);
+    assert_eq!(out.code, 2, "{out:?}");
+}

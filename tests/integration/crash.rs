@@ -1,0 +1,136 @@
+//! The crash matrix: the real binary killed with SIGKILL mid-batch, then the same command again.
+
+use std::time::Duration;
+
+use payout::emulator::{BackgroundEmulator, EmulatorConfig};
+
+use crate::support::*;
+
+/// Runs `cmd`, kills it once the emulator has paid `at` bonuses (or it finished first).
+fn run_and_kill_at(s: &Scratch, emu: &BackgroundEmulator, cmd: &[&str], at: u64) {
+    let mut child = s.spawn(cmd);
+    let h = emu.handle();
+    let reached = h.wait_for(Duration::from_secs(60), |st| st.payments >= at);
+    child.kill().expect("SIGKILL payout");
+    let status = child.wait().expect("reap payout");
+    assert!(
+        reached || status.success(),
+        "payout neither reached {at} payments nor finished: {status:?}"
+    );
+}
+
+fn crash_config(seed: u64) -> EmulatorConfig {
+    EmulatorConfig {
+        seed,
+        lost_rate: 0.05,
+        latency: Duration::from_millis(2),
+        latency_jitter: Duration::from_millis(6),
+        ..signed_config()
+    }
+}
+
+#[test]
+fn killed_at_several_points_then_rerun_pays_each_row_exactly_once() {
+    let s = Scratch::new();
+    let emu = emulator(crash_config(11));
+    let rows = rows(300);
+    let file = s.write("bonuses.csv", &csv_text(&rows));
+    let t = target_args(&emu);
+    let cmd = args(
+        &["run", file.to_str().unwrap(), "--rate", "2000", "--concurrency", "16"],
+        &t,
+    );
+    // Kill points spread over the batch; each run starts where the journal left off.
+    for at in [1, 17, 90, 160, 231] {
+        run_and_kill_at(&s, &emu, &cmd, at);
+    }
+    let last = s.run(&cmd);
+    assert_eq!(last.code, 0, "{last:?}");
+    assert_paid_exactly_once(&emu.handle(), &rows);
+}
+
+#[test]
+fn killed_then_resumed_after_the_24_hour_token_window_pays_each_row_exactly_once() {
+    let s = Scratch::new();
+    let emu = emulator(crash_config(12));
+    let rows = rows(200);
+    let file = s.write("bonuses.csv", &csv_text(&rows));
+    let t = target_args(&emu);
+    let cmd = args(
+        &["run", file.to_str().unwrap(), "--rate", "2000", "--concurrency", "16"],
+        &t,
+    );
+    for at in [40, 120] {
+        run_and_kill_at(&s, &emu, &cmd, at);
+        // MTurk forgets tokens after 24 h: only the journal and the bonus list protect now.
+        emu.handle().advance_clock(Duration::from_secs(25 * 3600));
+    }
+    let last = s.run(&cmd);
+    assert_eq!(last.code, 0, "{last:?}");
+    assert_paid_exactly_once(&emu.handle(), &rows);
+}
+
+#[test]
+fn after_a_kill_the_journal_holds_no_payment_as_paid_that_the_emulator_did_not_pay() {
+    let s = Scratch::new();
+    let emu = emulator(crash_config(13));
+    let rows = rows(150);
+    let file = s.write("bonuses.csv", &csv_text(&rows));
+    let t = target_args(&emu);
+    let cmd = args(
+        &["run", file.to_str().unwrap(), "--rate", "2000", "--concurrency", "16"],
+        &t,
+    );
+    run_and_kill_at(&s, &emu, &cmd, 70);
+    let report = s.run(&["report", "--format", "json"]);
+    assert_eq!(report.code, 0, "{report:?}");
+    let lines: Vec<serde_json::Value> = serde_json::from_str(&report.stdout).unwrap();
+    let ledger = emu.handle().ledger();
+    for l in lines.iter().filter(|l| l["outcome"] == "paid") {
+        let token = l["request_token"].as_str().unwrap();
+        assert!(
+            ledger.iter().any(|p| p.token.as_deref() == Some(token)),
+            "journal says paid, emulator never paid line {}",
+            l["line"]
+        );
+    }
+    let status = s.run(&["status"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(status.stdout.contains("pending"), "{status:?}");
+}
+
+#[test]
+fn ctrl_c_drains_calls_in_flight_and_the_batch_resumes() {
+    let s = Scratch::new();
+    let emu = emulator(EmulatorConfig {
+        latency: Duration::from_millis(30),
+        ..signed_config()
+    });
+    let rows = rows(120);
+    let file = s.write("bonuses.csv", &csv_text(&rows));
+    let t = target_args(&emu);
+    let cmd = args(
+        &["run", file.to_str().unwrap(), "--rate", "1000", "--concurrency", "4"],
+        &t,
+    );
+    let child = s.spawn(&cmd);
+    assert!(emu.handle().wait_for(Duration::from_secs(30), |st| st.payments >= 10));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out: Outcome = child.wait_with_output().unwrap().into();
+    assert_eq!(out.code, 4, "incomplete after Ctrl-C: {out:?}");
+    assert!(out.stderr.contains("Stopped on request"), "{out:?}");
+    // Drained: nothing was left in flight, so no payment is unknown.
+    let status = s.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["unknown"], 0, "{status:?}");
+    let paid_so_far = v["paid"].as_u64().unwrap();
+    assert_eq!(paid_so_far as usize, emu.handle().ledger().len());
+
+    let last = s.run(&cmd);
+    assert_eq!(last.code, 0, "{last:?}");
+    assert_paid_exactly_once(&emu.handle(), &rows);
+}

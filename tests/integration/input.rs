@@ -1,0 +1,75 @@
+//! The malformed-input corpus: each file is refused whole, with its line, and MTurk hears nothing.
+
+use crate::support::*;
+
+const HEADER: &str = "WorkerId,AssignmentId,BonusAmount,Reason\n";
+
+/// (name, file bytes, text the error must contain)
+fn corpus() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let row = |amount: &str| format!("{HEADER}A1B2C3,3XYZ,{amount},Thanks\n").into_bytes();
+    let mut bad_utf8 = format!("{HEADER}A1B2C3,3XYZ,1.00,caf").into_bytes();
+    bad_utf8.extend_from_slice(b"\xe9\n");
+    let long_line = format!("{HEADER}A1B2C3,3XYZ,1.00,{}\n", "x".repeat(200_000)).into_bytes();
+    vec![
+        ("dollar sign", row("$1.00"), "line 2, column BonusAmount: amount \"$1.00\" has a currency sign"),
+        ("decimal comma", format!("{HEADER}A1B2C3,3XYZ,\"1,50\",Thanks\n").into_bytes(), "line 2, column BonusAmount: amount \"1,50\" has a comma"),
+        ("three decimals", row("1.234"), "line 2, column BonusAmount: amount \"1.234\" has more than 2 decimals"),
+        ("negative", row("-1"), "line 2, column BonusAmount: amount \"-1\" is negative"),
+        ("zero", row("0"), "line 2, column BonusAmount: amount \"0\" is zero"),
+        ("exponent", row("1e3"), "line 2, column BonusAmount: amount \"1e3\" is not a plain decimal number"),
+        ("bad worker", format!("{HEADER}B1B2C3,3XYZ,1.00,Thanks\n").into_bytes(), "line 2, column WorkerId"),
+        ("bad assignment", format!("{HEADER}A1B2C3,3xyz,1.00,Thanks\n").into_bytes(), "line 2, column AssignmentId"),
+        ("empty reason", format!("{HEADER}A1B2C3,3XYZ,1.00,\n").into_bytes(), "line 2, column Reason: reason is empty"),
+        ("duplicate", format!("{HEADER}A1B2C3,3XYZ,1.00,T\nA1B2C3,3XYZ,1.00,T\n").into_bytes(), "line 3: repeats line 2"),
+        ("empty file", Vec::new(), "the file is empty"),
+        ("header only", HEADER.as_bytes().to_vec(), "no rows"),
+        ("missing column", b"WorkerId,BonusAmount,Reason\nA1,1.00,T\n".to_vec(), "line 1: no assignment column"),
+        ("bad utf-8", bad_utf8, "line 2, column Reason: is not valid UTF-8"),
+        ("very long line", long_line, "line 2, column Reason: reason is 200000 characters long"),
+        ("ragged row", format!("{HEADER}A1B2C3,3XYZ,1.00,Thanks,extra\n").into_bytes(), "line 2: has 5 fields"),
+        ("one bad row among good", format!("{HEADER}A1,X1,1,T\nA2,X2,1,T\nA3,X3,1..0,T\nA4,X4,1,T\n").into_bytes(), "line 4, column BonusAmount"),
+    ]
+}
+
+#[test]
+fn every_malformed_file_is_refused_with_its_line_and_nothing_is_sent_or_journaled() {
+    let emu = emulator(signed_config());
+    let t = target_args(&emu);
+    for (name, bytes, want) in corpus() {
+        let s = Scratch::new();
+        let path = s.path("bad.csv");
+        std::fs::write(&path, &bytes).unwrap();
+        let out = s.run(&args(&["run", path.to_str().unwrap()], &t));
+        assert_eq!(out.code, 5, "{name}: {out:?}");
+        assert!(out.stderr.contains(want), "{name}: expected {want:?} in {out:?}");
+        assert!(out.stderr.contains("nothing was sent"), "{name}: {out:?}");
+        assert!(!s.journal().exists(), "{name}: a journal was written");
+    }
+    assert_eq!(
+        emu.handle().stats().total_requests,
+        0,
+        "the emulator heard from payout"
+    );
+}
+
+#[test]
+fn all_problems_of_a_file_are_reported_at_once() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let text = format!("{HEADER}A1,X1,$1,T\nA2,X2,1.234,T\nB3,X3,1,T\nA4,X4,1,\n");
+    let file = s.write("b.csv", &text);
+    let out = s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)));
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.stderr.contains("4 problems found"), "{out:?}");
+    for line in ["line 2,", "line 3,", "line 4,", "line 5,"] {
+        assert!(out.stderr.contains(line), "{line}: {out:?}");
+    }
+}
+
+#[test]
+fn a_missing_file_is_an_input_error() {
+    let s = Scratch::new();
+    let out = s.run(&["run", s.path("nope.csv").to_str().unwrap(), "--emulator"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.stderr.contains("cannot read the file"), "{out:?}");
+}

@@ -1,0 +1,207 @@
+//! Shared test helpers: the real `payout` binary in a sandboxed environment, CSV fixtures, ledgers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use payout::emulator::{BackgroundEmulator, EmulatorConfig, EmulatorHandle};
+
+pub const ACCESS_KEY: &str = "AKIDPAYOUTTEST";
+/// Distinctive so that a leak anywhere is found by a plain search.
+pub const SECRET: &str = "sEcReT-payout-test-never-print-8f3a";
+
+/// A scratch directory with a journal path and a fake HOME (no real ~/.aws is ever read).
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.path("journal.sqlite")
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write fixture");
+        p
+    }
+
+    /// `payout ARGS` with test credentials, a private HOME and this scratch's journal.
+    pub fn payout(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_payout"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("PAYOUT_JOURNAL", self.journal())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        Outcome::from(self.payout(args).output().expect("run payout"))
+    }
+
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.payout(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn payout")
+    }
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Outcome {
+    fn from(o: Output) -> Outcome {
+        Outcome {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// One bonus row of a fixture.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Row {
+    pub worker: String,
+    pub assignment: String,
+    pub cents: u64,
+    pub reason: String,
+}
+
+/// `n` distinct, valid rows with amounts from 1 cent to a few dollars.
+pub fn rows(n: usize) -> Vec<Row> {
+    (0..n)
+        .map(|i| Row {
+            worker: format!("A{:012}", 7919 * i % 1_000_003),
+            assignment: format!("3ASSIGN{:023}", i),
+            cents: 1 + (i as u64 * 37) % 500,
+            reason: format!("Bonus for round {}, thanks!", i % 5),
+        })
+        .collect()
+}
+
+pub fn csv_text(rows: &[Row]) -> String {
+    let mut s = String::from("WorkerId,AssignmentId,BonusAmount,Reason\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{}.{:02},\"{}\"\n",
+            r.worker,
+            r.assignment,
+            r.cents / 100,
+            r.cents % 100,
+            r.reason
+        ));
+    }
+    s
+}
+
+/// The emulator's ledger as a multiset of rows.
+pub fn ledger_counts(h: &EmulatorHandle) -> BTreeMap<Row, usize> {
+    let mut m = BTreeMap::new();
+    for p in h.ledger() {
+        *m.entry(Row {
+            worker: p.worker_id.clone(),
+            assignment: p.assignment_id.clone(),
+            cents: p.amount.0,
+            reason: p.reason.clone(),
+        })
+        .or_insert(0) += 1;
+    }
+    m
+}
+
+/// Asserts that the emulator paid every row of `expected` exactly once and nothing else.
+pub fn assert_paid_exactly_once(h: &EmulatorHandle, expected: &[Row]) {
+    let ledger = ledger_counts(h);
+    let mut want = BTreeMap::new();
+    for r in expected {
+        *want.entry(r.clone()).or_insert(0) += 1;
+    }
+    let extra: Vec<_> = ledger.iter().filter(|(r, n)| want.get(*r) != Some(*n)).collect();
+    let missing: Vec<_> = want.iter().filter(|(r, n)| ledger.get(*r) != Some(*n)).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "ledger differs from the rows: {} wrong in the ledger (first: {:?}), {} missing or miscounted (first: {:?})",
+        extra.len(),
+        extra.first(),
+        missing.len(),
+        missing.first()
+    );
+    assert!(h.double_payments().is_empty(), "double payments: {:?}", h.double_payments());
+}
+
+pub fn emulator(config: EmulatorConfig) -> BackgroundEmulator {
+    BackgroundEmulator::start(config).expect("start the emulator")
+}
+
+/// Emulator settings that check signatures against the test credentials.
+pub fn signed_config() -> EmulatorConfig {
+    EmulatorConfig {
+        credentials: Some((ACCESS_KEY.into(), SECRET.into())),
+        ..EmulatorConfig::default()
+    }
+}
+
+/// Flags that point a run at `emu` through the sandbox code path, fast enough for tests.
+pub fn target_args(emu: &BackgroundEmulator) -> Vec<String> {
+    vec![
+        "--sandbox".into(),
+        "--endpoint-url".into(),
+        emu.url(),
+        "--backoff-ms".into(),
+        "2".into(),
+        "--call-timeout-ms".into(),
+        "5000".into(),
+    ]
+}
+
+pub fn args<'a>(head: &[&'a str], tail: &'a [String]) -> Vec<&'a str> {
+    head.iter()
+        .copied()
+        .chain(tail.iter().map(String::as_str))
+        .collect()
+}
+
+/// Every file the journal consists of, as bytes (db, WAL, shared memory).
+pub fn journal_bytes(journal: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut p = journal.as_os_str().to_owned();
+        p.push(suffix);
+        if let Ok(b) = std::fs::read(PathBuf::from(p)) {
+            all.extend(b);
+        }
+    }
+    all
+}

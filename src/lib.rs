@@ -2,5 +2,6 @@
 //!
 //! The pipeline reads top to bottom: input → plan → journal → runner → platform → report.
 
+pub mod emulator;
 pub mod ids;
 pub mod money;

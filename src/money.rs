@@ -143,6 +143,13 @@ impl Sub for Cents {
     }
 }
 
+/// Serialized as integer cents, so that JSON consumers never see a float.
+impl serde::Serialize for Cents {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
 impl Sum for Cents {
     fn sum<I: Iterator<Item = Cents>>(iter: I) -> Cents {
         iter.fold(Cents::ZERO, Add::add)
@@ -167,7 +174,10 @@ mod tests {
     fn refuses_what_mturk_refuses_with_the_reason() {
         assert_eq!(Cents::parse_bonus("$1.00"), Err(AmountError::CurrencySign));
         assert_eq!(Cents::parse_bonus("1,50"), Err(AmountError::Comma));
-        assert_eq!(Cents::parse_bonus("1.234"), Err(AmountError::TooManyDecimals));
+        assert_eq!(
+            Cents::parse_bonus("1.234"),
+            Err(AmountError::TooManyDecimals)
+        );
         assert_eq!(Cents::parse_bonus("-1"), Err(AmountError::Negative));
         assert_eq!(Cents::parse_bonus("0"), Err(AmountError::Zero));
         assert_eq!(Cents::parse_bonus("0.00"), Err(AmountError::Zero));

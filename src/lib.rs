@@ -1,6 +1,7 @@
 //! payout: pay MTurk bonuses and assign qualifications in bulk from CSV files, exactly once.
 //!
-//! The pipeline reads top to bottom: input → plan → journal → runner → platform → report.
+//! The pipeline reads top to bottom: input → plan → journal → runner → platform → report;
+//! `cli` tells the story, `emulator` is the local MTurk the tests and demos pay into.
 
 pub mod cli;
 pub mod emulator;

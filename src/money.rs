@@ -143,6 +143,13 @@ impl Sub for Cents {
     }
 }
 
+/// Serialized as integer cents, so that JSON consumers never see a float.
+impl serde::Serialize for Cents {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
 impl Sum for Cents {
     fn sum<I: Iterator<Item = Cents>>(iter: I) -> Cents {
         iter.fold(Cents::ZERO, Add::add)

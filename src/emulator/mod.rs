@@ -1,18 +1,18 @@
-//! TEMPORARY compile stub (not committed).
-use std::net::SocketAddr;
-#[derive(Default)]
-pub struct EmulatorConfig;
-pub struct RunningEmulator;
-impl RunningEmulator {
-    pub async fn start(_c: EmulatorConfig, _a: SocketAddr) -> std::io::Result<RunningEmulator> {
-        todo!()
-    }
-    pub fn url(&self) -> String {
-        todo!()
-    }
-}
-#[derive(clap::Args, Debug)]
-pub struct EmulatorArgs {}
-pub async fn serve_cli(_a: EmulatorArgs) -> std::io::Result<()> {
-    todo!()
-}
+//! A local MTurk Requester API (awsJson 1.1 + SigV4) for tests, benchmarks and dry runs.
+//!
+//! The real `aws-sdk-mturk` client talks to it unchanged; it keeps a ledger of every bonus it
+//! paid so tests can prove "exactly once", and it injects throttling, faults, latency and lost
+//! responses from a seeded RNG.
+
+mod cli;
+mod config;
+mod errors;
+mod ops;
+mod server;
+mod sigv4;
+mod state;
+
+pub use cli::{EmulatorArgs, serve_cli, serve_until};
+pub use config::{EmulatorConfig, KnownAssignment, load_known_csv};
+pub use server::{BackgroundEmulator, EmulatorHandle, RunningEmulator};
+pub use state::{Payment, QualificationGrant, QualificationStatus, Stats};

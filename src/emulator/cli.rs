@@ -1,0 +1,157 @@
+//! `payout emulator`: the command-line face of the emulator (flags, environment credentials,
+//! serving until Ctrl-C or SIGTERM).
+
+use std::future::Future;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::config::{EmulatorConfig, load_known_csv};
+use super::server::RunningEmulator;
+use crate::money::Cents;
+
+/// Environment variables that turn on signature checking (never secrets on the command line).
+pub const ACCESS_KEY_ENV: &str = "PAYOUT_EMULATOR_ACCESS_KEY_ID";
+pub const SECRET_KEY_ENV: &str = "PAYOUT_EMULATOR_SECRET_ACCESS_KEY";
+
+fn parse_cents(text: &str) -> Result<Cents, String> {
+    Cents::parse_amount(text).map_err(|e| format!("{text:?} {e}"))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{text:?} is not a fraction between 0 and 1 (such as 0.05)"
+        )),
+    }
+}
+
+/// Run a local MTurk Requester API emulator (for tests and dry runs; never real money).
+///
+/// Signatures are verified when PAYOUT_EMULATOR_ACCESS_KEY_ID and
+/// PAYOUT_EMULATOR_SECRET_ACCESS_KEY are both set.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EmulatorArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Starting account balance in dollars.
+    #[arg(long, default_value = "10000.00", value_parser = parse_cents)]
+    pub balance: Cents,
+    /// Seed for latency jitter and fault picks (same seed, same picks).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Latency added to every API answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Plus a uniform random 0..N milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Answer ThrottlingException beyond this many API requests per second.
+    #[arg(long)]
+    pub throttle_rps: Option<u32>,
+    /// Fraction of API requests answered 500 ServiceFault (not applied).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_rate: f64,
+    /// Fraction of API requests applied, then left with no response at all.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub lost_rate: f64,
+    /// Refuse bonuses (insufficient funds) once bonus + fee spent would pass this many dollars.
+    #[arg(long, value_parser = parse_cents)]
+    pub spend_limit: Option<Cents>,
+    /// CSV with WorkerId,AssignmentId,HITId: only these assignments and workers exist.
+    #[arg(long, value_name = "FILE.csv")]
+    pub known: Option<PathBuf>,
+}
+
+impl EmulatorArgs {
+    /// The configuration and address these flags describe; `env` looks up the two credential
+    /// variables (a parameter so tests need not touch the process environment).
+    pub fn config(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> io::Result<(EmulatorConfig, SocketAddr)> {
+        let credentials = match (env(ACCESS_KEY_ENV), env(SECRET_KEY_ENV)) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Some((id, secret)),
+            (None, None) => None,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("set both {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or neither"),
+                ));
+            }
+        };
+        let known = match &self.known {
+            Some(path) => Some(load_known_csv(path)?),
+            None => None,
+        };
+        let config = EmulatorConfig {
+            balance: self.balance,
+            seed: self.seed,
+            latency: Duration::from_millis(self.latency_ms),
+            latency_jitter: Duration::from_millis(self.jitter_ms),
+            throttle_rps: self.throttle_rps,
+            fault_rate: self.fault_rate,
+            lost_rate: self.lost_rate,
+            spend_limit: self.spend_limit,
+            credentials,
+            known,
+        };
+        Ok((config, SocketAddr::new(self.host, self.port)))
+    }
+}
+
+/// Serves until `shutdown` completes; `announce` gets the URL once the port is bound.
+pub async fn serve_until(
+    config: EmulatorConfig,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()>,
+    announce: impl FnOnce(&str),
+) -> io::Result<()> {
+    let emulator = RunningEmulator::start(config, addr).await?;
+    announce(&emulator.url());
+    shutdown.await;
+    emulator.shutdown().await;
+    Ok(())
+}
+
+async fn ctrl_c_or_sigterm() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `payout emulator`: prints `payout emulator listening on URL` and serves until Ctrl-C or
+/// SIGTERM.
+pub async fn serve_cli(args: EmulatorArgs) -> io::Result<()> {
+    let (config, addr) = args.config(|name| std::env::var(name).ok())?;
+    let mut printed = Ok(());
+    serve_until(config, addr, ctrl_c_or_sigterm(), |url| {
+        let mut out = io::stdout().lock();
+        // Scripts wait for this line, so it must not sit in a buffer.
+        printed = writeln!(out, "payout emulator listening on {url}").and_then(|_| out.flush());
+    })
+    .await?;
+    printed
+}

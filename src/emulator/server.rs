@@ -1,0 +1,585 @@
+//! The HTTP side: the hyper server, the per-request pipeline (auth → throttle → fault → apply
+//! → lost), the `/_emulator/*` inspection endpoints, and the handles tests hold.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::http::request::Parts;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::config::EmulatorConfig;
+use super::errors::ApiError;
+use super::ops::{self, Op, UNKNOWN_OPERATION};
+use super::sigv4::{self, AuthFailure};
+use super::state::{Payment, QualificationGrant, State, Stats};
+use crate::money::Cents;
+
+const JSON_11: &str = "application/x-amz-json-1.1";
+/// Far above any real MTurk request; bigger bodies are refused rather than buffered.
+const MAX_BODY: usize = 1 << 20;
+/// How long shutdown waits for in-flight requests before abandoning them.
+const DRAIN: Duration = Duration::from_secs(5);
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Signalled after every API request, for `EmulatorHandle::wait_for`.
+    changed: Condvar,
+    /// Fixed at start: verifying needs no lock.
+    credentials: Option<(String, String)>,
+    /// Origin of the monotonic clock used by the rate windows (not moved by `advance_clock`).
+    started: Instant,
+    request_ids: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not turn every later request into a panic too.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Returned to hyper to make it drop the connection without writing any response.
+#[derive(Debug)]
+struct DropConnection;
+
+impl fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("response deliberately lost")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+type Answer = Response<Full<Bytes>>;
+
+fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn request_id(shared: &Shared) -> HeaderValue {
+    let n = shared.request_ids.fetch_add(1, Ordering::Relaxed);
+    // splitmix64 spreads a counter into something that looks like a UUID.
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let text = format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        z >> 32,
+        (z >> 16) & 0xffff,
+        z & 0xfff,
+        n & 0xfff,
+        n & 0xffff_ffff_ffff
+    );
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
+}
+
+fn api_answer(shared: &Shared, outcome: Result<String, ApiError>, now_ms: u64) -> Answer {
+    let mut r = match &outcome {
+        Ok(_) => answer(StatusCode::OK, JSON_11, Bytes::new()),
+        Err(e) => answer(e.status, JSON_11, Bytes::new()),
+    };
+    let headers = r.headers_mut();
+    headers.insert("x-amzn-requestid", request_id(shared));
+    let body = match outcome {
+        Ok(body) => body,
+        Err(e) => {
+            headers.insert("x-amzn-errortype", HeaderValue::from_static(e.kind));
+            if let Ok(v) = HeaderValue::from_str(&e.query_error_header()) {
+                headers.insert("x-amzn-query-error", v);
+            }
+            e.body(now_ms)
+        }
+    };
+    *r.body_mut() = Full::new(Bytes::from(body));
+    r
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, DropConnection> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            let e = ApiError::serialization("The request body is too large.");
+            return Ok(answer(StatusCode::PAYLOAD_TOO_LARGE, JSON_11, e.body(0)));
+        }
+        // The client went away mid-body: nobody to answer.
+        Err(_) => return Err(DropConnection),
+    };
+    let path = parts.uri.path();
+    if path == "/" {
+        api(&shared, &parts, &body).await
+    } else if let Some(what) = path.strip_prefix("/_emulator/") {
+        Ok(inspect(&shared, &parts, what))
+    } else {
+        Ok(answer(
+            StatusCode::NOT_FOUND,
+            JSON_11,
+            ApiError::unknown_operation().body(0),
+        ))
+    }
+}
+
+async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, DropConnection> {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let op = if parts.method == Method::POST {
+        ops::op_from_target(target)
+    } else {
+        None
+    };
+    let auth = sigv4::check(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query().unwrap_or(""),
+        &parts.headers,
+        body,
+        shared.credentials.as_ref(),
+    );
+    // Decoding and validation are pure: done before taking the lock.
+    let parsed = match (op, &auth) {
+        (Some(op), Ok(())) => Some(ops::parse(op, body)),
+        _ => None,
+    };
+    let now_ns = shared.started.elapsed().as_nanos() as u64;
+    let (outcome, delay, lost, now_ms) = {
+        let mut guard = shared.lock();
+        let st = &mut *guard;
+        st.count_request(op.map_or(UNKNOWN_OPERATION, Op::name), now_ns);
+        let now_ms = st.now_ms();
+        let mut delay = st.config.latency;
+        let jitter = st.config.latency_jitter.as_nanos() as u64;
+        if jitter > 0 {
+            delay += Duration::from_nanos(st.rng.u64(0..jitter));
+        }
+        let mut lost = false;
+        let outcome = match auth {
+            Err(AuthFailure::Unsigned(e)) => {
+                st.stats.unsigned += 1;
+                Err(e)
+            }
+            Err(AuthFailure::Rejected(e)) => {
+                st.stats.bad_signatures += 1;
+                Err(e)
+            }
+            Ok(()) if !st.admit(now_ns) => {
+                st.stats.throttled += 1;
+                Err(ApiError::throttling())
+            }
+            Ok(()) if st.roll(st.config.fault_rate) => {
+                st.stats.faulted += 1;
+                Err(ApiError::service_fault())
+            }
+            Ok(()) => {
+                let result = match parsed {
+                    Some(Ok(request)) => st.apply(request, now_ms),
+                    Some(Err(e)) => Err(e),
+                    None => Err(ApiError::unknown_operation()),
+                };
+                if st.roll(st.config.lost_rate) {
+                    st.stats.lost += 1;
+                    lost = true;
+                }
+                result
+            }
+        };
+        (outcome, delay, lost, now_ms)
+    };
+    shared.changed.notify_all();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if lost {
+        return Err(DropConnection);
+    }
+    Ok(api_answer(shared, outcome, now_ms))
+}
+
+fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .uri
+        .query()?
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn inspect(shared: &Shared, parts: &Parts, what: &str) -> Answer {
+    const JSON: &str = "application/json";
+    let bad =
+        |status: StatusCode, msg: &str| answer(status, JSON, json!({ "error": msg }).to_string());
+    match (&parts.method, what) {
+        (&Method::GET, "ledger") => {
+            let st = shared.lock();
+            let body = json!({
+                "payments": st.ledger,
+                "double_payments": st.double_payments(),
+            });
+            answer(StatusCode::OK, JSON, body.to_string())
+        }
+        (&Method::GET, "stats") => {
+            let stats = shared.lock().stats.clone();
+            answer(StatusCode::OK, JSON, json!(stats).to_string())
+        }
+        (&Method::GET, "state") => {
+            let st = shared.lock();
+            let body = json!({
+                "balance": st.balance,
+                "spent": st.spent,
+                "time_ms": st.now_ms(),
+                "qualification_types": st.qual_types.iter().filter(|t| t.owned).map(ops::qual_type_json).collect::<Vec<_>>(),
+                "qualifications": st.quals.values().collect::<Vec<_>>(),
+                "blocks": st.blocks,
+            });
+            answer(StatusCode::OK, JSON, body.to_string())
+        }
+        (&Method::POST, "clock") => {
+            let Some(secs) = query_param(parts, "advance_secs").and_then(|s| s.parse::<u64>().ok())
+            else {
+                return bad(
+                    StatusCode::BAD_REQUEST,
+                    "expected ?advance_secs=<whole seconds>",
+                );
+            };
+            let mut st = shared.lock();
+            st.clock_offset += Duration::from_secs(secs);
+            answer(
+                StatusCode::OK,
+                JSON,
+                json!({ "time_ms": st.now_ms() }).to_string(),
+            )
+        }
+        (&Method::POST, "balance") => {
+            let Some(amount) =
+                query_param(parts, "amount").and_then(|s| Cents::parse_amount(s).ok())
+            else {
+                return bad(
+                    StatusCode::BAD_REQUEST,
+                    "expected ?amount=<dollars such as 12.34>",
+                );
+            };
+            shared.lock().balance = amount;
+            answer(
+                StatusCode::OK,
+                JSON,
+                json!({ "balance": amount.to_api_string() }).to_string(),
+            )
+        }
+        (_, "ledger" | "stats" | "state" | "clock" | "balance") => {
+            bad(StatusCode::METHOD_NOT_ALLOWED, "wrong method")
+        }
+        _ => bad(StatusCode::NOT_FOUND, "no such emulator endpoint"),
+    }
+}
+
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let svc = service_fn(move |req| handle(Arc::clone(&shared), req));
+    // No header-read timeout: clients keep pooled connections idle between calls, and a
+    // server-side close would turn the next call into a spurious dispatch failure.
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(stream, Arc::clone(&shared), stop.clone()));
+                }
+                // E.g. out of file descriptors: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    // Dropping the JoinSet aborts whatever did not finish in time.
+}
+
+/// An emulator serving on the current tokio runtime.
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    pub async fn start(config: EmulatorConfig, addr: SocketAddr) -> io::Result<RunningEmulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            credentials: config.credentials.clone(),
+            state: Mutex::new(State::new(config)),
+            changed: Condvar::new(),
+            started: Instant::now(),
+            request_ids: AtomicU64::new(0),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
+        Ok(RunningEmulator {
+            addr,
+            shared,
+            stop,
+            task,
+        })
+    }
+
+    /// `http://HOST:PORT`; a wildcard bind address is reported as loopback.
+    pub fn url(&self) -> String {
+        let mut addr = self.addr;
+        match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => addr.set_ip(Ipv4Addr::LOCALHOST.into()),
+            IpAddr::V6(ip) if ip.is_unspecified() => addr.set_ip(Ipv6Addr::LOCALHOST.into()),
+            _ => {}
+        }
+        format!("http://{addr}")
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn handle(&self) -> EmulatorHandle {
+        EmulatorHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (at most a few seconds), ends the task.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// An emulator on its own thread and tokio runtime, bound to 127.0.0.1 on a free port, for
+/// synchronous tests. Dropping it stops the server and joins the thread.
+pub struct BackgroundEmulator {
+    url: String,
+    handle: EmulatorHandle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl BackgroundEmulator {
+    pub fn start(config: EmulatorConfig) -> io::Result<BackgroundEmulator> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("mturk-emulator".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+                    match RunningEmulator::start(config, addr).await {
+                        Ok(emu) => {
+                            let _ = ready_tx.send(Ok((emu.url(), emu.handle())));
+                            // Also ends when the BackgroundEmulator is dropped (sender dropped).
+                            let _ = stop_rx.await;
+                            emu.shutdown().await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        let (url, handle) = ready_rx
+            .recv()
+            .map_err(|_| io::Error::other("the emulator thread ended before it started"))??;
+        Ok(BackgroundEmulator {
+            url,
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub fn handle(&self) -> EmulatorHandle {
+        self.handle.clone()
+    }
+}
+
+impl Drop for BackgroundEmulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A cheap, thread-safe view into a running emulator, usable from sync code.
+#[derive(Clone)]
+pub struct EmulatorHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for EmulatorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorHandle").finish_non_exhaustive()
+    }
+}
+
+impl EmulatorHandle {
+    /// Every bonus actually paid, in order.
+    pub fn ledger(&self) -> Vec<Payment> {
+        self.shared.lock().ledger.clone()
+    }
+
+    /// Each payment that repeats an earlier one (same worker, assignment, amount and reason),
+    /// paired with the first.
+    pub fn double_payments(&self) -> Vec<(Payment, Payment)> {
+        self.shared.lock().double_payments()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats.clone()
+    }
+
+    pub fn balance(&self) -> Cents {
+        self.shared.lock().balance
+    }
+
+    /// Bonus + fee paid so far (what `spend_limit` is compared with).
+    pub fn spent(&self) -> Cents {
+        self.shared.lock().spent
+    }
+
+    pub fn set_balance(&self, c: Cents) {
+        self.shared.lock().balance = c;
+    }
+
+    pub fn set_spend_limit(&self, limit: Option<Cents>) {
+        self.shared.lock().config.spend_limit = limit;
+    }
+
+    /// Changes latency, jitter, throttle, fault and lost rates or the spend limit live.
+    /// Changes to balance, seed, credentials and known assignments are ignored.
+    pub fn update_faults(&self, f: impl FnOnce(&mut EmulatorConfig)) {
+        f(&mut self.shared.lock().config);
+    }
+
+    /// Moves the emulator clock (real time + offset) forward.
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.lock().clock_offset += by;
+    }
+
+    /// The emulator clock, ms since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        self.shared.lock().now_ms()
+    }
+
+    /// Blocks until `pred(stats)` holds (true) or `timeout` passes (false). Woken after every
+    /// API request; never polls.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Stats) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        loop {
+            if pred(&st.stats) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = match self.shared.changed.wait_timeout(st, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// The worker's score if the qualification is currently granted.
+    pub fn qualification_score(&self, type_id: &str, worker_id: &str) -> Option<i32> {
+        self.qualification(type_id, worker_id)
+            .filter(|q| q.status == super::state::QualificationStatus::Granted)
+            .map(|q| q.integer_value)
+    }
+
+    /// The full record (granted or revoked, whether the worker was notified).
+    pub fn qualification(&self, type_id: &str, worker_id: &str) -> Option<QualificationGrant> {
+        self.shared
+            .lock()
+            .quals
+            .get(&(type_id.to_owned(), worker_id.to_owned()))
+            .cloned()
+    }
+
+    /// The ID of the caller's qualification type with exactly this name.
+    pub fn qualification_type_id(&self, name: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .qual_types
+            .iter()
+            .find(|t| t.owned && t.name == name)
+            .map(|t| t.id.clone())
+    }
+
+    pub fn blocked(&self, worker_id: &str) -> bool {
+        self.shared.lock().blocks.contains_key(worker_id)
+    }
+
+    pub fn block_reason(&self, worker_id: &str) -> Option<String> {
+        self.shared.lock().blocks.get(worker_id).cloned()
+    }
+}

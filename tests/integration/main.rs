@@ -1,0 +1,10 @@
+//! One integration-test binary; its modules, like a table of contents.
+//!
+//! Every test here drives the real `payout` binary or the real `aws-sdk-mturk` client against
+//! the emulator on 127.0.0.1.
+
+mod cli;
+mod crash;
+mod input;
+mod run;
+mod support;

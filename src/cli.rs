@@ -116,9 +116,10 @@ struct PaceArgs {
     /// Calls in flight at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     concurrency: u32,
-    /// Most requests per second; payout slows down by itself when MTurk throttles.
-    #[arg(long, default_value_t = 5.0)]
-    rate: f64,
+    /// Requests per second at most, and where payout starts. Without it payout starts at 5/s
+    /// and speeds up to 20/s while MTurk does not throttle; it always slows down when MTurk does.
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
+    rate: Option<f64>,
     /// Attempts per payment on faults and lost answers before leaving it for a later run.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     max_attempts: u32,
@@ -500,10 +501,23 @@ fn emulator_credentials() -> CredentialSource {
     }
 }
 
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && (0.2..=100_000.0).contains(&r) => Ok(r),
+        _ => Err("a number of requests per second from 0.2 to 100000, such as 3 or 0.5".into()),
+    }
+}
+
+/// MTurk publishes no limit; users report 1–3 requests/s as always safe and throttling above
+/// that on large batches. Start a little above that and let the pacer find the real limit.
+const DEFAULT_START_RATE: f64 = 5.0;
+const DEFAULT_MAX_RATE: f64 = 20.0;
+
 fn runner_config(pace: &PaceArgs) -> RunnerConfig {
     RunnerConfig {
         concurrency: pace.concurrency as usize,
-        max_rate: pace.rate.max(0.2),
+        start_rate: pace.rate.unwrap_or(DEFAULT_START_RATE),
+        max_rate: pace.rate.unwrap_or(DEFAULT_MAX_RATE),
         max_attempts: pace.max_attempts,
         backoff_base: Duration::from_millis(pace.backoff_ms),
         backoff_cap: Duration::from_secs(20).max(Duration::from_millis(pace.backoff_ms)),
@@ -578,7 +592,7 @@ async fn pay(
     let stop = Arc::new(StopSignal::default());
     let signals = tokio::spawn(watch_signals(stop.clone(), printer));
     let cfg = runner_config(pace);
-    let progress = Arc::new(Progress::new(printer, open.len() as u64, cfg.max_rate));
+    let progress = Arc::new(Progress::new(printer, open.len() as u64, cfg.start_rate));
     let writer = Arc::new(journal.into_writer());
     let result = run_batch(
         session.platform.clone(),

@@ -22,7 +22,10 @@ use crate::platform::{BonusRequest, ErrorClass, PaidBonus, Platform, PlatformErr
 pub struct RunnerConfig {
     /// Calls in flight at once.
     pub concurrency: usize,
-    /// Requests per second at most; the pacer starts here and backs off when throttled.
+    /// Requests per second to start at.
+    pub start_rate: f64,
+    /// Requests per second at most. Between the two the pacer speeds up while MTurk answers
+    /// and halves its pace when MTurk throttles.
     pub max_rate: f64,
     /// Attempts per payment for faults and lost answers (throttling has a larger allowance).
     pub max_attempts: u32,
@@ -36,7 +39,8 @@ impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             concurrency: 8,
-            max_rate: 5.0,
+            start_rate: 5.0,
+            max_rate: 20.0,
             max_attempts: 8,
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(20),
@@ -168,13 +172,15 @@ fn limiter_for(rate: f64) -> Arc<DefaultDirectRateLimiter> {
 }
 
 impl Pacer {
-    pub fn new(max_rate: f64) -> Pacer {
+    /// Starts at `start` requests per second and never goes above `max`.
+    pub fn new(start: f64, max_rate: f64) -> Pacer {
         let max = max_rate.max(MIN_RATE);
+        let start = start.clamp(MIN_RATE, max);
         Pacer {
             state: Mutex::new(PacerState {
-                rate: max,
+                rate: start,
                 generation: 0,
-                limiter: limiter_for(max),
+                limiter: limiter_for(start),
                 successes: 0,
                 last_decrease: None,
             }),
@@ -268,7 +274,7 @@ pub async fn run_batch<P: Platform>(
         journal,
         target,
         batch,
-        pacer: Pacer::new(cfg.max_rate),
+        pacer: Pacer::new(cfg.start_rate, cfg.max_rate),
         cfg,
         stop,
         reporter,
@@ -668,7 +674,7 @@ mod tests {
 
     #[test]
     fn pacer_halves_on_throttle_once_a_second_and_recovers_up_to_max() {
-        let p = Pacer::new(100.0);
+        let p = Pacer::new(100.0, 100.0);
         assert_eq!(p.on_throttle(), Some(50.0));
         assert_eq!(
             p.on_throttle(),
@@ -684,6 +690,20 @@ mod tests {
         }
         assert_eq!(p.rate(), 100.0);
         assert_eq!(p.on_success(), None, "never above the maximum");
+    }
+
+    #[test]
+    fn pacer_starts_low_and_climbs_to_the_ceiling_without_throttling() {
+        let p = Pacer::new(5.0, 20.0);
+        assert_eq!(p.rate(), 5.0);
+        let mut steps = 0;
+        for _ in 0..1000 {
+            if p.on_success().is_some() {
+                steps += 1;
+            }
+        }
+        assert_eq!(p.rate(), 20.0);
+        assert!(steps > 5, "climbs in steps, not at once ({steps})");
     }
 
     #[tokio::test]

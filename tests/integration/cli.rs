@@ -14,11 +14,18 @@ fn the_readme_main_command_pays_the_example_on_the_built_in_emulator() {
     let s = Scratch::new();
     let out = s.run(&["run", &example("bonuses.csv"), "--emulator"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stderr.contains("EMULATOR"), "the target is in the banner: {out:?}");
-    let text = std::fs::read_to_string(example("bonuses.csv")).unwrap();
-    let rows = text.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
     assert!(
-        out.stderr.contains(&format!("paid {:>6}", rows)),
+        out.stderr.contains("EMULATOR"),
+        "the target is in the banner: {out:?}"
+    );
+    let text = std::fs::read_to_string(example("bonuses.csv")).unwrap();
+    let rows = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert!(
+        out.stderr.contains(&format!("paid     {rows:>6}")),
         "all {rows} rows paid: {out:?}"
     );
 }
@@ -63,7 +70,11 @@ fn report_writes_csv_with_one_line_per_row() {
     let s = Scratch::new();
     let emu = emulator(signed_config());
     let file = s.write("b.csv", &csv_text(&rows(7)));
-    assert_eq!(s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu))).code, 0);
+    assert_eq!(
+        s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)))
+            .code,
+        0
+    );
     let out_file = s.path("report.csv");
     let out = s.run(&["report", "--output", out_file.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out:?}");

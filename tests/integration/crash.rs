@@ -37,7 +37,14 @@ fn killed_at_several_points_then_rerun_pays_each_row_exactly_once() {
     let file = s.write("bonuses.csv", &csv_text(&rows));
     let t = target_args(&emu);
     let cmd = args(
-        &["run", file.to_str().unwrap(), "--rate", "2000", "--concurrency", "16"],
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--rate",
+            "2000",
+            "--concurrency",
+            "16",
+        ],
         &t,
     );
     // Kill points spread over the batch; each run starts where the journal left off.
@@ -57,7 +64,14 @@ fn killed_then_resumed_after_the_24_hour_token_window_pays_each_row_exactly_once
     let file = s.write("bonuses.csv", &csv_text(&rows));
     let t = target_args(&emu);
     let cmd = args(
-        &["run", file.to_str().unwrap(), "--rate", "2000", "--concurrency", "16"],
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--rate",
+            "2000",
+            "--concurrency",
+            "16",
+        ],
         &t,
     );
     for at in [40, 120] {
@@ -78,7 +92,14 @@ fn after_a_kill_the_journal_holds_no_payment_as_paid_that_the_emulator_did_not_p
     let file = s.write("bonuses.csv", &csv_text(&rows));
     let t = target_args(&emu);
     let cmd = args(
-        &["run", file.to_str().unwrap(), "--rate", "2000", "--concurrency", "16"],
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--rate",
+            "2000",
+            "--concurrency",
+            "16",
+        ],
         &t,
     );
     run_and_kill_at(&s, &emu, &cmd, 70);
@@ -110,11 +131,21 @@ fn ctrl_c_drains_calls_in_flight_and_the_batch_resumes() {
     let file = s.write("bonuses.csv", &csv_text(&rows));
     let t = target_args(&emu);
     let cmd = args(
-        &["run", file.to_str().unwrap(), "--rate", "1000", "--concurrency", "4"],
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--rate",
+            "1000",
+            "--concurrency",
+            "4",
+        ],
         &t,
     );
     let child = s.spawn(&cmd);
-    assert!(emu.handle().wait_for(Duration::from_secs(30), |st| st.payments >= 10));
+    assert!(
+        emu.handle()
+            .wait_for(Duration::from_secs(30), |st| st.payments >= 10)
+    );
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -11,23 +11,83 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     bad_utf8.extend_from_slice(b"\xe9\n");
     let long_line = format!("{HEADER}A1B2C3,3XYZ,1.00,{}\n", "x".repeat(200_000)).into_bytes();
     vec![
-        ("dollar sign", row("$1.00"), "line 2, column BonusAmount: amount \"$1.00\" has a currency sign"),
-        ("decimal comma", format!("{HEADER}A1B2C3,3XYZ,\"1,50\",Thanks\n").into_bytes(), "line 2, column BonusAmount: amount \"1,50\" has a comma"),
-        ("three decimals", row("1.234"), "line 2, column BonusAmount: amount \"1.234\" has more than 2 decimals"),
-        ("negative", row("-1"), "line 2, column BonusAmount: amount \"-1\" is negative"),
-        ("zero", row("0"), "line 2, column BonusAmount: amount \"0\" is zero"),
-        ("exponent", row("1e3"), "line 2, column BonusAmount: amount \"1e3\" is not a plain decimal number"),
-        ("bad worker", format!("{HEADER}B1B2C3,3XYZ,1.00,Thanks\n").into_bytes(), "line 2, column WorkerId"),
-        ("bad assignment", format!("{HEADER}A1B2C3,3xyz,1.00,Thanks\n").into_bytes(), "line 2, column AssignmentId"),
-        ("empty reason", format!("{HEADER}A1B2C3,3XYZ,1.00,\n").into_bytes(), "line 2, column Reason: reason is empty"),
-        ("duplicate", format!("{HEADER}A1B2C3,3XYZ,1.00,T\nA1B2C3,3XYZ,1.00,T\n").into_bytes(), "line 3: repeats line 2"),
+        (
+            "dollar sign",
+            row("$1.00"),
+            "line 2, column BonusAmount: amount \"$1.00\" has a currency sign",
+        ),
+        (
+            "decimal comma",
+            format!("{HEADER}A1B2C3,3XYZ,\"1,50\",Thanks\n").into_bytes(),
+            "line 2, column BonusAmount: amount \"1,50\" has a comma",
+        ),
+        (
+            "three decimals",
+            row("1.234"),
+            "line 2, column BonusAmount: amount \"1.234\" has more than 2 decimals",
+        ),
+        (
+            "negative",
+            row("-1"),
+            "line 2, column BonusAmount: amount \"-1\" is negative",
+        ),
+        (
+            "zero",
+            row("0"),
+            "line 2, column BonusAmount: amount \"0\" is zero",
+        ),
+        (
+            "exponent",
+            row("1e3"),
+            "line 2, column BonusAmount: amount \"1e3\" is not a plain decimal number",
+        ),
+        (
+            "bad worker",
+            format!("{HEADER}B1B2C3,3XYZ,1.00,Thanks\n").into_bytes(),
+            "line 2, column WorkerId",
+        ),
+        (
+            "bad assignment",
+            format!("{HEADER}A1B2C3,3xyz,1.00,Thanks\n").into_bytes(),
+            "line 2, column AssignmentId",
+        ),
+        (
+            "empty reason",
+            format!("{HEADER}A1B2C3,3XYZ,1.00,\n").into_bytes(),
+            "line 2, column Reason: reason is empty",
+        ),
+        (
+            "duplicate",
+            format!("{HEADER}A1B2C3,3XYZ,1.00,T\nA1B2C3,3XYZ,1.00,T\n").into_bytes(),
+            "line 3: repeats line 2",
+        ),
         ("empty file", Vec::new(), "the file is empty"),
         ("header only", HEADER.as_bytes().to_vec(), "no rows"),
-        ("missing column", b"WorkerId,BonusAmount,Reason\nA1,1.00,T\n".to_vec(), "line 1: no assignment column"),
-        ("bad utf-8", bad_utf8, "line 2, column Reason: is not valid UTF-8"),
-        ("very long line", long_line, "line 2, column Reason: reason is 200000 characters long"),
-        ("ragged row", format!("{HEADER}A1B2C3,3XYZ,1.00,Thanks,extra\n").into_bytes(), "line 2: has 5 fields"),
-        ("one bad row among good", format!("{HEADER}A1,X1,1,T\nA2,X2,1,T\nA3,X3,1..0,T\nA4,X4,1,T\n").into_bytes(), "line 4, column BonusAmount"),
+        (
+            "missing column",
+            b"WorkerId,BonusAmount,Reason\nA1,1.00,T\n".to_vec(),
+            "line 1: no assignment column",
+        ),
+        (
+            "bad utf-8",
+            bad_utf8,
+            "line 2, column Reason: is not valid UTF-8",
+        ),
+        (
+            "very long line",
+            long_line,
+            "line 2, column Reason: reason is 200000 characters long",
+        ),
+        (
+            "ragged row",
+            format!("{HEADER}A1B2C3,3XYZ,1.00,Thanks,extra\n").into_bytes(),
+            "line 2: has 5 fields",
+        ),
+        (
+            "one bad row among good",
+            format!("{HEADER}A1,X1,1,T\nA2,X2,1,T\nA3,X3,1..0,T\nA4,X4,1,T\n").into_bytes(),
+            "line 4, column BonusAmount",
+        ),
     ]
 }
 
@@ -41,7 +101,10 @@ fn every_malformed_file_is_refused_with_its_line_and_nothing_is_sent_or_journale
         std::fs::write(&path, &bytes).unwrap();
         let out = s.run(&args(&["run", path.to_str().unwrap()], &t));
         assert_eq!(out.code, 5, "{name}: {out:?}");
-        assert!(out.stderr.contains(want), "{name}: expected {want:?} in {out:?}");
+        assert!(
+            out.stderr.contains(want),
+            "{name}: expected {want:?} in {out:?}"
+        );
         assert!(out.stderr.contains("nothing was sent"), "{name}: {out:?}");
         assert!(!s.journal().exists(), "{name}: a journal was written");
     }

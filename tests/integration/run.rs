@@ -15,7 +15,15 @@ fn a_thousand_rows_are_paid_exactly_once_and_journal_report_and_ledger_agree() {
     let file = s.write("bonuses.csv", &csv_text(&rows));
     let t = target_args(&emu);
     let out = s.run(&args(
-        &["run", file.to_str().unwrap(), "--rate", "3000", "--concurrency", "32", "--json"],
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--rate",
+            "3000",
+            "--concurrency",
+            "32",
+            "--json",
+        ],
         &t,
     ));
     assert_eq!(out.code, 0, "{out:?}");
@@ -82,7 +90,7 @@ fn lost_answers_faults_and_throttling_still_pay_each_valid_row_once() {
         known: Some(known),
         ..signed_config()
     });
-    let bad = vec![
+    let bad = [
         Row {
             worker: good[0].worker.clone(),
             assignment: "3NOSUCHASSIGNMENT".into(),
@@ -100,22 +108,44 @@ fn lost_answers_faults_and_throttling_still_pay_each_valid_row_once() {
     all.extend(bad.iter().cloned());
     let file = s.write("bonuses.csv", &csv_text(&all));
     let out = s.run(&args(
-        &["run", file.to_str().unwrap(), "--rate", "400", "--concurrency", "16", "--max-attempts", "12"],
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--rate",
+            "400",
+            "--concurrency",
+            "16",
+            "--max-attempts",
+            "12",
+        ],
         &target_args(&emu),
     ));
     assert_eq!(out.code, 3, "some rows failed: {out:?}");
     assert_paid_exactly_once(&emu.handle(), &good);
     let stats = emu.handle().stats();
     assert!(stats.throttled > 0, "the throttle limit was hit: {stats:?}");
-    assert!(stats.lost > 0 && stats.faulted > 0, "faults were injected: {stats:?}");
-    assert!(out.stderr.contains("does not exist"), "MTurk's message is shown: {out:?}");
-    assert!(out.stderr.contains(&format!("line {}", good.len() + 2)), "{out:?}");
+    assert!(
+        stats.lost > 0 && stats.faulted > 0,
+        "faults were injected: {stats:?}"
+    );
+    assert!(
+        out.stderr.contains("does not exist"),
+        "MTurk's message is shown: {out:?}"
+    );
+    assert!(
+        out.stderr.contains(&format!("line {}", good.len() + 2)),
+        "{out:?}"
+    );
 
     let report = s.run(&["report", "--format", "json"]);
     let lines: Vec<serde_json::Value> = serde_json::from_str(&report.stdout).unwrap();
     let failed: Vec<_> = lines.iter().filter(|l| l["outcome"] == "failed").collect();
     assert_eq!(failed.len(), 2, "{failed:#?}");
-    assert!(failed.iter().all(|l| !l["error"].as_str().unwrap().is_empty()));
+    assert!(
+        failed
+            .iter()
+            .all(|l| !l["error"].as_str().unwrap().is_empty())
+    );
 }
 
 #[test]
@@ -130,13 +160,29 @@ fn insufficient_funds_mid_batch_stops_cleanly_and_the_same_command_pays_the_rest
     });
     let file = s.write("bonuses.csv", &csv_text(&rows));
     let t = target_args(&emu);
-    let cmd = args(&["run", file.to_str().unwrap(), "--concurrency", "4", "--rate", "500"], &t);
+    let cmd = args(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--concurrency",
+            "4",
+            "--rate",
+            "500",
+        ],
+        &t,
+    );
     let first = s.run(&cmd);
     assert_eq!(first.code, 4, "incomplete: {first:?}");
     assert!(first.stderr.contains("insufficient funds"), "{first:?}");
-    assert!(first.stderr.contains("requester.mturk.com/prepayments"), "{first:?}");
+    assert!(
+        first.stderr.contains("requester.mturk.com/prepayments"),
+        "{first:?}"
+    );
     let paid_first = emu.handle().ledger().len();
-    assert!((20..=25).contains(&paid_first), "paid {paid_first} before funds ran out");
+    assert!(
+        (20..=25).contains(&paid_first),
+        "paid {paid_first} before funds ran out"
+    );
 
     emu.handle().set_spend_limit(None);
     let second = s.run(&cmd);
@@ -166,10 +212,19 @@ fn dry_run_shows_the_plan_and_sends_and_journals_nothing() {
         "b.csv",
         "WorkerId,AssignmentId,BonusAmount,Reason\nA1,X1,1.00,r\nA2,X2,0.03,r\n",
     );
-    let out = s.run(&args(&["run", file.to_str().unwrap(), "--dry-run"], &target_args(&emu)));
+    let out = s.run(&args(
+        &["run", file.to_str().unwrap(), "--dry-run"],
+        &target_args(&emu),
+    ));
     assert_eq!(out.code, 0, "{out:?}");
     // $1.03 in bonuses, fees $0.20 + $0.01 (minimum), total $1.24.
-    for want in ["2 bonuses to 2 workers", "$1.03", "$0.21", "$1.24", "$10,000.00"] {
+    for want in [
+        "2 bonuses to 2 workers",
+        "$1.03",
+        "$0.21",
+        "$1.24",
+        "$10,000.00",
+    ] {
         assert!(out.stderr.contains(want), "missing {want}: {out:?}");
     }
     assert_eq!(emu.handle().stats().calls.get("SendBonus"), None);
@@ -236,7 +291,10 @@ fn a_row_paid_by_an_earlier_batch_is_skipped_unless_repeat_is_allowed() {
     assert_eq!(v["summary"]["paid"], 3);
     assert_paid_exactly_once(&emu.handle(), &rows(8));
 
-    let again = s.run(&args(&["run", b.to_str().unwrap(), "--allow-repeat", "--json"], &t));
+    let again = s.run(&args(
+        &["run", b.to_str().unwrap(), "--allow-repeat", "--json"],
+        &t,
+    ));
     assert_eq!(again.code, 0, "{again:?}");
     let v: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
     assert_eq!(v["summary"]["paid"], 6, "a deliberate repeat pays again");
@@ -252,7 +310,10 @@ fn allowed_duplicates_are_each_paid_once_with_their_own_token() {
     let file = s.write("b.csv", &csv_text(&rows));
     let refused = s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)));
     assert_eq!(refused.code, 5, "{refused:?}");
-    assert!(refused.stderr.contains("line 5: repeats line 2"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("line 5: repeats line 2"),
+        "{refused:?}"
+    );
     let out = s.run(&args(
         &["run", file.to_str().unwrap(), "--allow-duplicates"],
         &target_args(&emu),
@@ -273,7 +334,17 @@ fn a_second_run_on_the_same_journal_is_refused_while_the_first_runs() {
     });
     let file = s.write("b.csv", &csv_text(&rows(200)));
     let t = target_args(&emu);
-    let cmd = args(&["run", file.to_str().unwrap(), "--concurrency", "1", "--rate", "1000"], &t);
+    let cmd = args(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--concurrency",
+            "1",
+            "--rate",
+            "1000",
+        ],
+        &t,
+    );
     let mut first = s.spawn(&cmd);
     let h = emu.handle();
     assert!(
@@ -282,7 +353,10 @@ fn a_second_run_on_the_same_journal_is_refused_while_the_first_runs() {
     );
     let second = s.run(&cmd);
     assert_eq!(second.code, 6, "{second:?}");
-    assert!(second.stderr.contains("another payout is running"), "{second:?}");
+    assert!(
+        second.stderr.contains("another payout is running"),
+        "{second:?}"
+    );
     let before = h.stats().payments;
     first.kill().unwrap();
     first.wait().unwrap();
@@ -309,12 +383,22 @@ fn the_secret_key_never_reaches_output_journal_or_report() {
     outputs.push(s.run(&["report", "--format", "json"]));
     outputs.push(s.run(&["report"]));
     // A wrong secret makes MTurk's error path run too.
-    let mut bad = s.payout(&args(&["run", file.to_str().unwrap(), "--allow-repeat"], &t));
+    let mut bad = s.payout(&args(
+        &["run", file.to_str().unwrap(), "--allow-repeat"],
+        &t,
+    ));
     bad.env("AWS_SECRET_ACCESS_KEY", format!("{SECRET}-wrong"));
     outputs.push(bad.output().unwrap().into());
-    assert!(outputs.last().unwrap().stderr.contains("signature"), "{:?}", outputs.last());
+    assert!(
+        outputs.last().unwrap().stderr.contains("signature"),
+        "{:?}",
+        outputs.last()
+    );
     for o in &outputs {
-        assert!(!o.stdout.contains(SECRET) && !o.stderr.contains(SECRET), "{o:?}");
+        assert!(
+            !o.stdout.contains(SECRET) && !o.stderr.contains(SECRET),
+            "{o:?}"
+        );
     }
     let bytes = journal_bytes(&s.journal());
     assert!(!bytes.is_empty());
@@ -333,7 +417,10 @@ fn invalid_credentials_stop_the_batch_with_the_fix() {
     cmd.env("AWS_ACCESS_KEY_ID", "AKIDUNKNOWN");
     let out: Outcome = cmd.output().unwrap().into();
     assert_ne!(out.code, 0, "{out:?}");
-    assert!(out.stderr.contains("AWS_ACCESS_KEY_ID"), "the fix is named: {out:?}");
+    assert!(
+        out.stderr.contains("AWS_ACCESS_KEY_ID"),
+        "the fix is named: {out:?}"
+    );
     assert_eq!(emu.handle().ledger().len(), 0);
 }
 

@@ -148,8 +148,14 @@ pub fn assert_paid_exactly_once(h: &EmulatorHandle, expected: &[Row]) {
     for r in expected {
         *want.entry(r.clone()).or_insert(0) += 1;
     }
-    let extra: Vec<_> = ledger.iter().filter(|(r, n)| want.get(*r) != Some(*n)).collect();
-    let missing: Vec<_> = want.iter().filter(|(r, n)| ledger.get(*r) != Some(*n)).collect();
+    let extra: Vec<_> = ledger
+        .iter()
+        .filter(|(r, n)| want.get(*r) != Some(*n))
+        .collect();
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(r, n)| ledger.get(*r) != Some(*n))
+        .collect();
     assert!(
         extra.is_empty() && missing.is_empty(),
         "ledger differs from the rows: {} wrong in the ledger (first: {:?}), {} missing or miscounted (first: {:?})",
@@ -158,7 +164,11 @@ pub fn assert_paid_exactly_once(h: &EmulatorHandle, expected: &[Row]) {
         missing.len(),
         missing.first()
     );
-    assert!(h.double_payments().is_empty(), "double payments: {:?}", h.double_payments());
+    assert!(
+        h.double_payments().is_empty(),
+        "double payments: {:?}",
+        h.double_payments()
+    );
 }
 
 pub fn emulator(config: EmulatorConfig) -> BackgroundEmulator {

@@ -95,7 +95,7 @@ impl Progress {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} · {msg} · {elapsed_precise} elapsed, ETA {eta}",
+                    "{bar:30} {pos}/{len} · {msg} · {per_sec} · {elapsed_precise} elapsed, ETA {eta}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
@@ -118,7 +118,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             let s = self.state.lock().expect("progress lock");
             bar.set_message(format!(
-                "{} paid · {} failed · {} retries · ≤{:.1}/s",
+                "{} paid · {} failed · {} retries · pace ≤{:.1}/s",
                 s.paid, s.failed, s.retries, s.rate
             ));
         }

@@ -5,6 +5,7 @@
 
 mod cli;
 mod crash;
+mod emulator;
 mod input;
 mod run;
 mod support;

@@ -1,0 +1,115 @@
+//! Benchmarks of payout's own pipeline: reading + validating + planning a CSV, and paying a batch
+//! end to end (journal with fsync, runner, real SDK) into the emulator on 127.0.0.1.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use payout::emulator::{EmulatorConfig, RunningEmulator};
+use payout::input::{InputOptions, parse_bonuses};
+use payout::journal::Journal;
+use payout::plan::{Target, plan};
+use payout::platform::{CredentialSource, MturkPlatform};
+use payout::runner::{RunnerConfig, Silent, StopSignal, run_batch};
+
+fn csv(n: usize) -> String {
+    let mut s = String::from("WorkerId,AssignmentId,BonusAmount,Reason\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "A{:012},3ASSIGN{:023},{}.{:02},\"Bonus for round {}, thanks!\"\n",
+            i,
+            i,
+            i % 5,
+            1 + i % 99,
+            i % 7
+        ));
+    }
+    s
+}
+
+fn input(c: &mut Criterion) {
+    let n = 10_000;
+    let text = csv(n);
+    let mut g = c.benchmark_group("input");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("parse_validate_plan_10k_rows", |b| {
+        b.iter(|| {
+            let rows = parse_bonuses(text.as_bytes(), "bench.csv", &InputOptions::default())
+                .expect("valid");
+            plan(&rows, Target::Emulator, "")
+        })
+    });
+    g.finish();
+}
+
+fn pay(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let emu = rt
+        .block_on(RunningEmulator::start(
+            EmulatorConfig::default(),
+            ([127, 0, 0, 1], 0).into(),
+        ))
+        .expect("emulator");
+    let platform = Arc::new(
+        rt.block_on(MturkPlatform::connect(
+            &emu.url(),
+            CredentialSource::Fixed {
+                access_key_id: "AKIDBENCH".into(),
+                secret_access_key: "bench".into(),
+            },
+            Duration::from_secs(10),
+        ))
+        .expect("client"),
+    );
+    let n = 1000;
+    let rows =
+        parse_bonuses(csv(n).as_bytes(), "bench.csv", &InputOptions::default()).expect("valid");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut g = c.benchmark_group("pay");
+    g.throughput(Throughput::Elements(n as u64));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    let mut round = 0u32;
+    g.bench_function("1000_bonuses_journaled_concurrency_32", |b| {
+        b.iter(|| {
+            // A fresh journal and a new reason each round: every payment is really made.
+            round += 1;
+            let mut rows = rows.clone();
+            for r in &mut rows {
+                r.reason = format!("round {round}");
+            }
+            let p = plan(&rows, Target::Emulator, "");
+            let mut journal =
+                Journal::open(&dir.path().join(format!("j{round}.sqlite"))).expect("journal");
+            let batch = journal
+                .create_batch(&p, "bench.csv", None, false)
+                .expect("batch");
+            let items = journal.items(batch.id).expect("items");
+            let writer = Arc::new(journal.into_writer());
+            let cfg = RunnerConfig {
+                concurrency: 32,
+                start_rate: 100_000.0,
+                max_rate: 100_000.0,
+                ..RunnerConfig::default()
+            };
+            rt.block_on(run_batch(
+                platform.clone(),
+                writer,
+                (batch.target, batch.id),
+                items,
+                cfg,
+                Arc::new(Silent),
+                Arc::new(StopSignal::default()),
+            ))
+            .expect("run")
+        })
+    });
+    g.finish();
+    assert!(emu.handle().double_payments().is_empty());
+}
+
+criterion_group!(benches, input, pay);
+criterion_main!(benches);

@@ -6,17 +6,55 @@ use payout::emulator::{BackgroundEmulator, EmulatorConfig};
 
 use crate::support::*;
 
-/// Runs `cmd`, kills it once the emulator has paid `at` bonuses (or it finished first).
-fn run_and_kill_at(s: &Scratch, emu: &BackgroundEmulator, cmd: &[&str], at: u64) {
+/// When to kill: after the emulator has applied so many payments, or received so many requests
+/// (the latter lands kills while calls are under way, between intent and outcome).
+#[derive(Debug, Clone, Copy)]
+enum KillAt {
+    Payments(u64),
+    Requests(u64),
+}
+
+/// Runs `cmd` and SIGKILLs it at `at` (unless it finished first).
+fn run_and_kill_at(s: &Scratch, emu: &BackgroundEmulator, cmd: &[&str], at: KillAt) {
     let mut child = s.spawn(cmd);
     let h = emu.handle();
-    let reached = h.wait_for(Duration::from_secs(60), |st| st.payments >= at);
+    let start = h.stats();
+    let reached = h.wait_for(Duration::from_secs(60), |st| match at {
+        KillAt::Payments(n) => st.payments >= n,
+        KillAt::Requests(n) => st.total_requests >= start.total_requests + n,
+    });
     child.kill().expect("SIGKILL payout");
     let status = child.wait().expect("reap payout");
     assert!(
         reached || status.success(),
-        "payout neither reached {at} payments nor finished: {status:?}"
+        "payout neither reached {at:?} nor finished: {status:?}"
     );
+}
+
+/// Kill points drawn at random, reproducible with `PAYOUT_CRASH_SEED`.
+fn kill_points(rows: u64, count: usize) -> Vec<KillAt> {
+    let seed = std::env::var("PAYOUT_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!("crash points from PAYOUT_CRASH_SEED={seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut payments: Vec<u64> = (0..count).map(|_| rng.u64(1..rows - 10)).collect();
+    payments.sort_unstable();
+    payments
+        .into_iter()
+        .map(|p| {
+            if rng.bool() {
+                KillAt::Payments(p)
+            } else {
+                KillAt::Requests(rng.u64(1..40))
+            }
+        })
+        .collect()
 }
 
 fn crash_config(seed: u64) -> EmulatorConfig {
@@ -48,7 +86,7 @@ fn killed_at_several_points_then_rerun_pays_each_row_exactly_once() {
         &t,
     );
     // Kill points spread over the batch; each run starts where the journal left off.
-    for at in [1, 17, 90, 160, 231] {
+    for at in kill_points(300, 5) {
         run_and_kill_at(&s, &emu, &cmd, at);
     }
     let last = s.run(&cmd);
@@ -74,7 +112,7 @@ fn killed_then_resumed_after_the_24_hour_token_window_pays_each_row_exactly_once
         ],
         &t,
     );
-    for at in [40, 120] {
+    for at in kill_points(200, 2) {
         run_and_kill_at(&s, &emu, &cmd, at);
         // MTurk forgets tokens after 24 h: only the journal and the bonus list protect now.
         emu.handle().advance_clock(Duration::from_secs(25 * 3600));
@@ -102,7 +140,7 @@ fn after_a_kill_the_journal_holds_no_payment_as_paid_that_the_emulator_did_not_p
         ],
         &t,
     );
-    run_and_kill_at(&s, &emu, &cmd, 70);
+    run_and_kill_at(&s, &emu, &cmd, KillAt::Payments(70));
     let report = s.run(&["report", "--format", "json"]);
     assert_eq!(report.code, 0, "{report:?}");
     let lines: Vec<serde_json::Value> = serde_json::from_str(&report.stdout).unwrap();

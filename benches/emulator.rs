@@ -82,7 +82,9 @@ async fn burst(addr: SocketAddr, total: u64) -> Duration {
     for t in tasks {
         t.await.expect("client task");
     }
-    start.elapsed().mul_f64(total as f64 / (per_connection * CONNECTIONS as u64) as f64)
+    start
+        .elapsed()
+        .mul_f64(total as f64 / (per_connection * CONNECTIONS as u64) as f64)
 }
 
 fn send_bonus_throughput(c: &mut Criterion) {

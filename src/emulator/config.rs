@@ -9,7 +9,7 @@ use crate::ids::{check_entity_id, check_worker_id};
 use crate::money::Cents;
 
 /// How the emulator behaves. `Default` is a well-behaved MTurk with $10,000.00 and no faults.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EmulatorConfig {
     /// Starting balance.
     pub balance: Cents,
@@ -31,6 +31,27 @@ pub struct EmulatorConfig {
     pub credentials: Option<(String, String)>,
     /// When set, only these assignments and their workers exist.
     pub known: Option<Vec<KnownAssignment>>,
+}
+
+/// Written by hand so that the secret key never reaches a log.
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("balance", &self.balance)
+            .field("seed", &self.seed)
+            .field("latency", &self.latency)
+            .field("latency_jitter", &self.latency_jitter)
+            .field("throttle_rps", &self.throttle_rps)
+            .field("fault_rate", &self.fault_rate)
+            .field("lost_rate", &self.lost_rate)
+            .field("spend_limit", &self.spend_limit)
+            .field(
+                "credentials",
+                &self.credentials.as_ref().map(|(id, _)| (id, "<secret>")),
+            )
+            .field("known", &self.known.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 impl Default for EmulatorConfig {

@@ -12,7 +12,7 @@ mod server;
 mod sigv4;
 mod state;
 
-pub use cli::{EmulatorArgs, serve_cli, serve_until};
+pub use cli::{ACCESS_KEY_ENV, EmulatorArgs, SECRET_KEY_ENV, serve_cli, serve_until};
 pub use config::{EmulatorConfig, KnownAssignment, load_known_csv};
 pub use server::{BackgroundEmulator, EmulatorHandle, RunningEmulator};
 pub use state::{Payment, QualificationGrant, QualificationStatus, Stats};

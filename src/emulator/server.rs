@@ -265,7 +265,7 @@ fn inspect(shared: &Shared, parts: &Parts, what: &str) -> Answer {
                 );
             };
             let mut st = shared.lock();
-            st.clock_offset += Duration::from_secs(secs);
+            st.advance_clock(Duration::from_secs(secs));
             answer(
                 StatusCode::OK,
                 JSON,
@@ -521,7 +521,7 @@ impl EmulatorHandle {
 
     /// Moves the emulator clock (real time + offset) forward.
     pub fn advance_clock(&self, by: Duration) {
-        self.shared.lock().clock_offset += by;
+        self.shared.lock().advance_clock(by);
     }
 
     /// The emulator clock, ms since the Unix epoch.

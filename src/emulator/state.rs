@@ -12,6 +12,10 @@ use crate::money::Cents;
 /// How long MTurk remembers a `UniqueRequestToken`.
 pub(crate) const TOKEN_WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 
+/// Far enough for any test (about 1,000 years), small enough that clock arithmetic never
+/// overflows.
+const MAX_CLOCK_OFFSET: Duration = Duration::from_secs(1_000 * 365 * 24 * 3600);
+
 /// A bonus the emulator actually paid.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct Payment {
@@ -224,6 +228,12 @@ impl State {
     /// The emulator clock: real time plus whatever tests advanced it by.
     pub fn now_ms(&self) -> u64 {
         real_now_ms().saturating_add(self.clock_offset.as_millis() as u64)
+    }
+
+    /// Moves the emulator clock forward; saturates instead of overflowing on absurd amounts
+    /// (the HTTP endpoint takes any number a client sends).
+    pub fn advance_clock(&mut self, by: Duration) {
+        self.clock_offset = self.clock_offset.saturating_add(by).min(MAX_CLOCK_OFFSET);
     }
 
     /// Counts an API request arriving at `now_ns` (monotonic).

@@ -880,6 +880,19 @@ async fn inspection_endpoints() {
         assert_eq!(emu.handle().balance(), Cents(1234));
         let (status, _, _) = raw_http(&url, post("/_emulator/balance?amount=lots")).await;
         assert_eq!(status, 400);
+        let (status, _, _) = raw_http(
+            &url,
+            post("/_emulator/clock?advance_secs=18446744073709551615"),
+        )
+        .await;
+        assert_eq!(
+            status, 200,
+            "an absurd advance saturates instead of panicking"
+        );
+        let (status, _, body) = raw_http(&url, get("/_emulator/state")).await;
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["balance"], 1234);
         let (status, _, _) = raw_http(&url, get("/_emulator/nothing")).await;
         assert_eq!(status, 404);
 

@@ -8,6 +8,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use payout::emulator::{EmulatorConfig, RunningEmulator};
 use payout::input::{InputOptions, parse_bonuses};
 use payout::journal::Journal;
+use payout::money::Cents;
 use payout::plan::{Target, plan};
 use payout::platform::{CredentialSource, MturkPlatform};
 use payout::runner::{RunnerConfig, Silent, StopSignal, run_batch};
@@ -49,7 +50,11 @@ fn pay(c: &mut Criterion) {
         .expect("runtime");
     let emu = rt
         .block_on(RunningEmulator::start(
-            EmulatorConfig::default(),
+            // Enough money for every round: a run that stops early would measure nothing.
+            EmulatorConfig {
+                balance: Cents(1_000_000_000_000),
+                ..EmulatorConfig::default()
+            },
             ([127, 0, 0, 1], 0).into(),
         ))
         .expect("emulator");
@@ -95,16 +100,22 @@ fn pay(c: &mut Criterion) {
                 max_rate: 100_000.0,
                 ..RunnerConfig::default()
             };
+            let before = emu.handle().stats().payments;
             rt.block_on(run_batch(
                 platform.clone(),
                 writer,
-                (batch.target, batch.id),
+                batch.id,
                 items,
                 cfg,
                 Arc::new(Silent),
                 Arc::new(StopSignal::default()),
             ))
-            .expect("run")
+            .expect("run");
+            assert_eq!(
+                emu.handle().stats().payments - before,
+                n as u64,
+                "every bonus paid"
+            );
         })
     });
     g.finish();

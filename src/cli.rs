@@ -129,7 +129,7 @@ struct PaceArgs {
     /// How long one call may take before its answer is treated as lost, in milliseconds.
     #[arg(long, default_value_t = 30_000, hide = true)]
     call_timeout_ms: u64,
-    /// Pay production without asking.
+    /// Confirm a production run (required with --production).
     #[arg(long)]
     yes: bool,
     /// Write a machine-readable summary to stdout.
@@ -256,12 +256,14 @@ async fn run(args: RunArgs, journal_path: &Path, printer: Printer) -> Exit {
             return Exit::InvalidInput;
         }
     };
-    let variant = if args.allow_repeat {
-        "allow-repeat"
-    } else {
-        ""
-    };
-    let plan = plan(&rows, target, variant);
+    // Options that change what the batch is: a repeat, or another endpoint (an emulator is not
+    // the sandbox, even when reached with --sandbox --endpoint-url).
+    let variant = format!(
+        "repeat={}\x1fendpoint={}",
+        args.allow_repeat,
+        args.target.endpoint_url.as_deref().unwrap_or("")
+    );
+    let plan = plan(&rows, target, &variant);
     if let Some(exit) = refuse_production(target, &args.pace, printer) {
         return exit;
     }
@@ -597,7 +599,7 @@ async fn pay(
     let result = run_batch(
         session.platform.clone(),
         writer.clone(),
-        (batch.target, batch.id),
+        batch.id,
         open,
         cfg,
         progress.clone(),

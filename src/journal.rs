@@ -371,7 +371,7 @@ impl Journal {
         {
             let mut earlier = tx.prepare(
                 "SELECT b.name, i.line, i.state, i.occurrence FROM items i JOIN batches b ON b.id = i.batch_id
-                 WHERE b.target = ?1 AND i.worker_id = ?2 AND i.assignment_id = ?3
+                 WHERE b.target = ?1 AND b.endpoint IS ?7 AND i.worker_id = ?2 AND i.assignment_id = ?3
                    AND i.amount_cents = ?4 AND i.reason = ?5 AND i.batch_id != ?6 AND i.state != 'skipped'
                  ORDER BY i.batch_id, i.seq",
             )?;
@@ -390,7 +390,8 @@ impl Journal {
                             k.assignment.as_str(),
                             k.amount.0 as i64,
                             k.reason,
-                            id
+                            id,
+                            endpoint
                         ],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                     )?
@@ -445,20 +446,29 @@ impl Journal {
     /// token another batch left unknown must be looked up before it is sent.
     pub fn reconcile_with_other_batches(&mut self, batch: &BatchInfo) -> Result<(), JournalError> {
         let tx = self.conn.transaction()?;
+        // "Other batches" means those paying into the same place: same target, same endpoint.
+        tx.execute_batch(
+            "CREATE TEMP VIEW IF NOT EXISTS payout_peers AS
+             SELECT me.id AS batch_id, o.token, o.state, ob.name
+             FROM batches me JOIN batches ob ON ob.target = me.target AND ob.endpoint IS me.endpoint
+                             AND ob.id != me.id
+                             JOIN items o ON o.batch_id = ob.id",
+        )?;
         tx.execute(
             "UPDATE items SET state = 'skipped',
-                note = 'paid by batch ' || (SELECT b.name FROM items o JOIN batches b ON b.id = o.batch_id
-                                             WHERE o.token = items.token AND o.state = 'paid' LIMIT 1)
+                note = 'paid by batch ' || (SELECT p.name FROM payout_peers p
+                                             WHERE p.batch_id = ?1 AND p.token = items.token
+                                               AND p.state = 'paid' LIMIT 1)
              WHERE batch_id = ?1 AND state IN ('pending', 'unknown')
-               AND EXISTS (SELECT 1 FROM items o WHERE o.token = items.token
-                           AND o.batch_id != ?1 AND o.state = 'paid')",
+               AND EXISTS (SELECT 1 FROM payout_peers p WHERE p.batch_id = ?1
+                           AND p.token = items.token AND p.state = 'paid')",
             [batch.id],
         )?;
         tx.execute(
             "UPDATE items SET state = 'unknown', note = 'another batch sent the same payment without an answer'
              WHERE batch_id = ?1 AND state = 'pending'
-               AND EXISTS (SELECT 1 FROM items o WHERE o.token = items.token
-                           AND o.batch_id != ?1 AND o.state IN ('unknown', 'in_flight'))",
+               AND EXISTS (SELECT 1 FROM payout_peers p WHERE p.batch_id = ?1
+                           AND p.token = items.token AND p.state IN ('unknown', 'in_flight'))",
             [batch.id],
         )?;
         tx.commit()?;
@@ -586,10 +596,10 @@ type Reply = oneshot::Sender<Result<u32, String>>;
 enum Request {
     Write(Write, Reply),
     /// How many payments to this worker, for this assignment, of this amount (under another
-    /// token) the journal holds as paid on this target. The reason is left out on purpose: a
+    /// token) the journal holds as paid where `batch` pays (same target and endpoint). The reason is left out on purpose: a
     /// lookup compares against MTurk's list, whose copy of the reason we cannot vouch for.
     CountPaidOthers {
-        target: Target,
+        batch: i64,
         key: PaymentKey,
         token: String,
         reply: oneshot::Sender<Result<u64, String>>,
@@ -618,7 +628,7 @@ impl JournalWriter {
 
     pub async fn count_paid_others(
         &self,
-        target: Target,
+        batch: i64,
         key: &PaymentKey,
         token: &str,
     ) -> Result<u64, JournalError> {
@@ -627,7 +637,7 @@ impl JournalWriter {
             .as_ref()
             .ok_or(JournalError::WriterGone)?
             .send(Request::CountPaidOthers {
-                target,
+                batch,
                 key: key.clone(),
                 token: token.to_owned(),
                 reply,
@@ -668,13 +678,13 @@ fn writer_loop(conn: &mut Connection, rx: mpsc::Receiver<Request>) {
                         replies.push((reply, r));
                     }
                     Request::CountPaidOthers {
-                        target,
+                        batch,
                         key,
                         token,
                         reply,
                     } => {
                         let _ = reply.send(
-                            count_paid_others(&tx, target, &key, &token).map_err(|e| e.to_string()),
+                            count_paid_others(&tx, batch, &key, &token).map_err(|e| e.to_string()),
                         );
                     }
                 }
@@ -750,16 +760,17 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<u32> {
 
 fn count_paid_others(
     tx: &rusqlite::Transaction<'_>,
-    target: Target,
+    batch: i64,
     key: &PaymentKey,
     token: &str,
 ) -> rusqlite::Result<u64> {
     tx.query_row(
-        "SELECT COUNT(*) FROM items i JOIN batches b ON b.id = i.batch_id
-         WHERE b.target = ?1 AND i.worker_id = ?2 AND i.assignment_id = ?3 AND i.amount_cents = ?4
+        "SELECT COUNT(*) FROM batches me JOIN batches b ON b.target = me.target AND b.endpoint IS me.endpoint
+                                         JOIN items i ON i.batch_id = b.id
+         WHERE me.id = ?1 AND i.worker_id = ?2 AND i.assignment_id = ?3 AND i.amount_cents = ?4
            AND i.token != ?5 AND i.state = 'paid'",
         params![
-            target.as_str(),
+            batch,
             key.worker.as_str(),
             key.assignment.as_str(),
             key.amount.0 as i64,
@@ -890,6 +901,16 @@ mod tests {
             .create_batch(&plan(&rows(1), Target::Sandbox, ""), "a.csv", None, false)
             .unwrap();
         assert_eq!(j.items(sandbox.id).unwrap()[0].state, ItemState::Pending);
+        // And so is another endpoint: an emulator reached with --endpoint-url is not the target.
+        let elsewhere = j
+            .create_batch(
+                &plan(&rows(1), Target::Emulator, "endpoint"),
+                "a.csv",
+                Some("http://127.0.0.1:9"),
+                false,
+            )
+            .unwrap();
+        assert_eq!(j.items(elsewhere.id).unwrap()[0].state, ItemState::Pending);
     }
 
     #[tokio::test]

@@ -14,7 +14,6 @@ use tokio::task::JoinSet;
 
 use crate::journal::{ItemRecord, ItemState, JournalError, JournalWriter, Write};
 use crate::money::Cents;
-use crate::plan::Target;
 use crate::platform::{BonusRequest, ErrorClass, PaidBonus, Platform, PlatformError, Systemic};
 
 /// How hard to push.
@@ -250,7 +249,6 @@ pub struct RunEnd {
 struct Ctx<P> {
     platform: Arc<P>,
     journal: Arc<JournalWriter>,
-    target: Target,
     batch: i64,
     cfg: RunnerConfig,
     pacer: Pacer,
@@ -258,12 +256,12 @@ struct Ctx<P> {
     reporter: Arc<dyn Reporter>,
 }
 
-/// Pays `items` (the open payments of batch `batch` on `target`, in order). Returns when every started payment has
+/// Pays `items` (the open payments of batch `batch`, in order). Returns when every started payment has
 /// settled; payments not started stay open in the journal.
 pub async fn run_batch<P: Platform>(
     platform: Arc<P>,
     journal: Arc<JournalWriter>,
-    (target, batch): (Target, i64),
+    batch: i64,
     items: Vec<ItemRecord>,
     cfg: RunnerConfig,
     reporter: Arc<dyn Reporter>,
@@ -272,7 +270,6 @@ pub async fn run_batch<P: Platform>(
     let ctx = Arc::new(Ctx {
         platform,
         journal,
-        target,
         batch,
         pacer: Pacer::new(cfg.start_rate, cfg.max_rate),
         cfg,
@@ -577,7 +574,7 @@ async fn lookup<P: Platform>(
     let matching = listed.iter().filter(|b| matches(b, item)).count() as u64;
     let accounted = ctx
         .journal
-        .count_paid_others(ctx.target, &item.key, &item.token)
+        .count_paid_others(ctx.batch, &item.key, &item.token)
         .await?;
     Ok(if matching > accounted {
         Lookup::Paid

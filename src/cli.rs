@@ -11,14 +11,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::emulator::{EmulatorArgs, EmulatorConfig, RunningEmulator};
 use crate::input::{InputOptions, read_bonuses};
-use crate::journal::{BatchInfo, Journal, JournalError};
+use crate::journal::{BatchInfo, ItemRecord, Journal, JournalError};
 use crate::plan::{Target, Totals, plan};
 use crate::platform::{
     Balance, CredentialSource, ErrorClass, MturkPlatform, PRODUCTION_ENDPOINT, Platform,
     PlatformError, PlatformSetupError, SANDBOX_ENDPOINT, Systemic,
 };
 use crate::report::{Printer, Progress, Summary, plan_text, plural, report_rows, write_csv};
-use crate::runner::{RunnerConfig, StopReason, StopSignal, read_once_settled, run_batch};
+use crate::runner::{RunnerConfig, StopReason, StopSignal, read_with_retries, run_batch};
 
 /// Exit statuses, documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -483,7 +483,15 @@ impl Session {
 
     /// The account balance, or `None` (with a printed reason) when it cannot be had.
     async fn balance(&self, pace: &PaceArgs, printer: Printer) -> Option<Balance> {
-        match read_once_settled(&runner_config(pace), || self.platform.balance()).await {
+        match read_with_retries(
+            &runner_config(pace),
+            None,
+            None,
+            &mut fastrand::Rng::with_seed(0),
+            || self.platform.balance(),
+        )
+        .await
+        {
             Ok(b) => Some(b),
             Err(e) => {
                 printer.warn(format!("error: failed to read the account balance: {e}"));
@@ -730,18 +738,28 @@ fn pick_batch(journal: &Journal, name: Option<&str>, printer: Printer) -> Result
     }
 }
 
+/// A batch and its payments, read without taking the journal's lock (for `status`, `report`).
+fn read_batch(
+    journal_path: &Path,
+    name: Option<&str>,
+    printer: Printer,
+) -> Result<(Journal, BatchInfo, Vec<ItemRecord>), Exit> {
+    let journal = Journal::open_read_only(journal_path).map_err(|e| journal_failed(printer, e))?;
+    let batch = pick_batch(&journal, name, printer)?;
+    let items = journal
+        .items(batch.id)
+        .map_err(|e| journal_failed(printer, e))?;
+    Ok((journal, batch, items))
+}
+
 fn status(args: StatusArgs, journal_path: &Path, printer: Printer) -> Exit {
-    let journal = match Journal::open_read_only(journal_path) {
-        Ok(j) => j,
-        Err(e) => return journal_failed(printer, e),
-    };
-    let batch = match pick_batch(&journal, args.batch.as_deref(), printer) {
+    let (journal, batch, items) = match read_batch(journal_path, args.batch.as_deref(), printer) {
         Ok(b) => b,
         Err(exit) => return exit,
     };
-    let (counts, items) = match (journal.counts(batch.id), journal.items(batch.id)) {
-        (Ok(c), Ok(i)) => (c, i),
-        (Err(e), _) | (_, Err(e)) => return journal_failed(printer, e),
+    let counts = match journal.counts(batch.id) {
+        Ok(c) => c,
+        Err(e) => return journal_failed(printer, e),
     };
     let summary = Summary::new(&batch, &counts, &items);
     if args.json {
@@ -777,17 +795,9 @@ fn status(args: StatusArgs, journal_path: &Path, printer: Printer) -> Exit {
 }
 
 fn report(args: ReportArgs, journal_path: &Path, printer: Printer) -> Exit {
-    let journal = match Journal::open_read_only(journal_path) {
-        Ok(j) => j,
-        Err(e) => return journal_failed(printer, e),
-    };
-    let batch = match pick_batch(&journal, args.batch.as_deref(), printer) {
+    let (_, batch, items) = match read_batch(journal_path, args.batch.as_deref(), printer) {
         Ok(b) => b,
         Err(exit) => return exit,
-    };
-    let items = match journal.items(batch.id) {
-        Ok(i) => i,
-        Err(e) => return journal_failed(printer, e),
     };
     let rows = report_rows(&items);
     let out: Box<dyn std::io::Write> = match &args.output {

@@ -333,12 +333,8 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
     if maybe_applied {
         match lookup(ctx, &item, &mut rng).await? {
             Lookup::Paid => {
-                return resolve_paid(
-                    ctx,
-                    &item,
-                    "found in MTurk's bonus list after an interrupted call",
-                )
-                .await;
+                let note = "found in MTurk's bonus list after an interrupted call";
+                return resolve(ctx, &item, ItemState::Paid, note.into()).await;
             }
             Lookup::NotPaid => {}
             Lookup::Unavailable(message) => return left_open(ctx, seq, Some(message)),
@@ -411,12 +407,17 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
                     ))
                     .await?;
                 return match lookup(ctx, &item, &mut rng).await? {
-                    Lookup::Paid => resolve_paid(ctx, &item, "MTurk had already processed this payment's token; confirmed in its bonus list").await,
-                    Lookup::NotPaid if err.class == ErrorClass::AlreadyDone => {
-                        let note = format!("{message} — but MTurk lists no matching bonus for this assignment. Check it on the requester website; payout will not send it again.");
-                        resolve_failed(ctx, &item, note).await
+                    Lookup::Paid => {
+                        let note = "MTurk had already processed this payment's token; confirmed in its bonus list";
+                        resolve(ctx, &item, ItemState::Paid, note.into()).await
                     }
-                    Lookup::NotPaid => resolve_failed(ctx, &item, message).await,
+                    Lookup::NotPaid if err.class == ErrorClass::AlreadyDone => {
+                        let note = format!(
+                            "{message} — but MTurk lists no matching bonus for this assignment. Check it on the requester website; payout will not send it again."
+                        );
+                        resolve(ctx, &item, ItemState::Failed, note).await
+                    }
+                    Lookup::NotPaid => resolve(ctx, &item, ItemState::Failed, message).await,
                     Lookup::Unavailable(m) => left_open(ctx, seq, Some(m)),
                 };
             }
@@ -488,44 +489,32 @@ fn left_open<P>(ctx: &Ctx<P>, seq: u32, message: Option<String>) -> Result<Settl
     Ok(Settled::Open)
 }
 
-async fn resolve_paid<P>(
+/// Records an outcome established without sending (from MTurk's bonus list), and reports it.
+async fn resolve<P>(
     ctx: &Ctx<P>,
     item: &ItemRecord,
-    note: &str,
-) -> Result<Settled, JournalError> {
-    ctx.journal
-        .write(Write::Resolve {
-            batch: ctx.batch,
-            seq: item.seq,
-            state: ItemState::Paid,
-            note: note.to_owned(),
-        })
-        .await?;
-    ctx.reporter.event(&Event::Paid {
-        seq: item.seq,
-        amount: item.key.amount,
-        note: Some(note.to_owned()),
-    });
-    Ok(Settled::Done)
-}
-
-async fn resolve_failed<P>(
-    ctx: &Ctx<P>,
-    item: &ItemRecord,
+    state: ItemState,
     note: String,
 ) -> Result<Settled, JournalError> {
     ctx.journal
         .write(Write::Resolve {
             batch: ctx.batch,
             seq: item.seq,
-            state: ItemState::Failed,
+            state,
             note: note.clone(),
         })
         .await?;
-    ctx.reporter.event(&Event::Failed {
-        seq: item.seq,
-        line: item.line,
-        message: note,
+    ctx.reporter.event(&match state {
+        ItemState::Paid => Event::Paid {
+            seq: item.seq,
+            amount: item.key.amount,
+            note: Some(note),
+        },
+        _ => Event::Failed {
+            seq: item.seq,
+            line: item.line,
+            message: note,
+        },
     });
     Ok(Settled::Done)
 }
@@ -552,7 +541,7 @@ async fn lookup<P: Platform>(
     item: &ItemRecord,
     rng: &mut fastrand::Rng,
 ) -> Result<Lookup, JournalError> {
-    let listed = match read_with_retries(ctx, rng, || {
+    let listed = match read_with_retries(&ctx.cfg, Some(&ctx.pacer), Some(&ctx.stop), rng, || {
         ctx.platform.bonuses_for_assignment(&item.key.assignment)
     })
     .await
@@ -589,9 +578,12 @@ fn matches(b: &PaidBonus, item: &ItemRecord) -> bool {
         && b.amount == Some(item.key.amount)
 }
 
-/// A read-only call, paced and retried like payments (but not journaled: it changes nothing).
-async fn read_with_retries<P, T, F, Fut>(
-    ctx: &Ctx<P>,
+/// A read-only call, retried like payments but not journaled (it changes nothing). Inside a run
+/// it waits for the shared pace and gives up when the run is stopping.
+pub async fn read_with_retries<T, F, Fut>(
+    cfg: &RunnerConfig,
+    pacer: Option<&Pacer>,
+    stop: Option<&StopSignal>,
     rng: &mut fastrand::Rng,
     mut call: F,
 ) -> Result<T, PlatformError>
@@ -601,48 +593,23 @@ where
 {
     let mut tries = 0;
     loop {
-        ctx.pacer.acquire().await;
-        let err = match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        tries += 1;
-        match err.class {
-            ErrorClass::Throttled | ErrorClass::Retryable | ErrorClass::Ambiguous
-                if tries < ctx.cfg.max_attempts * 2 && !ctx.stop.is_stopped() =>
-            {
-                if err.class == ErrorClass::Throttled {
-                    ctx.pacer.on_throttle();
-                }
-                tokio::time::sleep(backoff(&ctx.cfg, tries, rng)).await;
-            }
-            _ => return Err(err),
+        if let Some(p) = pacer {
+            p.acquire().await;
         }
-    }
-}
-
-/// A read-only call outside a batch run (the balance check), with the same retry policy.
-pub async fn read_once_settled<T, F, Fut>(
-    cfg: &RunnerConfig,
-    mut call: F,
-) -> Result<T, PlatformError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, PlatformError>>,
-{
-    let mut rng = fastrand::Rng::with_seed(cfg.seed);
-    let mut tries = 0;
-    loop {
         let err = match call().await {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
         tries += 1;
+        let stopping = stop.is_some_and(StopSignal::is_stopped);
         match err.class {
             ErrorClass::Throttled | ErrorClass::Retryable | ErrorClass::Ambiguous
-                if tries < cfg.max_attempts =>
+                if tries < cfg.max_attempts * 2 && !stopping =>
             {
-                tokio::time::sleep(backoff(cfg, tries, &mut rng)).await;
+                if let (ErrorClass::Throttled, Some(p)) = (err.class, pacer) {
+                    p.on_throttle();
+                }
+                tokio::time::sleep(backoff(cfg, tries, rng)).await;
             }
             _ => return Err(err),
         }

@@ -57,6 +57,26 @@ fn kill_points(rows: u64, count: usize) -> Vec<KillAt> {
         .collect()
 }
 
+/// A scratch dir, an emulator losing 5 % of answers, `n` rows and the command that pays them.
+fn crash_batch(seed: u64, n: usize) -> (Scratch, BackgroundEmulator, Vec<Row>, Vec<String>) {
+    let s = Scratch::new();
+    let emu = emulator(crash_config(seed));
+    let rows = rows(n);
+    let file = s.write("bonuses.csv", &csv_text(&rows));
+    let mut cmd: Vec<String> = [
+        "run",
+        file.to_str().unwrap(),
+        "--rate",
+        "2000",
+        "--concurrency",
+        "16",
+    ]
+    .map(String::from)
+    .to_vec();
+    cmd.extend(target_args(&emu));
+    (s, emu, rows, cmd)
+}
+
 fn crash_config(seed: u64) -> EmulatorConfig {
     EmulatorConfig {
         seed,
@@ -69,22 +89,8 @@ fn crash_config(seed: u64) -> EmulatorConfig {
 
 #[test]
 fn killed_at_several_points_then_rerun_pays_each_row_exactly_once() {
-    let s = Scratch::new();
-    let emu = emulator(crash_config(11));
-    let rows = rows(300);
-    let file = s.write("bonuses.csv", &csv_text(&rows));
-    let t = target_args(&emu);
-    let cmd = args(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--rate",
-            "2000",
-            "--concurrency",
-            "16",
-        ],
-        &t,
-    );
+    let (s, emu, rows, owned) = crash_batch(11, 300);
+    let cmd: Vec<&str> = owned.iter().map(String::as_str).collect();
     // Kill points spread over the batch; each run starts where the journal left off.
     for at in kill_points(300, 5) {
         run_and_kill_at(&s, &emu, &cmd, at);
@@ -96,22 +102,8 @@ fn killed_at_several_points_then_rerun_pays_each_row_exactly_once() {
 
 #[test]
 fn killed_then_resumed_after_the_24_hour_token_window_pays_each_row_exactly_once() {
-    let s = Scratch::new();
-    let emu = emulator(crash_config(12));
-    let rows = rows(200);
-    let file = s.write("bonuses.csv", &csv_text(&rows));
-    let t = target_args(&emu);
-    let cmd = args(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--rate",
-            "2000",
-            "--concurrency",
-            "16",
-        ],
-        &t,
-    );
+    let (s, emu, rows, owned) = crash_batch(12, 200);
+    let cmd: Vec<&str> = owned.iter().map(String::as_str).collect();
     for at in kill_points(200, 2) {
         run_and_kill_at(&s, &emu, &cmd, at);
         // MTurk forgets tokens after 24 h: only the journal and the bonus list protect now.
@@ -124,22 +116,8 @@ fn killed_then_resumed_after_the_24_hour_token_window_pays_each_row_exactly_once
 
 #[test]
 fn after_a_kill_the_journal_holds_no_payment_as_paid_that_the_emulator_did_not_pay() {
-    let s = Scratch::new();
-    let emu = emulator(crash_config(13));
-    let rows = rows(150);
-    let file = s.write("bonuses.csv", &csv_text(&rows));
-    let t = target_args(&emu);
-    let cmd = args(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--rate",
-            "2000",
-            "--concurrency",
-            "16",
-        ],
-        &t,
-    );
+    let (s, emu, _rows, owned) = crash_batch(13, 150);
+    let cmd: Vec<&str> = owned.iter().map(String::as_str).collect();
     run_and_kill_at(&s, &emu, &cmd, KillAt::Payments(70));
     let report = s.run(&["report", "--format", "json"]);
     assert_eq!(report.code, 0, "{report:?}");

@@ -5,7 +5,7 @@
 
 use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -75,18 +75,25 @@ pub fn plan_text(totals: &Totals, balance: Option<&Balance>) -> String {
     s
 }
 
-/// Progress while a batch runs: a bar on a terminal, nothing otherwise.
+/// How often a run without a progress bar prints a progress line.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Progress while a batch runs: a bar on a terminal, a line every few seconds otherwise.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// Without a bar (stderr not a terminal, e.g. a log file), a plain line this often.
+    log_every: Option<Duration>,
+    total: u64,
     state: Mutex<ProgressState>,
 }
 
-#[derive(Default)]
 struct ProgressState {
+    done: u64,
     paid: Cents,
     failed: u64,
     retries: u64,
     rate: f64,
+    last_log: Instant,
 }
 
 impl Progress {
@@ -103,11 +110,18 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
+        let log_every = (!printer.bar && !printer.quiet).then_some(LOG_EVERY);
         let p = Progress {
             bar,
+            log_every,
+            total,
             state: Mutex::new(ProgressState {
+                done: 0,
+                paid: Cents::ZERO,
+                failed: 0,
+                retries: 0,
                 rate,
-                ..Default::default()
+                last_log: Instant::now(),
             }),
         };
         p.refresh();
@@ -115,6 +129,21 @@ impl Progress {
     }
 
     fn refresh(&self) {
+        if let Some(every) = self.log_every {
+            let mut s = self.state.lock().expect("progress lock");
+            if s.last_log.elapsed() >= every {
+                s.last_log = Instant::now();
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "progress: {}/{} done · {} paid · {} failed · {} retries",
+                    s.done,
+                    self.total,
+                    s.paid,
+                    s.failed,
+                    s.retries
+                );
+            }
+        }
         if let Some(bar) = &self.bar {
             let s = self.state.lock().expect("progress lock");
             bar.set_message(format!(
@@ -145,8 +174,14 @@ impl Reporter for Progress {
         {
             let mut s = self.state.lock().expect("progress lock");
             match e {
-                Event::Paid { amount, .. } => s.paid += *amount,
-                Event::Failed { .. } => s.failed += 1,
+                Event::Paid { amount, .. } => {
+                    s.paid += *amount;
+                    s.done += 1;
+                }
+                Event::Failed { .. } => {
+                    s.failed += 1;
+                    s.done += 1;
+                }
                 Event::Retrying { .. } => s.retries += 1,
                 Event::RateChanged { rate } => s.rate = *rate,
                 Event::LeftOpen { .. } | Event::Stopping { .. } => {}

@@ -38,6 +38,13 @@ impl Cents {
     ///
     /// Surrounding whitespace is ignored. A trailing dot (`1.`) is refused even though MTurk's
     /// pattern allows it: it is far more often a truncated paste than an intent.
+    ///
+    /// ```
+    /// use payout::money::{AmountError, Cents};
+    /// assert_eq!(Cents::parse_bonus("1.5"), Ok(Cents(150)));
+    /// assert_eq!(Cents::parse_bonus("$1.50"), Err(AmountError::CurrencySign));
+    /// assert_eq!(Cents(150).to_string(), "$1.50");
+    /// ```
     pub fn parse_bonus(text: &str) -> Result<Cents, AmountError> {
         let cents = Self::parse_amount(text)?;
         if cents == Cents::ZERO {
@@ -96,6 +103,12 @@ impl Cents {
     }
 
     /// MTurk's fee on a bonus: 20 %, at least one cent, rounded half-up to the cent.
+    ///
+    /// ```
+    /// use payout::money::Cents;
+    /// assert_eq!(Cents(1234).bonus_fee(), Cents(247)); // 246.8 → 247
+    /// assert_eq!(Cents(2).bonus_fee(), Cents(1)); // the one-cent minimum
+    /// ```
     pub fn bonus_fee(self) -> Cents {
         // 20 % of n cents is 20n/100 cents; adding 50 before the integer division rounds a
         // remainder of half a cent or more upward.

@@ -264,9 +264,6 @@ async fn run(args: RunArgs, journal_path: &Path, printer: Printer) -> Exit {
         args.target.endpoint_url.as_deref().unwrap_or("")
     );
     let plan = plan(&rows, target, &variant);
-    if let Some(exit) = refuse_production(target, &args.pace, printer) {
-        return exit;
-    }
     let source = args.file.display().to_string();
     printer.say(format!(
         "payout · {} · {} · {}",
@@ -291,7 +288,15 @@ async fn run(args: RunArgs, journal_path: &Path, printer: Printer) -> Exit {
             ));
         }
         printer.say("Dry run: nothing was paid and nothing was journaled.");
-        return Exit::Ok;
+        // A preflight that could not read the balance has not shown the account is usable.
+        return if balance.is_some() {
+            Exit::Ok
+        } else {
+            Exit::Refused
+        };
+    }
+    if let Some(exit) = refuse_production(target, &args.pace, printer) {
+        return exit;
     }
     let mut journal = match open_journal(journal_path, printer) {
         Ok(j) => j,

@@ -735,8 +735,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<u32> {
             )?;
             let finished = (!state.is_open()).then_some(now);
             tx.execute(
-                "UPDATE items SET state = ?3, error = COALESCE(?4, error), note = COALESCE(?5, note),
-                        finished_ms = ?6
+                "UPDATE items SET state = ?3, note = COALESCE(?5, note), finished_ms = ?6,
+                        -- The last error stays while it matters; a payment made clears it (every
+                        -- attempt's message stays in `attempts`).
+                        error = CASE WHEN ?3 = 'paid' THEN NULL ELSE COALESCE(?4, error) END
                  WHERE batch_id = ?1 AND seq = ?2",
                 params![batch, seq, state.as_str(), message, note, finished],
             )?;

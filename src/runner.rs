@@ -311,13 +311,7 @@ pub async fn run_batch<P: Platform>(
     })
 }
 
-/// What became of one payment in this run.
-enum Settled {
-    Done,
-    Open,
-}
-
-async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled, JournalError> {
+async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<(), JournalError> {
     let seq = item.seq;
     let req = BonusRequest {
         worker: item.key.worker.clone(),
@@ -388,7 +382,7 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
                     amount: item.key.amount,
                     note: None,
                 });
-                return Ok(Settled::Done);
+                return Ok(());
             }
             Err(e) => e,
         };
@@ -399,12 +393,13 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
             {
                 // MTurk says the token was used, or refuses a payment that an earlier attempt
                 // may have made: its bonus list decides, and nothing is sent again.
+                let outcome = if err.class == ErrorClass::AlreadyDone {
+                    "already_processed"
+                } else {
+                    "refused"
+                };
                 ctx.journal
-                    .write(end(
-                        "already_processed",
-                        Some(message.clone()),
-                        ItemState::Unknown,
-                    ))
+                    .write(end(outcome, Some(message.clone()), ItemState::Unknown))
                     .await?;
                 return match lookup(ctx, &item, &mut rng).await? {
                     Lookup::Paid => {
@@ -430,7 +425,7 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
                     line: item.line,
                     message,
                 });
-                return Ok(Settled::Done);
+                return Ok(());
             }
             ErrorClass::Systemic(kind) => {
                 ctx.journal
@@ -484,9 +479,9 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<Settled,
     left_open(ctx, seq, last_message)
 }
 
-fn left_open<P>(ctx: &Ctx<P>, seq: u32, message: Option<String>) -> Result<Settled, JournalError> {
+fn left_open<P>(ctx: &Ctx<P>, seq: u32, message: Option<String>) -> Result<(), JournalError> {
     ctx.reporter.event(&Event::LeftOpen { seq, message });
-    Ok(Settled::Open)
+    Ok(())
 }
 
 /// Records an outcome established without sending (from MTurk's bonus list), and reports it.
@@ -495,7 +490,7 @@ async fn resolve<P>(
     item: &ItemRecord,
     state: ItemState,
     note: String,
-) -> Result<Settled, JournalError> {
+) -> Result<(), JournalError> {
     ctx.journal
         .write(Write::Resolve {
             batch: ctx.batch,
@@ -516,7 +511,7 @@ async fn resolve<P>(
             message: note,
         },
     });
-    Ok(Settled::Done)
+    Ok(())
 }
 
 /// Full jitter: uniform in [0, min(cap, base · 2^(k-1))].

@@ -436,3 +436,41 @@ fn temporary_credentials_are_refused_before_any_call() {
     assert!(out.stderr.contains("temporary"), "{out:?}");
     assert_eq!(emu.handle().stats().total_requests, 0);
 }
+
+#[test]
+fn a_production_dry_run_needs_no_yes_and_only_reads() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let file = s.write("b.csv", &csv_text(&rows(3)));
+    let out = s.run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--production",
+        "--dry-run",
+        "--endpoint-url",
+        &emu.url(),
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("PRODUCTION"), "{out:?}");
+    let calls = emu.handle().stats().calls;
+    assert_eq!(calls.get("GetAccountBalance"), Some(&1), "{calls:?}");
+    assert_eq!(calls.len(), 1, "only the balance was read: {calls:?}");
+}
+
+#[test]
+fn a_dry_run_that_cannot_read_the_balance_is_refused() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let file = s.write("b.csv", &csv_text(&rows(3)));
+    let mut cmd = s.payout(&args(
+        &["run", file.to_str().unwrap(), "--dry-run"],
+        &target_args(&emu),
+    ));
+    cmd.env("AWS_SECRET_ACCESS_KEY", "wrong");
+    let out: Outcome = cmd.output().unwrap().into();
+    assert_eq!(out.code, 6, "{out:?}");
+    assert!(
+        out.stderr.contains("failed to read the account balance"),
+        "{out:?}"
+    );
+}

@@ -286,32 +286,36 @@ impl Journal {
     ) -> Result<Option<BatchInfo>, JournalError> {
         self.query_batch(
             "WHERE fingerprint = ?1 ORDER BY id DESC LIMIT 1",
-            fingerprint,
+            [fingerprint],
         )
     }
 
     pub fn batch_by_name(&self, name: &str) -> Result<Option<BatchInfo>, JournalError> {
-        self.query_batch("WHERE name = ?1", name)
+        self.query_batch("WHERE name = ?1", [name])
     }
 
     /// The most recent batch, or the most recent one with open payments.
     pub fn latest_batch(&self, only_open: bool) -> Result<Option<BatchInfo>, JournalError> {
         let filter = if only_open {
-            "WHERE ?1 = ?1 AND EXISTS (SELECT 1 FROM items i WHERE i.batch_id = batches.id
+            "WHERE EXISTS (SELECT 1 FROM items i WHERE i.batch_id = batches.id
                AND i.state IN ('pending', 'in_flight', 'unknown')) ORDER BY id DESC LIMIT 1"
         } else {
-            "WHERE ?1 = ?1 ORDER BY id DESC LIMIT 1"
+            "ORDER BY id DESC LIMIT 1"
         };
-        self.query_batch(filter, "")
+        self.query_batch(filter, [])
     }
 
-    fn query_batch(&self, filter: &str, arg: &str) -> Result<Option<BatchInfo>, JournalError> {
+    fn query_batch(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Option<BatchInfo>, JournalError> {
         let sql = format!(
             "SELECT id, name, fingerprint, target, endpoint, source, created_ms FROM batches {filter}"
         );
         Ok(self
             .conn
-            .query_row(&sql, [arg], |r| {
+            .query_row(&sql, params, |r| {
                 Ok(BatchInfo {
                     id: r.get(0)?,
                     name: r.get(1)?,

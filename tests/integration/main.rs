@@ -7,5 +7,6 @@ mod cli;
 mod crash;
 mod emulator;
 mod input;
+mod journal;
 mod run;
 mod support;

@@ -253,6 +253,17 @@ async fn run(args: RunArgs, journal_path: &Path, printer: Printer) -> Exit {
         Err(e) => {
             printer.warn(format!("error: {e}"));
             printer.warn("Fix these lines and run the same command again.");
+            if args.pace.json {
+                let value = serde_json::json!({
+                    "file": e.file,
+                    "problems": e.problems,
+                    "exit_code": Exit::InvalidInput as u8,
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).expect("serialisable")
+                );
+            }
             return Exit::InvalidInput;
         }
     };

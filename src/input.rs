@@ -77,7 +77,7 @@ pub struct InputOptions {
 }
 
 /// One problem in the input, located as precisely as the file allows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InputProblem {
     /// 1-based line; 0 when the problem is about the file as a whole.
     pub line: u64,

@@ -136,3 +136,18 @@ fn a_missing_file_is_an_input_error() {
     assert_eq!(out.code, 5, "{out:?}");
     assert!(out.stderr.contains("cannot read the file"), "{out:?}");
 }
+
+#[test]
+fn with_json_the_problems_are_also_data_on_stdout() {
+    let s = Scratch::new();
+    let file = s.write("b.csv", &format!("{HEADER}A1,X1,1.234,T\nA2,X2,1,\n"));
+    let out = s.run(&["run", file.to_str().unwrap(), "--emulator", "--json"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2);
+    assert_eq!(problems[0]["line"], 2);
+    assert_eq!(problems[0]["column"], "BonusAmount");
+    assert_eq!(problems[1]["line"], 3);
+    assert_eq!(problems[1]["column"], "Reason");
+}

@@ -30,9 +30,8 @@ fn the_readme_main_command_pays_the_example_on_the_built_in_emulator() {
     );
 }
 
-#[test]
-fn payout_emulator_serves_until_sigterm_and_a_run_pays_through_it() {
-    let s = Scratch::new();
+/// Starts `payout emulator --port 0` and returns it with the URL it announced.
+fn spawn_emulator(s: &Scratch) -> (std::process::Child, String) {
     let mut emu = s
         .payout(&["emulator", "--port", "0"])
         .stdout(Stdio::piped())
@@ -48,21 +47,30 @@ fn payout_emulator_serves_until_sigterm_and_a_run_pays_through_it() {
         .find(|w| w.starts_with("http://127.0.0.1:"))
         .unwrap_or_else(|| panic!("no URL in {first:?}"))
         .to_owned();
-    let file = s.write("b.csv", &csv_text(&rows(10)));
-    let out = s.run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--emulator",
-        "--endpoint-url",
-        &url,
-    ]);
-    assert_eq!(out.code, 0, "{out:?}");
-    std::process::Command::new("kill")
-        .args(["-TERM", &emu.id().to_string()])
-        .status()
-        .unwrap();
-    let status = emu.wait().unwrap();
-    assert!(status.success(), "stops cleanly on SIGTERM: {status:?}");
+    (emu, url)
+}
+
+#[test]
+fn payout_emulator_serves_a_run_and_stops_cleanly_on_sigterm_and_ctrl_c() {
+    for signal in ["-TERM", "-INT"] {
+        let s = Scratch::new();
+        let (mut emu, url) = spawn_emulator(&s);
+        let file = s.write("b.csv", &csv_text(&rows(10)));
+        let out = s.run(&[
+            "run",
+            file.to_str().unwrap(),
+            "--emulator",
+            "--endpoint-url",
+            &url,
+        ]);
+        assert_eq!(out.code, 0, "{out:?}");
+        std::process::Command::new("kill")
+            .args([signal, &emu.id().to_string()])
+            .status()
+            .unwrap();
+        let status = emu.wait().unwrap();
+        assert!(status.success(), "stops cleanly on {signal}: {status:?}");
+    }
 }
 
 #[test]

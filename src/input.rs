@@ -325,89 +325,35 @@ pub fn parse_bonuses(
             continue;
         }
         let before = problems.len();
-        let field = |idx: usize, problems: &mut Vec<InputProblem>| -> Option<String> {
-            match std::str::from_utf8(&record[idx]) {
-                Ok(s) => Some(s.to_owned()),
-                Err(e) => {
-                    problems.push(InputProblem {
-                        line,
-                        column: Some(layout.headers[idx].clone()),
-                        message: format!(
-                            "is not valid UTF-8 (bad byte at position {}); save the file as UTF-8",
-                            e.valid_up_to() + 1
-                        ),
-                    });
-                    None
-                }
-            }
+        let cell = |idx: usize| Cell {
+            record: &record,
+            idx,
+            line,
+            column: &layout.headers[idx],
         };
-        let col = |idx: usize| Some(layout.headers[idx].clone());
-
-        let worker = field(layout.worker, &mut problems).and_then(|s| {
-            WorkerId::parse(&s)
-                .map_err(|e| {
-                    problems.push(InputProblem {
-                        line,
-                        column: col(layout.worker),
-                        message: format!("worker ID {s:?} {e}"),
-                    })
-                })
-                .ok()
+        let worker = cell(layout.worker).parse(&mut problems, |s| {
+            WorkerId::parse(s).map_err(|e| format!("worker ID {s:?} {e}"))
         });
-        let assignment = field(layout.assignment, &mut problems).and_then(|s| {
-            AssignmentId::parse(&s)
-                .map_err(|e| {
-                    problems.push(InputProblem {
-                        line,
-                        column: col(layout.assignment),
-                        message: format!("assignment ID {s:?} {e}"),
-                    })
-                })
-                .ok()
+        let assignment = cell(layout.assignment).parse(&mut problems, |s| {
+            AssignmentId::parse(s).map_err(|e| format!("assignment ID {s:?} {e}"))
         });
-        let amount = field(layout.amount, &mut problems).and_then(|s| {
-            Cents::parse_bonus(&s)
-                .map_err(|e| {
-                    problems.push(InputProblem {
-                        line,
-                        column: col(layout.amount),
-                        message: format!("amount {s:?} {e}"),
-                    })
-                })
-                .ok()
+        let amount = cell(layout.amount).parse(&mut problems, |s| {
+            Cents::parse_bonus(s).map_err(|e| format!("amount {s:?} {e}"))
         });
+        let check_reason = |s: &str| check_reason(s, opts.default_reason.as_deref());
         let reason = match layout.reason {
-            Some(idx) => field(idx, &mut problems),
-            None => Some(String::new()),
-        }
-        .and_then(|r| {
-            let r = if r.is_empty() {
-                opts.default_reason.clone().unwrap_or_default()
-            } else {
-                r
-            };
-            let column = layout.reason.and_then(col).or(Some("Reason".into()));
-            if r.trim().is_empty() {
-                problems.push(InputProblem {
-                    line,
-                    column,
-                    message: "reason is empty; MTurk shows it to the worker, so write one (or give --reason TEXT)".into(),
-                });
-                None
-            } else if r.chars().count() > MAX_REASON_CHARS {
-                problems.push(InputProblem {
-                    line,
-                    column,
-                    message: format!(
-                        "reason is {} characters long; MTurk accepts at most {MAX_REASON_CHARS}",
-                        r.chars().count()
-                    ),
-                });
-                None
-            } else {
-                Some(r)
-            }
-        });
+            Some(idx) => cell(idx).parse(&mut problems, check_reason),
+            // No reason column: --reason gave the default (find_layout made sure).
+            None => check_reason("")
+                .map_err(|message| {
+                    problems.push(InputProblem {
+                        line,
+                        column: Some("Reason".into()),
+                        message,
+                    })
+                })
+                .ok(),
+        };
         if problems.len() != before {
             continue;
         }
@@ -455,6 +401,63 @@ pub fn parse_bonuses(
         }]));
     }
     Ok(rows)
+}
+
+/// One cell of a record, located for error messages.
+struct Cell<'a> {
+    record: &'a csv::ByteRecord,
+    idx: usize,
+    line: u64,
+    column: &'a str,
+}
+
+impl Cell<'_> {
+    /// Decodes the cell as UTF-8 and parses it; a failure becomes a problem at this line and
+    /// column, and `None`.
+    fn parse<T>(
+        &self,
+        problems: &mut Vec<InputProblem>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let result = match std::str::from_utf8(&self.record[self.idx]) {
+            Ok(text) => parse(text),
+            Err(e) => Err(format!(
+                "is not valid UTF-8 (bad byte at position {}); save the file as UTF-8",
+                e.valid_up_to() + 1
+            )),
+        };
+        result
+            .map_err(|message| {
+                problems.push(InputProblem {
+                    line: self.line,
+                    column: Some(self.column.to_owned()),
+                    message,
+                })
+            })
+            .ok()
+    }
+}
+
+/// A reason as MTurk takes it: the row's own, or the default for an empty cell; 1–4,096 chars.
+fn check_reason(text: &str, default: Option<&str>) -> Result<String, String> {
+    let reason = if text.is_empty() {
+        default.unwrap_or_default()
+    } else {
+        text
+    };
+    let chars = reason.chars().count();
+    if reason.trim().is_empty() {
+        Err(
+            "reason is empty; MTurk shows it to the worker, so write one (or give --reason TEXT)"
+                .into(),
+        )
+    } else if chars > MAX_REASON_CHARS {
+        Err(format!(
+            "reason is {chars} characters long; MTurk accepts at most {MAX_REASON_CHARS}"
+        ))
+    } else {
+        Ok(reason.to_owned())
+    }
 }
 
 /// Line numbers from byte offsets. The csv crate's own line count lags behind on CRLF files,

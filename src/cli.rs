@@ -328,7 +328,7 @@ async fn run(args: RunArgs, journal_path: &Path, printer: Printer) -> Exit {
         None => match journal.create_batch(
             &plan,
             &source,
-            session.endpoint_override.as_deref(),
+            args.target.endpoint_url.as_deref(),
             args.allow_repeat,
         ) {
             Ok(b) => {
@@ -437,8 +437,6 @@ fn journal_failed(printer: Printer, e: JournalError) -> Exit {
 /// A connected platform, and the emulator behind it when the target is the built-in one.
 struct Session {
     platform: Arc<MturkPlatform>,
-    target: Target,
-    endpoint_override: Option<String>,
     _emulator: Option<RunningEmulator>,
 }
 
@@ -491,8 +489,6 @@ impl Session {
             })?;
         Ok(Session {
             platform: Arc::new(platform),
-            target,
-            endpoint_override: args.endpoint_url.clone(),
             _emulator: emulator,
         })
     }
@@ -581,7 +577,6 @@ async fn pay(
     pace: &PaceArgs,
     printer: Printer,
 ) -> Exit {
-    debug_assert_eq!(session.target, batch.target);
     if let Err(e) = journal.reconcile_with_other_batches(&batch) {
         return journal_failed(printer, e);
     }
@@ -612,7 +607,8 @@ async fn pay(
             missing
         ));
         printer.warn(systemic_hint(Systemic::InsufficientFunds));
-        return finish(&journal, &batch, pace.json, printer, None).max_with(Exit::Incomplete);
+        // The batch has open payments, so its summary ends as incomplete.
+        return finish(&journal, &batch, pace.json, printer, None);
     }
 
     let stop = Arc::new(StopSignal::default());
@@ -663,19 +659,6 @@ async fn watch_signals(stop: Arc<StopSignal>, printer: Printer) {
     next(&mut term).await;
     printer.warn("Quitting now; payments under way will be checked with MTurk on the next run.");
     std::process::exit(Exit::Incomplete as i32);
-}
-
-trait MaxWith {
-    fn max_with(self, other: Exit) -> Exit;
-}
-impl MaxWith for Exit {
-    fn max_with(self, other: Exit) -> Exit {
-        if (other as u8) > (self as u8) && self != Exit::InvalidInput && self != Exit::Refused {
-            other
-        } else {
-            self
-        }
-    }
 }
 
 /// Prints (and with `--json` writes) the batch's summary; decides the exit status.

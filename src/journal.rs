@@ -68,15 +68,6 @@ pub enum ItemState {
 }
 
 impl ItemState {
-    pub const ALL: [ItemState; 6] = [
-        ItemState::Pending,
-        ItemState::InFlight,
-        ItemState::Unknown,
-        ItemState::Paid,
-        ItemState::Failed,
-        ItemState::Skipped,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             ItemState::Pending => "pending",

@@ -181,3 +181,54 @@ fn ctrl_c_drains_calls_in_flight_and_the_batch_resumes() {
     assert_eq!(last.code, 0, "{last:?}");
     assert_paid_exactly_once(&emu.handle(), &rows);
 }
+
+#[test]
+fn a_second_ctrl_c_quits_at_once_and_the_calls_it_abandoned_are_checked_next_run() {
+    let s = Scratch::new();
+    let emu = emulator(EmulatorConfig {
+        latency: Duration::from_secs(3),
+        ..signed_config()
+    });
+    let rows = rows(40);
+    let file = s.write("bonuses.csv", &csv_text(&rows));
+    let t = target_args(&emu);
+    let cmd = args(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--rate",
+            "1000",
+            "--concurrency",
+            "4",
+        ],
+        &t,
+    );
+    let child = s.spawn(&cmd);
+    // The balance read and the first payments are under way: the signal handler is installed.
+    assert!(
+        emu.handle()
+            .wait_for(Duration::from_secs(30), |st| st.calls.get("SendBonus")
+                >= Some(&4))
+    );
+    for _ in 0..2 {
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    let out: Outcome = child.wait_with_output().unwrap().into();
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("Quitting now"), "{out:?}");
+    let status = s.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        v["unknown"], 4,
+        "the abandoned calls are unknown: {status:?}"
+    );
+
+    emu.handle().update_faults(|c| c.latency = Duration::ZERO);
+    let last = s.run(&cmd);
+    assert_eq!(last.code, 0, "{last:?}");
+    assert_paid_exactly_once(&emu.handle(), &rows);
+}

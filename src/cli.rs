@@ -669,11 +669,11 @@ fn finish(
     printer: Printer,
     stop: Option<StopReason>,
 ) -> Exit {
-    let (counts, items) = match (journal.counts(batch.id), journal.items(batch.id)) {
-        (Ok(c), Ok(i)) => (c, i),
-        (Err(e), _) | (_, Err(e)) => return journal_failed(printer, e),
+    let items = match journal.items(batch.id) {
+        Ok(i) => i,
+        Err(e) => return journal_failed(printer, e),
     };
-    let summary = Summary::new(batch, &counts, &items);
+    let summary = Summary::new(batch, &items);
     let exit = if summary.pending > 0 {
         Exit::Incomplete
     } else if summary.failed > 0 {
@@ -742,25 +742,21 @@ fn read_batch(
     journal_path: &Path,
     name: Option<&str>,
     printer: Printer,
-) -> Result<(Journal, BatchInfo, Vec<ItemRecord>), Exit> {
+) -> Result<(BatchInfo, Vec<ItemRecord>), Exit> {
     let journal = Journal::open_read_only(journal_path).map_err(|e| journal_failed(printer, e))?;
     let batch = pick_batch(&journal, name, printer)?;
     let items = journal
         .items(batch.id)
         .map_err(|e| journal_failed(printer, e))?;
-    Ok((journal, batch, items))
+    Ok((batch, items))
 }
 
 fn status(args: StatusArgs, journal_path: &Path, printer: Printer) -> Exit {
-    let (journal, batch, items) = match read_batch(journal_path, args.batch.as_deref(), printer) {
+    let (batch, items) = match read_batch(journal_path, args.batch.as_deref(), printer) {
         Ok(b) => b,
         Err(exit) => return exit,
     };
-    let counts = match journal.counts(batch.id) {
-        Ok(c) => c,
-        Err(e) => return journal_failed(printer, e),
-    };
-    let summary = Summary::new(&batch, &counts, &items);
+    let summary = Summary::new(&batch, &items);
     if args.json {
         println!(
             "{}",
@@ -794,7 +790,7 @@ fn status(args: StatusArgs, journal_path: &Path, printer: Printer) -> Exit {
 }
 
 fn report(args: ReportArgs, journal_path: &Path, printer: Printer) -> Exit {
-    let (_, batch, items) = match read_batch(journal_path, args.batch.as_deref(), printer) {
+    let (batch, items) = match read_batch(journal_path, args.batch.as_deref(), printer) {
         Ok(b) => b,
         Err(exit) => return exit,
     };

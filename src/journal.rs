@@ -126,40 +126,6 @@ pub struct ItemRecord {
     pub note: Option<String>,
 }
 
-/// Per-state counts and money of a batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BatchCounts {
-    pub by_state: Vec<(ItemState, u64, Cents)>,
-}
-
-impl BatchCounts {
-    pub fn count(&self, s: ItemState) -> u64 {
-        self.by_state
-            .iter()
-            .filter(|(st, _, _)| *st == s)
-            .map(|(_, n, _)| n)
-            .sum()
-    }
-
-    pub fn money(&self, s: ItemState) -> Cents {
-        self.by_state
-            .iter()
-            .filter(|(st, _, _)| *st == s)
-            .map(|(_, _, c)| *c)
-            .sum()
-    }
-
-    pub fn open(&self) -> u64 {
-        self.count(ItemState::Pending)
-            + self.count(ItemState::InFlight)
-            + self.count(ItemState::Unknown)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.by_state.iter().map(|(_, n, _)| n).sum()
-    }
-}
-
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -499,22 +465,6 @@ impl Journal {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    pub fn counts(&self, batch_id: i64) -> Result<BatchCounts, JournalError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT state, COUNT(*), SUM(amount_cents) FROM items WHERE batch_id = ?1 GROUP BY state",
-        )?;
-        let by_state = stmt
-            .query_map([batch_id], |r| {
-                Ok((
-                    ItemState::parse(&r.get::<_, String>(0)?),
-                    r.get::<_, i64>(1)? as u64,
-                    Cents(r.get::<_, i64>(2)? as u64),
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(BatchCounts { by_state })
     }
 
     /// Hands the connection to a writer thread for the duration of a run.
@@ -984,8 +934,13 @@ mod tests {
             t.await.unwrap();
         }
         let j = std::sync::Arc::try_unwrap(w).ok().unwrap().finish();
-        let c = j.counts(b.id).unwrap();
-        assert_eq!(c.count(ItemState::Paid), 200);
+        let items = j.items(b.id).unwrap();
+        assert_eq!(items.len(), 200);
+        assert!(
+            items
+                .iter()
+                .all(|i| i.state == ItemState::Paid && i.attempts == 1)
+        );
         let attempts: i64 = j
             .conn
             .query_row(

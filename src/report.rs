@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::journal::{BatchCounts, BatchInfo, ItemRecord, ItemState};
+use crate::journal::{BatchInfo, ItemRecord, ItemState};
 use crate::money::Cents;
 use crate::plan::Totals;
 use crate::platform::Balance;
@@ -230,7 +230,7 @@ pub struct RowProblem {
 }
 
 impl Summary {
-    pub fn new(batch: &BatchInfo, counts: &BatchCounts, items: &[ItemRecord]) -> Summary {
+    pub fn new(batch: &BatchInfo, items: &[ItemRecord]) -> Summary {
         let failures = items
             .iter()
             .filter(|i| i.state == ItemState::Failed || (i.state.is_open() && i.error.is_some()))
@@ -247,27 +247,34 @@ impl Summary {
                     .unwrap_or_default(),
             })
             .collect();
+        let count =
+            |pred: fn(ItemState) -> bool| items.iter().filter(|i| pred(i.state)).count() as u64;
+        let money = |pred: fn(ItemState) -> bool| -> Cents {
+            items
+                .iter()
+                .filter(|i| pred(i.state))
+                .map(|i| i.key.amount)
+                .sum()
+        };
+        let paid: fn(ItemState) -> bool = |s| s == ItemState::Paid;
         let paid_fee: Cents = items
             .iter()
-            .filter(|i| i.state == ItemState::Paid)
+            .filter(|i| paid(i.state))
             .map(|i| i.key.amount.bonus_fee())
             .sum();
-        let open_cents = counts.money(ItemState::Pending)
-            + counts.money(ItemState::InFlight)
-            + counts.money(ItemState::Unknown);
         Summary {
             batch: batch.name.clone(),
             target: batch.target.as_str().into(),
             source: batch.source.clone(),
-            rows: counts.total(),
-            paid: counts.count(ItemState::Paid),
-            paid_cents: counts.money(ItemState::Paid).0,
+            rows: items.len() as u64,
+            paid: count(paid),
+            paid_cents: money(paid).0,
             paid_fee_cents: paid_fee.0,
-            skipped: counts.count(ItemState::Skipped),
-            failed: counts.count(ItemState::Failed),
-            pending: counts.open(),
-            pending_cents: open_cents.0,
-            unknown: counts.count(ItemState::Unknown) + counts.count(ItemState::InFlight),
+            skipped: count(|s| s == ItemState::Skipped),
+            failed: count(|s| s == ItemState::Failed),
+            pending: count(ItemState::is_open),
+            pending_cents: money(ItemState::is_open).0,
+            unknown: count(|s| matches!(s, ItemState::Unknown | ItemState::InFlight)),
             failures,
         }
     }

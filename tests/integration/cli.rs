@@ -111,3 +111,29 @@ fn usage_errors_exit_2() {
     let out = s.run(&["run", "x.csv", "--sandbox", "--production"]);
     assert_eq!(out.code, 2, "{out:?}");
 }
+
+#[test]
+fn the_batch_results_example_pays_with_amount_column_and_a_default_reason() {
+    let s = Scratch::new();
+    let file = example("batch-results.csv");
+    let refused = s.run(&["run", &file, "--emulator", "--amount-column", "Bonus"]);
+    assert_eq!(
+        refused.code, 5,
+        "no reason column and no --reason: {refused:?}"
+    );
+    assert!(refused.stderr.contains("no reason column"), "{refused:?}");
+    let out = s.run(&[
+        "run",
+        &file,
+        "--emulator",
+        "--amount-column",
+        "Bonus",
+        "--reason",
+        "Thanks for the memory task",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["paid"], 3);
+    assert_eq!(v["summary"]["paid_cents"], 125 + 125 + 200);
+}

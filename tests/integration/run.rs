@@ -476,3 +476,27 @@ fn a_dry_run_that_cannot_read_the_balance_is_refused() {
         "{out:?}"
     );
 }
+
+#[test]
+fn credentials_come_from_a_named_profile_in_the_shared_credentials_file() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    std::fs::create_dir_all(s.path(".aws")).unwrap();
+    s.write(
+        ".aws/credentials",
+        &format!(
+            "[default]\naws_access_key_id = AKIDWRONG\naws_secret_access_key = wrong\n\n[study]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET}\n"
+        ),
+    );
+    let file = s.write("b.csv", &csv_text(&rows(3)));
+    let mut cmd = s.payout(&args(
+        &["run", file.to_str().unwrap(), "--profile", "study"],
+        &target_args(&emu),
+    ));
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let out: Outcome = cmd.output().unwrap().into();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_paid_exactly_once(&emu.handle(), &rows(3));
+    assert_eq!(emu.handle().stats().bad_signatures, 0);
+}

@@ -542,10 +542,6 @@ async fn lookup<P: Platform>(
     .await
     {
         Ok(list) => list,
-        // An assignment MTurk does not know has no bonuses.
-        Err(e) if e.class == ErrorClass::Permanent && e.message.contains("does not exist") => {
-            Vec::new()
-        }
         Err(e) => {
             if let ErrorClass::Systemic(kind) = e.class {
                 ctx.stop.stop(StopReason::Systemic(kind, e.to_string()));

@@ -93,7 +93,8 @@ pub trait Platform: Send + Sync + 'static {
         req: &BonusRequest,
     ) -> impl Future<Output = Result<(), PlatformError>> + Send;
 
-    /// Every bonus paid for an assignment, all pages.
+    /// Every bonus paid for an assignment, all pages; none for an assignment the platform
+    /// does not know.
     fn bonuses_for_assignment(
         &self,
         assignment: &AssignmentId,

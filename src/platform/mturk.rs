@@ -130,7 +130,17 @@ impl Platform for MturkPlatform {
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(classify)?;
+                .map_err(classify);
+            let page = match page {
+                Ok(page) => page,
+                // An assignment MTurk does not know has had no bonus paid for it.
+                Err(e)
+                    if e.class == ErrorClass::Permanent && e.message.contains("does not exist") =>
+                {
+                    return Ok(out);
+                }
+                Err(e) => return Err(e),
+            };
             for b in page.bonus_payments() {
                 out.push(PaidBonus {
                     worker: b.worker_id().unwrap_or_default().to_owned(),

@@ -1038,3 +1038,50 @@ async fn same_seed_same_faults() {
     })
     .await
 }
+
+/// The adapter, not the runner, decides that an unknown assignment simply has no bonuses.
+#[tokio::test]
+async fn the_adapter_lists_no_bonuses_for_an_unknown_assignment_and_pages_through_known_ones() {
+    use payout::ids::AssignmentId;
+    use payout::platform::{CredentialSource, MturkPlatform, Platform};
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            known: Some(known()),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        for i in 0..150 {
+            bonus(&c, W1, A1, "0.01", Some(&format!("page-{i}")))
+                .await
+                .unwrap();
+        }
+        let platform = MturkPlatform::connect(
+            &emu.url(),
+            CredentialSource::Fixed {
+                access_key_id: "AKIDTEST".into(),
+                secret_access_key: "secret".into(),
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let unknown = AssignmentId::parse("3NOSUCHASSIGNMENT").unwrap();
+        assert_eq!(
+            platform.bonuses_for_assignment(&unknown).await,
+            Ok(Vec::new())
+        );
+        let listed = platform
+            .bonuses_for_assignment(&AssignmentId::parse(A1).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 150, "all pages were read");
+        assert!(
+            listed
+                .iter()
+                .all(|b| b.worker == W1 && b.amount == Some(Cents(1)))
+        );
+        emu.shutdown().await;
+    })
+    .await
+}

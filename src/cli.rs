@@ -641,22 +641,26 @@ async fn pay(
 
 /// First Ctrl-C (or SIGTERM): stop dispatching, let calls under way finish. Second: quit now.
 async fn watch_signals(stop: Arc<StopSignal>, printer: Printer) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let next = async |term: &mut Option<tokio::signal::unix::Signal>| match term {
-        Some(t) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = t.recv() => {}
-            }
-        }
-        None => {
-            let _ = tokio::signal::ctrl_c().await;
+    use tokio::signal::unix::{SignalKind, signal};
+    // Both streams are registered once, up front: a signal arriving while the first is being
+    // handled is kept for the second wait instead of being lost.
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        printer.warn("warning: cannot watch for Ctrl-C; stopping will not drain calls under way.");
+        return;
+    };
+    let mut next = async || {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
     };
-    next(&mut term).await;
+    next().await;
     printer.warn("Stopping: finishing the calls under way (press Ctrl-C again to quit at once; the batch resumes either way).");
     stop.stop(StopReason::User);
-    next(&mut term).await;
+    next().await;
     printer.warn("Quitting now; payments under way will be checked with MTurk on the next run.");
     std::process::exit(Exit::Incomplete as i32);
 }

@@ -1,5 +1,6 @@
 //! The crash matrix: the real binary killed with SIGKILL mid-batch, then the same command again.
 
+use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use payout::emulator::{BackgroundEmulator, EmulatorConfig};
@@ -203,21 +204,38 @@ fn a_second_ctrl_c_quits_at_once_and_the_calls_it_abandoned_are_checked_next_run
         ],
         &t,
     );
-    let child = s.spawn(&cmd);
+    let mut child = s.spawn(&cmd);
     // The balance read and the first payments are under way: the signal handler is installed.
-    assert!(
-        emu.handle()
-            .wait_for(Duration::from_secs(30), |st| st.calls.get("SendBonus")
-                >= Some(&4))
-    );
-    for _ in 0..2 {
+    let started = emu.handle().wait_for(Duration::from_secs(30), |st| {
+        st.calls.get("SendBonus").copied().unwrap_or(0) >= 4
+    });
+    assert!(started);
+    let pid = child.id().to_string();
+    let interrupt = || {
         let sent = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
+            .args(["-INT", &pid])
             .status()
             .unwrap();
         assert!(sent.success());
+    };
+    interrupt();
+    // A person presses again after seeing the first press answered; so does the test.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Stopping:") {
+        assert_ne!(
+            stderr.read_line(&mut seen).unwrap(),
+            0,
+            "no Stopping line: {seen}"
+        );
     }
-    let out: Outcome = child.wait_with_output().unwrap().into();
+    interrupt();
+    stderr.read_to_string(&mut seen).unwrap();
+    let out = Outcome {
+        code: child.wait().unwrap().code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: seen,
+    };
     assert_eq!(out.code, 4, "{out:?}");
     assert!(out.stderr.contains("Quitting now"), "{out:?}");
     let status = s.run(&["status", "--json"]);

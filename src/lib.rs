@@ -9,6 +9,7 @@ pub mod ids;
 pub mod input;
 pub mod journal;
 pub mod money;
+pub mod op;
 pub mod plan;
 pub mod platform;
 pub mod report;

@@ -669,3 +669,24 @@ mod tests {
         assert!(p[0].starts_with("line 4, column BonusAmount"), "{p:?}");
     }
 }
+
+/// One valid operation of a file, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub origin: crate::op::Origin,
+    pub op: crate::op::Operation,
+}
+
+impl From<BonusRow> for Row {
+    fn from(r: BonusRow) -> Row {
+        Row {
+            origin: crate::op::Origin::line(r.line),
+            op: crate::op::Operation::Bonus {
+                worker: r.worker,
+                assignment: r.assignment,
+                amount: r.amount,
+                reason: r.reason,
+            },
+        }
+    }
+}

@@ -1,10 +1,11 @@
 //! payout: pay MTurk bonuses and assign qualifications in bulk from CSV files, exactly once.
 //!
-//! The pipeline reads top to bottom: input → plan → journal → runner → platform → report;
+//! The pipeline reads top to bottom: input → plan → journal → engine → platform → output;
 //! `cli` tells the story, `emulator` is the local MTurk the tests and demos pay into.
 
-pub mod cli;
+//pub mod cli;
 pub mod emulator;
+pub mod engine;
 pub mod ids;
 pub mod input;
 pub mod journal;
@@ -12,5 +13,5 @@ pub mod money;
 pub mod op;
 pub mod plan;
 pub mod platform;
-pub mod report;
-pub mod runner;
+//pub mod report;
+pub mod target;

@@ -1,85 +1,89 @@
-//! The plan: validated rows turned into payments with totals, fees and request tokens.
+//! The plan: validated operations turned into journal items with occurrences, request tokens,
+//! fees, skips and the overlaps a user must see — and the batch's fingerprint and content digest.
 //!
-//! A pure function of the rows and the target: the same file planned twice gives the same plan,
-//! the same tokens and the same fingerprint, which is what makes re-running a command safe.
+//! Pure: the same rows and the same answers from the journal give the same plan. What other
+//! batches did is asked through [`Prior`], which the journal answers; nothing here writes.
+//! Rows are planned one at a time, so a file of any size is planned in bounded memory.
 
 use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::ids::{AssignmentId, WorkerId};
-use crate::input::BonusRow;
+use crate::input::Row;
+use crate::journal::{BatchKind, ItemState, JournalError, PriorItem};
 use crate::money::Cents;
+use crate::op::{Group, Kind, Operation, Origin};
+use crate::platform::fee_for;
+use crate::target::{Endpoint, Target};
 
-/// Where payments go. Part of every token, so a sandbox rehearsal never collides with production.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Target {
-    Sandbox,
-    Production,
-    Emulator,
-}
+/// How overlaps with other batches are shown before they are refused.
+pub const MAX_LISTED_OVERLAPS: usize = 20;
 
-impl Target {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::Sandbox => "sandbox",
-            Target::Production => "production",
-            Target::Emulator => "emulator",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Target> {
-        match s {
-            "sandbox" => Some(Target::Sandbox),
-            "production" => Some(Target::Production),
-            "emulator" => Some(Target::Emulator),
-            _ => None,
-        }
-    }
-
-    /// How the target appears in banners.
-    pub fn banner(self) -> &'static str {
-        match self {
-            Target::Sandbox => "SANDBOX",
-            Target::Production => "PRODUCTION",
-            Target::Emulator => "EMULATOR",
-        }
-    }
-}
-
-/// The identity of a payment apart from its repeat number: what "the same bonus" means.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PaymentKey {
-    pub worker: WorkerId,
-    pub assignment: AssignmentId,
-    pub amount: Cents,
-    pub reason: String,
-}
-
-/// One payment to make.
+/// One operation to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedBonus {
+pub struct PlannedItem {
     /// Position in the plan (0-based), stable across runs of the same file.
     pub seq: u32,
-    pub line: u64,
-    pub key: PaymentKey,
-    /// 0 for the first row with this key, 1 for a deliberate second one, and so on.
+    pub origin: Origin,
+    pub op: Operation,
+    /// 0 for the first operation with this identity, 1 for a deliberate second one, ...
     pub occurrence: u32,
+    pub token: Option<String>,
+    pub fee: Option<Cents>,
+    /// `Pending`, or `Skipped` when another batch already did the same operation.
+    pub state: ItemState,
+    pub note: Option<String>,
 }
 
-impl PlannedBonus {
-    pub fn fee(&self) -> Cents {
-        self.key.amount.bonus_fee()
+/// What the journal knows that planning needs: answered by the journal, or by nothing for a
+/// ledger that has no other batches.
+pub trait Prior {
+    /// Items of other batches on this ledger that are the same operation as `op`.
+    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, JournalError>;
+    /// Items of other batches on this ledger in `group`.
+    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, JournalError>;
+}
+
+/// The answer for a ledger no other batch has used.
+pub struct NoPrior;
+
+impl Prior for NoPrior {
+    fn same_ops(&mut self, _: &Operation) -> Result<Vec<PriorItem>, JournalError> {
+        Ok(Vec::new())
+    }
+    fn group_elsewhere(&mut self, _: &Group) -> Result<Vec<PriorItem>, JournalError> {
+        Ok(Vec::new())
     }
 }
 
-/// Money and counts of a set of payments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The choices that shape a plan.
+#[derive(Debug, Clone)]
+pub struct PlanConfig {
+    pub kind: BatchKind,
+    pub target: Target,
+    pub endpoint: Option<Endpoint>,
+    /// Do again what another batch already did (new occurrences, new tokens).
+    pub allow_repeat: bool,
+    /// Pay bonuses for assignments that another batch already paid.
+    pub allow_overlap: bool,
+    /// The file may repeat an operation (the input layer allowed it); number the repeats.
+    pub allow_duplicates: bool,
+}
+
+/// Counts and money of a set of operations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Totals {
-    pub rows: u64,
+    pub operations: u64,
+    pub bonuses: u64,
+    pub scores: u64,
+    pub revokes: u64,
+    pub blocks: u64,
+    pub unblocks: u64,
     pub workers: u64,
     pub bonus: Cents,
     pub fee: Cents,
+    /// E-mails the platform will send workers.
+    pub notifications: u64,
 }
 
 impl Totals {
@@ -87,190 +91,274 @@ impl Totals {
         self.bonus + self.fee
     }
 
-    pub fn of<'a>(keys: impl IntoIterator<Item = &'a PaymentKey>) -> Totals {
-        let mut workers = HashSet::new();
-        let mut t = Totals::default();
-        for k in keys {
-            t.rows += 1;
-            t.bonus += k.amount;
-            t.fee += k.amount.bonus_fee();
-            workers.insert(k.worker.as_str());
+    pub fn count(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Bonus => self.bonuses,
+            Kind::Score => self.scores,
+            Kind::Revoke => self.revokes,
+            Kind::Block => self.blocks,
+            Kind::Unblock => self.unblocks,
         }
-        t.workers = workers.len() as u64;
-        t
+    }
+
+    /// Adds `n` operations of `kind` moving `amount` with `fee`.
+    pub fn add(&mut self, kind: Kind, n: u64, amount: Cents, fee: Cents, notifications: u64) {
+        self.operations += n;
+        match kind {
+            Kind::Bonus => self.bonuses += n,
+            Kind::Score => self.scores += n,
+            Kind::Revoke => self.revokes += n,
+            Kind::Block => self.blocks += n,
+            Kind::Unblock => self.unblocks += n,
+        }
+        self.bonus += amount;
+        self.fee += fee;
+        self.notifications += notifications;
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub target: Target,
-    pub items: Vec<PlannedBonus>,
-    pub totals: Totals,
-    /// Hex digest of the target and every row, in order: the batch's identity.
+/// Why a row cannot simply be added: another batch touches the same group.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Overlap {
+    pub origin: Origin,
+    pub what: String,
+    pub other_batch: String,
+    pub other_origin: Origin,
+    pub other_what: String,
+    pub other_state: ItemState,
+    pub reason: OverlapReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverlapReason {
+    /// The other batch has not finished this group: running both could do it twice.
+    Unfinished,
+    /// The other batch already paid a (different) bonus for this assignment.
+    AlreadyPaid,
+}
+
+/// What planning a whole file found.
+#[derive(Debug, Clone, Default)]
+pub struct PlanSummary {
+    /// Content + ledger + options: identifies the batch.
     pub fingerprint: String,
+    /// Content only: identifies what a rehearsal rehearsed.
+    pub content_digest: String,
+    /// Operations to do.
+    pub totals: Totals,
+    pub skipped: u64,
+    /// The first overlaps found, and how many there are.
+    pub overlaps: Vec<Overlap>,
+    pub overlap_count: u64,
+    /// Batches the overlaps are with, by name.
+    pub overlapping_batches: Vec<String>,
 }
 
-/// Builds the plan for `rows` paid on `target`. `variant` names options that change what a
-/// batch means (for example `--allow-repeat`), so that they give a different batch.
-pub fn plan(rows: &[BonusRow], target: Target, variant: &str) -> Plan {
-    let mut occurrences: HashMap<&PaymentKeyRef<'_>, u32> = HashMap::new();
-    let refs: Vec<PaymentKeyRef<'_>> = rows.iter().map(PaymentKeyRef::from).collect();
-    let mut items = Vec::with_capacity(rows.len());
-    let mut fp = Sha256::new();
-    fp.update(b"payout-batch-v1\x1f");
-    fp.update(target.as_str());
-    fp.update(b"\x1f");
-    fp.update(variant);
-    for (i, (row, r)) in rows.iter().zip(&refs).enumerate() {
-        let n = occurrences.entry(r).or_insert(0);
-        let occurrence = *n;
-        *n += 1;
-        fp.update(b"\x1e");
-        hash_fields(&mut fp, r, occurrence);
-        items.push(PlannedBonus {
-            seq: i as u32,
-            line: row.line,
-            key: PaymentKey {
-                worker: row.worker.clone(),
-                assignment: row.assignment.clone(),
-                amount: row.amount,
-                reason: row.reason.clone(),
-            },
-            occurrence,
-        });
-    }
-    let totals = Totals::of(items.iter().map(|i| &i.key));
-    Plan {
-        target,
-        items,
-        totals,
-        fingerprint: hex::encode(fp.finalize()),
-    }
+/// Plans rows one at a time.
+pub struct Planner<'p> {
+    config: PlanConfig,
+    prior: &'p mut dyn Prior,
+    seq: u32,
+    in_file: HashMap<i64, u32>,
+    workers: HashSet<u64>,
+    fingerprint: Sha256,
+    content: Sha256,
+    summary: PlanSummary,
+    overlapping: HashSet<String>,
 }
 
-#[derive(PartialEq, Eq, Hash)]
-struct PaymentKeyRef<'a> {
-    worker: &'a str,
-    assignment: &'a str,
-    cents: u64,
-    reason: &'a str,
-}
-
-impl<'a> From<&'a BonusRow> for PaymentKeyRef<'a> {
-    fn from(r: &'a BonusRow) -> Self {
-        PaymentKeyRef {
-            worker: r.worker.as_str(),
-            assignment: r.assignment.as_str(),
-            cents: r.amount.0,
-            reason: &r.reason,
+impl<'p> Planner<'p> {
+    pub fn new(config: PlanConfig, prior: &'p mut dyn Prior) -> Planner<'p> {
+        let mut fingerprint = Sha256::new();
+        fingerprint.update(b"payout-batch-v1\x1f");
+        fingerprint.update(config.target.as_str());
+        fingerprint.update(b"\x1f");
+        fingerprint.update(variant(&config));
+        let mut content = Sha256::new();
+        content.update(b"payout-content-v1\x1f");
+        content.update(config.kind.as_str());
+        Planner {
+            config,
+            prior,
+            seq: 0,
+            in_file: HashMap::new(),
+            workers: HashSet::new(),
+            fingerprint,
+            content,
+            summary: PlanSummary::default(),
+            overlapping: HashSet::new(),
         }
     }
+
+    /// Plans the next row of the file.
+    pub fn push(&mut self, row: Row) -> Result<PlannedItem, JournalError> {
+        let Row { origin, op } = row;
+        let in_file = if self.config.allow_duplicates {
+            let n = self.in_file.entry(op.identity_hash()).or_insert(0);
+            *n += 1;
+            *n - 1
+        } else {
+            0
+        };
+        for h in [&mut self.fingerprint, &mut self.content] {
+            h.update(b"\x1e");
+            op.hash_content(h, in_file);
+        }
+        let same = self.prior.same_ops(&op)?;
+        let (occurrence, state, note) = if self.config.allow_repeat {
+            // A deliberate repeat needs an occurrence (and so a token) not used before.
+            let base = same
+                .iter()
+                .filter(|p| p.item.state != ItemState::Skipped)
+                .map(|p| p.item.occurrence + 1)
+                .max()
+                .unwrap_or(0);
+            (base + in_file, ItemState::Pending, None)
+        } else if let Some(p) = same
+            .iter()
+            .filter(|p| p.item.state == ItemState::Done)
+            .nth(in_file as usize)
+        {
+            let note = format!(
+                "already {} in batch {} ({}); --allow-repeat does it again",
+                op.kind().done_word(),
+                p.batch_name,
+                p.item.origin
+            );
+            (in_file, ItemState::Skipped, Some(note))
+        } else {
+            (in_file, ItemState::Pending, None)
+        };
+        if state == ItemState::Pending {
+            self.check_overlaps(&origin, &op)?;
+            let fee = fee_for(&op).unwrap_or(Cents::ZERO);
+            self.summary.totals.add(
+                op.kind(),
+                1,
+                op.amount().unwrap_or(Cents::ZERO),
+                fee,
+                u64::from(op.notifies()),
+            );
+            self.workers.insert(worker_hash(&op));
+        } else {
+            self.summary.skipped += 1;
+        }
+        let item = PlannedItem {
+            seq: self.seq,
+            token: op.request_token(self.config.target.as_str(), occurrence),
+            fee: fee_for(&op),
+            origin,
+            op,
+            occurrence,
+            state,
+            note,
+        };
+        self.seq += 1;
+        Ok(item)
+    }
+
+    fn check_overlaps(&mut self, origin: &Origin, op: &Operation) -> Result<(), JournalError> {
+        for p in self.prior.group_elsewhere(&op.group())? {
+            let reason = if p.item.state.is_open() && !p.batch_closed {
+                OverlapReason::Unfinished
+            } else if op.kind() == Kind::Bonus
+                && p.item.state == ItemState::Done
+                && !p.item.op.same_as(op)
+                && !self.config.allow_overlap
+            {
+                OverlapReason::AlreadyPaid
+            } else {
+                continue;
+            };
+            self.summary.overlap_count += 1;
+            if self.overlapping.insert(p.batch_name.clone()) {
+                self.summary.overlapping_batches.push(p.batch_name.clone());
+            }
+            if self.summary.overlaps.len() < MAX_LISTED_OVERLAPS {
+                self.summary.overlaps.push(Overlap {
+                    origin: origin.clone(),
+                    what: describe(op),
+                    other_batch: p.batch_name.clone(),
+                    other_origin: p.item.origin.clone(),
+                    other_what: describe(&p.item.op),
+                    other_state: p.item.state,
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the plan: fingerprint, digest, totals and overlaps.
+    pub fn finish(mut self) -> PlanSummary {
+        self.summary.totals.workers = self.workers.len() as u64;
+        self.summary.fingerprint = hex::encode(self.fingerprint.finalize());
+        self.summary.content_digest = hex::encode(self.content.finalize());
+        self.summary
+    }
 }
 
-fn hash_fields(h: &mut Sha256, k: &PaymentKeyRef<'_>, occurrence: u32) {
-    // Unit separators keep field boundaries unambiguous ("A1"+"2X" ≠ "A12"+"X").
-    h.update(k.worker);
-    h.update(b"\x1f");
-    h.update(k.assignment);
-    h.update(b"\x1f");
-    h.update(k.cents.to_string());
-    h.update(b"\x1f");
-    h.update(k.reason);
-    h.update(b"\x1f");
-    h.update(occurrence.to_string());
-}
-
-/// The `UniqueRequestToken` of a payment: derived from its content only, so that MTurk itself
-/// refuses a repeat for 24 hours even when the journal is lost or the batch is run elsewhere.
-/// 8 + 48 = 56 characters, within MTurk's 64.
-pub fn request_token(target: Target, key: &PaymentKey, occurrence: u32) -> String {
-    let mut h = Sha256::new();
-    h.update(b"payout-token-v1\x1f");
-    h.update(target.as_str());
-    h.update(b"\x1f");
-    hash_fields(
-        &mut h,
-        &PaymentKeyRef {
-            worker: key.worker.as_str(),
-            assignment: key.assignment.as_str(),
-            cents: key.amount.0,
-            reason: &key.reason,
-        },
-        occurrence,
+/// The options that make the same rows another batch. Bonus batches keep payout 0.1's form so
+/// that its journals still recognise their batches.
+fn variant(config: &PlanConfig) -> String {
+    let mut v = format!(
+        "repeat={}\x1fendpoint={}",
+        config.allow_repeat,
+        config.endpoint.as_ref().map_or("", Endpoint::as_str)
     );
-    let digest = hex::encode(h.finalize());
-    format!("payout1-{}", &digest[..48])
+    if config.kind != BatchKind::Bonus {
+        v.push_str("\x1fkind=");
+        v.push_str(config.kind.as_str());
+    }
+    v
+}
+
+fn worker_hash(op: &Operation) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    op.worker().hash(&mut h);
+    h.finish()
+}
+
+/// An operation in a few words, for overlap listings.
+pub fn describe(op: &Operation) -> String {
+    match op {
+        Operation::Bonus {
+            worker,
+            assignment,
+            amount,
+            reason,
+        } => format!("{amount} to {worker} for {assignment} ({reason:?})"),
+        Operation::Score {
+            worker,
+            qualification,
+            value,
+            ..
+        } => format!("score {value} on {qualification} for {worker}"),
+        Operation::Revoke {
+            worker,
+            qualification,
+            ..
+        } => format!("revoke {qualification} from {worker}"),
+        Operation::Block { worker, .. } => format!("block {worker}"),
+        Operation::Unblock { worker, .. } => format!("unblock {worker}"),
+    }
+}
+
+/// Plans a whole set of rows in memory (small files, tests).
+pub fn plan_rows(
+    rows: impl IntoIterator<Item = Row>,
+    config: PlanConfig,
+    prior: &mut dyn Prior,
+) -> Result<(Vec<PlannedItem>, PlanSummary), JournalError> {
+    let mut planner = Planner::new(config, prior);
+    let mut items = Vec::new();
+    for row in rows {
+        items.push(planner.push(row)?);
+    }
+    Ok((items, planner.finish()))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn row(line: u64, w: &str, a: &str, cents: u64, reason: &str) -> BonusRow {
-        BonusRow {
-            line,
-            worker: WorkerId::parse(w).unwrap(),
-            assignment: AssignmentId::parse(a).unwrap(),
-            amount: Cents(cents),
-            reason: reason.into(),
-        }
-    }
-
-    #[test]
-    fn totals_fees_and_occurrences() {
-        let rows = vec![
-            row(2, "A1", "X1", 100, "r"),
-            row(3, "A1", "X1", 100, "r"),
-            row(4, "A2", "X2", 7, "r"),
-        ];
-        let p = plan(&rows, Target::Sandbox, "");
-        assert_eq!(p.totals.rows, 3);
-        assert_eq!(p.totals.workers, 2);
-        assert_eq!(p.totals.bonus, Cents(207));
-        assert_eq!(p.totals.fee, Cents(20 + 20 + 1));
-        assert_eq!(p.totals.grand_total(), Cents(248));
-        let occ: Vec<u32> = p.items.iter().map(|i| i.occurrence).collect();
-        assert_eq!(occ, vec![0, 1, 0]);
-    }
-
-    #[test]
-    fn tokens_are_stable_distinct_and_short() {
-        let p = plan(&[row(2, "A1", "X1", 100, "r")], Target::Sandbox, "");
-        let k = &p.items[0].key;
-        let t = request_token(Target::Sandbox, k, 0);
-        assert_eq!(t, request_token(Target::Sandbox, k, 0));
-        assert!(t.len() <= 64);
-        assert_ne!(t, request_token(Target::Production, k, 0));
-        assert_ne!(t, request_token(Target::Sandbox, k, 1));
-        let mut k2 = k.clone();
-        k2.amount = Cents(101);
-        assert_ne!(t, request_token(Target::Sandbox, &k2, 0));
-    }
-
-    #[test]
-    fn fingerprint_depends_on_target_rows_and_variant() {
-        let rows = vec![row(2, "A1", "X1", 100, "r")];
-        let a = plan(&rows, Target::Sandbox, "").fingerprint;
-        assert_eq!(a, plan(&rows, Target::Sandbox, "").fingerprint);
-        assert_ne!(a, plan(&rows, Target::Emulator, "").fingerprint);
-        assert_ne!(a, plan(&rows, Target::Sandbox, "repeat").fingerprint);
-        assert_ne!(
-            a,
-            plan(&[row(2, "A1", "X1", 100, "r2")], Target::Sandbox, "").fingerprint
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn plan_totals_equal_the_sum_of_rows(amounts in proptest::collection::vec(1u64..1_000_000, 1..50)) {
-            let rows: Vec<BonusRow> = amounts.iter().enumerate()
-                .map(|(i, c)| row(i as u64 + 2, &format!("A{}", i % 7), &format!("X{i}"), *c, "r"))
-                .collect();
-            let p = plan(&rows, Target::Sandbox, "");
-            prop_assert_eq!(p.totals.bonus.0, amounts.iter().sum::<u64>());
-            prop_assert_eq!(p.totals.fee.0, amounts.iter().map(|c| Cents(*c).bonus_fee().0).sum::<u64>());
-            prop_assert_eq!(p.totals.rows as usize, amounts.len());
-        }
-    }
-}
+mod tests;

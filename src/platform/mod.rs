@@ -1,7 +1,25 @@
-//! The one seam between the pipeline and a crowd-work platform: domain types in and out.
+//! The one seam between payout and a crowd-work platform: operations and probes in, domain
+//! answers out. The engine sees only this trait and [`ErrorClass`]; how a platform's errors map
+//! onto the classes is decided once, in its adapter (`mturk::classify`).
 //!
-//! The runner sees only this trait and [`PlatformError`]'s classes; how a platform's errors map
-//! onto those classes is decided once, in its adapter.
+//! # What an error proves
+//!
+//! A failed call to a *mutating* operation (a bonus, a score, a block) proves only what it
+//! proves, and the classes say exactly that:
+//!
+//! | class | proves | the engine |
+//! |---|---|---|
+//! | [`ErrorClass::Throttled`] | refused before anything was applied (`ThrottlingException`, HTTP 429) | slows the shared pace, sends again |
+//! | [`ErrorClass::NotSent`] | the request never reached the platform (connection refused, name not found, connect timeout) | sends again after a pause |
+//! | [`ErrorClass::Refused`] | refused for this operation before applying it (validation and parameter errors, an unknown assignment or worker) | records it as failed — after verifying, if an earlier attempt may have applied it |
+//! | [`ErrorClass::Systemic`] | refused for every operation (credentials, access denied, funds, account not linked, clock) | stops the batch, prints the fix |
+//! | [`ErrorClass::AlreadyDone`] | the request token was processed already | verifies, then records it done |
+//! | [`ErrorClass::Ambiguous`] | **nothing**: any 5xx (`ServiceFault`, a 500 after the write, a gateway's 502/503/504), a timeout or a dropped connection after the request was sent | marks it `unknown` and verifies it against the platform before it is ever sent again, in this run or any later one |
+//!
+//! Only answers that show the request was refused before it was applied leave an operation
+//! plainly pending. A 5xx is never such an answer: a gateway timeout or a fault can come after
+//! MTurk applied the call, and the 24-hour token window does not protect a resend made later.
+//! For read-only calls every class but `Refused` and `Systemic` just means "try again".
 
 mod mturk;
 
@@ -10,22 +28,28 @@ use std::future::Future;
 
 pub use mturk::{
     CredentialSource, MturkPlatform, PRODUCTION_ENDPOINT, PlatformSetupError, SANDBOX_ENDPOINT,
+    Timeouts, bonus_fee,
 };
 
-use crate::ids::{AssignmentId, WorkerId};
+use crate::ids::{AssignmentId, QualificationTypeId, WorkerId};
 use crate::money::Cents;
+use crate::op::Operation;
 
-/// One bonus to send.
-#[derive(Debug, Clone)]
-pub struct BonusRequest {
-    pub worker: WorkerId,
-    pub assignment: AssignmentId,
-    pub amount: Cents,
-    pub reason: String,
-    pub token: String,
+/// The platform's fee on an operation, if it costs one (MTurk: bonuses only).
+pub fn fee_for(op: &Operation) -> Option<Cents> {
+    op.amount().map(bonus_fee)
 }
 
-/// A bonus the platform reports as paid.
+/// One call to make: an operation with its qualification type resolved and its token.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub op: &'a Operation,
+    /// The type ID of a score's or revoke's qualification (names are resolved before a run).
+    pub qualification: Option<&'a QualificationTypeId>,
+    pub token: Option<&'a str>,
+}
+
+/// A bonus the platform lists as paid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaidBonus {
     pub worker: String,
@@ -34,35 +58,64 @@ pub struct PaidBonus {
     pub reason: String,
 }
 
+/// A worker's standing on one qualification type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QualScore {
+    Granted(i32),
+    Revoked,
+    /// Never granted.
+    None,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Balance {
     pub available: Cents,
     pub on_hold: Option<Cents>,
 }
 
-/// What kind of systemic failure stopped a batch: each has its own fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Systemic {
-    InsufficientFunds,
-    Credentials,
-    AccountNotLinked,
+/// An assignment as the platform knows it (for read-only preflight checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentInfo {
+    pub worker: String,
+    pub hit: String,
+    pub status: String,
 }
 
-/// How the pipeline must react to an error. Decided by the adapter, never by the runner.
+/// What kind of systemic failure stopped a batch: each has its own fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Systemic {
+    InsufficientFunds,
+    /// The access key is unknown or the secret does not match.
+    Credentials,
+    /// The IAM user lacks the MTurk policy.
+    AccessDenied,
+    AccountNotLinked,
+    /// The computer's clock is too far from the platform's for signatures to be accepted.
+    ClockSkew,
+}
+
+/// What an error proves about the call (see the module documentation). Decided by the adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
-    /// Too fast: slow down and try again.
     Throttled,
-    /// Certainly not applied; safe to try again (5xx, service fault, refused connection).
-    Retryable,
-    /// Sent without an answer: it may have been applied. Retry only with the same token.
+    NotSent,
     Ambiguous,
-    /// The platform says this request token was processed already.
     AlreadyDone,
-    /// Wrong for this row (unknown assignment, invalid worker, ...): record and go on.
-    Permanent,
-    /// Wrong for every row: stop the batch and tell the user what to fix.
+    Refused,
     Systemic(Systemic),
+}
+
+impl ErrorClass {
+    /// Whether the call was certainly not applied.
+    pub fn proves_not_applied(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Throttled
+                | ErrorClass::NotSent
+                | ErrorClass::Refused
+                | ErrorClass::Systemic(_)
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,13 +138,11 @@ impl fmt::Display for PlatformError {
 
 impl std::error::Error for PlatformError {}
 
-/// A platform payout can pay through. Futures are `Send` so calls run on any runtime thread.
+/// A platform payout works through. Futures are `Send` so calls run on any runtime thread.
 pub trait Platform: Send + Sync + 'static {
-    /// Pays one bonus; the request's token makes a repeat harmless while the platform keeps it.
-    fn send_bonus(
-        &self,
-        req: &BonusRequest,
-    ) -> impl Future<Output = Result<(), PlatformError>> + Send;
+    /// Applies one operation. A bonus's token makes a repeat harmless while the platform
+    /// keeps it; nothing else about a repeat is assumed.
+    fn apply(&self, call: Call<'_>) -> impl Future<Output = Result<(), PlatformError>> + Send;
 
     /// Every bonus paid for an assignment, all pages; none for an assignment the platform
     /// does not know.
@@ -100,5 +151,34 @@ pub trait Platform: Send + Sync + 'static {
         assignment: &AssignmentId,
     ) -> impl Future<Output = Result<Vec<PaidBonus>, PlatformError>> + Send;
 
+    /// A worker's standing on a qualification type.
+    fn qualification_score(
+        &self,
+        worker: &WorkerId,
+        qualification: &QualificationTypeId,
+    ) -> impl Future<Output = Result<QualScore, PlatformError>> + Send;
+
+    /// Every worker the requester has blocked, all pages.
+    fn blocked_workers(&self) -> impl Future<Output = Result<Vec<String>, PlatformError>> + Send;
+
     fn balance(&self) -> impl Future<Output = Result<Balance, PlatformError>> + Send;
+
+    /// The requester's own qualification type with exactly this name, if any.
+    fn find_qualification_type(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<QualificationTypeId>, PlatformError>> + Send;
+
+    /// Creates an active qualification type owned by the requester.
+    fn create_qualification_type(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<QualificationTypeId, PlatformError>> + Send;
+
+    /// An assignment, or `None` when the platform does not know it.
+    fn assignment(
+        &self,
+        assignment: &AssignmentId,
+    ) -> impl Future<Output = Result<Option<AssignmentInfo>, PlatformError>> + Send;
 }

@@ -1,5 +1,5 @@
-//! The MTurk adapter: `aws-sdk-mturk` behind the [`Platform`] trait, and the one place where
-//! MTurk's errors are sorted into the classes the runner acts on.
+//! The MTurk adapter: `aws-sdk-mturk` behind the [`Platform`] trait, MTurk's fee policy, and
+//! the one place where MTurk's errors are sorted into the classes the engine acts on.
 
 use std::time::Duration;
 
@@ -12,16 +12,33 @@ use aws_sdk_mturk::config::retry::RetryConfig;
 use aws_sdk_mturk::config::timeout::TimeoutConfig;
 use aws_sdk_mturk::config::{BehaviorVersion, Credentials, ProvideCredentials, Region};
 use aws_sdk_mturk::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_mturk::types::{QualificationStatus, QualificationTypeStatus};
 
-use super::{Balance, BonusRequest, ErrorClass, PaidBonus, Platform, PlatformError, Systemic};
-use crate::ids::AssignmentId;
+use super::{
+    AssignmentInfo, Balance, Call, ErrorClass, PaidBonus, Platform, PlatformError, QualScore,
+    Systemic,
+};
+use crate::ids::{AssignmentId, QualificationTypeId, WorkerId};
 use crate::money::Cents;
+use crate::op::Operation;
 
 pub const SANDBOX_ENDPOINT: &str = "https://mturk-requester-sandbox.us-east-1.amazonaws.com";
 pub const PRODUCTION_ENDPOINT: &str = "https://mturk-requester.us-east-1.amazonaws.com";
 
-/// Pages of `ListBonusPayments` read at most for one assignment (100 payments a page).
+/// Pages read at most for one list (100 entries a page).
 const MAX_PAGES: usize = 1000;
+
+/// MTurk's fee on a bonus: 20 %, at least one cent, rounded half-up to the cent.
+///
+/// ```
+/// use payout::money::Cents;
+/// use payout::platform::bonus_fee;
+/// assert_eq!(bonus_fee(Cents(1234)), Cents(247)); // 246.8 → 247
+/// assert_eq!(bonus_fee(Cents(2)), Cents(1)); // the one-cent minimum
+/// ```
+pub fn bonus_fee(amount: Cents) -> Cents {
+    amount.bonus_fee()
+}
 
 /// Where the keys come from.
 #[derive(Clone)]
@@ -45,6 +62,13 @@ pub enum PlatformSetupError {
     TemporaryCredentials,
 }
 
+/// How long payout waits: to connect, and for a whole call.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub call: Duration,
+}
+
 pub struct MturkPlatform {
     client: Client,
 }
@@ -55,7 +79,7 @@ impl MturkPlatform {
     pub async fn connect(
         endpoint: &str,
         credentials: CredentialSource,
-        call_timeout: Duration,
+        timeouts: Timeouts,
     ) -> Result<MturkPlatform, PlatformSetupError> {
         let creds = match credentials {
             CredentialSource::Fixed {
@@ -89,8 +113,8 @@ impl MturkPlatform {
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .operation_attempt_timeout(call_timeout)
+                    .connect_timeout(timeouts.connect)
+                    .operation_attempt_timeout(timeouts.call)
                     .build(),
             )
             .build();
@@ -98,68 +122,201 @@ impl MturkPlatform {
             client: Client::from_conf(conf),
         })
     }
+
+    /// Pages through a list call until MTurk says it is done. A `NextToken` may come back on
+    /// the last page; an empty page ends the list too.
+    async fn all_pages<T, Page, Fut>(
+        &self,
+        mut page: impl FnMut(Option<String>) -> Fut,
+        mut take: impl FnMut(&Page, &mut Vec<T>) -> (usize, Option<String>),
+    ) -> Result<Vec<T>, PlatformError>
+    where
+        Fut: std::future::Future<Output = Result<Page, PlatformError>>,
+    {
+        let mut out = Vec::new();
+        let mut next = None;
+        for _ in 0..MAX_PAGES {
+            let p = page(next.take()).await?;
+            let (n, token) = take(&p, &mut out);
+            match token {
+                Some(t) if n > 0 => next = Some(t),
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn required<'a>(q: Option<&'a QualificationTypeId>) -> Result<&'a str, PlatformError> {
+    q.map(QualificationTypeId::as_str).ok_or_else(|| PlatformError {
+        class: ErrorClass::Refused,
+        code: None,
+        message: "the qualification type was not resolved before the call".into(),
+    })
 }
 
 impl Platform for MturkPlatform {
-    async fn send_bonus(&self, req: &BonusRequest) -> Result<(), PlatformError> {
-        self.client
-            .send_bonus()
-            .worker_id(req.worker.as_str())
-            .assignment_id(req.assignment.as_str())
-            .bonus_amount(req.amount.to_api_string())
-            .reason(&req.reason)
-            .unique_request_token(&req.token)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
+    async fn apply(&self, call: Call<'_>) -> Result<(), PlatformError> {
+        let c = &self.client;
+        match call.op {
+            Operation::Bonus {
+                worker,
+                assignment,
+                amount,
+                reason,
+            } => c
+                .send_bonus()
+                .worker_id(worker.as_str())
+                .assignment_id(assignment.as_str())
+                .bonus_amount(amount.to_api_string())
+                .reason(reason)
+                .set_unique_request_token(call.token.map(str::to_owned))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify),
+            Operation::Score {
+                worker,
+                value,
+                notify,
+                ..
+            } => c
+                .associate_qualification_with_worker()
+                .qualification_type_id(required(call.qualification)?)
+                .worker_id(worker.as_str())
+                .integer_value(*value)
+                .send_notification(*notify)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify),
+            Operation::Revoke { worker, reason, .. } => c
+                .disassociate_qualification_from_worker()
+                .qualification_type_id(required(call.qualification)?)
+                .worker_id(worker.as_str())
+                .set_reason(reason.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify),
+            Operation::Block { worker, reason } => c
+                .create_worker_block()
+                .worker_id(worker.as_str())
+                .reason(reason)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify),
+            Operation::Unblock { worker, reason } => c
+                .delete_worker_block()
+                .worker_id(worker.as_str())
+                .set_reason(reason.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify),
+        }
     }
 
     async fn bonuses_for_assignment(
         &self,
         assignment: &AssignmentId,
     ) -> Result<Vec<PaidBonus>, PlatformError> {
-        let mut out = Vec::new();
-        let mut next: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .client
-                .list_bonus_payments()
-                .assignment_id(assignment.as_str())
-                .max_results(100)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(classify);
-            let page = match page {
-                Ok(page) => page,
-                // An assignment MTurk does not know has had no bonus paid for it.
-                Err(e)
-                    if e.class == ErrorClass::Permanent && e.message.contains("does not exist") =>
-                {
-                    return Ok(out);
-                }
-                Err(e) => return Err(e),
-            };
-            for b in page.bonus_payments() {
-                out.push(PaidBonus {
-                    worker: b.worker_id().unwrap_or_default().to_owned(),
-                    assignment: b.assignment_id().unwrap_or_default().to_owned(),
-                    amount: b.bonus_amount().and_then(|a| Cents::parse_amount(a).ok()),
-                    reason: b.reason().unwrap_or_default().to_owned(),
-                });
+        let listed = self
+            .all_pages(
+                |next| async move {
+                    self.client
+                        .list_bonus_payments()
+                        .assignment_id(assignment.as_str())
+                        .max_results(100)
+                        .set_next_token(next)
+                        .send()
+                        .await
+                        .map_err(classify)
+                },
+                |page, out| {
+                    for b in page.bonus_payments() {
+                        out.push(PaidBonus {
+                            worker: b.worker_id().unwrap_or_default().to_owned(),
+                            assignment: b.assignment_id().unwrap_or_default().to_owned(),
+                            amount: b.bonus_amount().and_then(|a| Cents::parse_amount(a).ok()),
+                            reason: b.reason().unwrap_or_default().to_owned(),
+                        });
+                    }
+                    let n = page.num_results().unwrap_or(0).max(0) as usize;
+                    (
+                        n.min(page.bonus_payments().len()),
+                        page.next_token().map(str::to_owned),
+                    )
+                },
+            )
+            .await;
+        match listed {
+            // An assignment MTurk does not know has had no bonus paid for it.
+            Err(e) if e.class == ErrorClass::Refused && e.message.contains("does not exist") => {
+                Ok(Vec::new())
             }
-            // MTurk may hand back a token on the last page; an empty page ends the list too.
-            match page.next_token() {
-                Some(t)
-                    if page.num_results().unwrap_or(0) > 0 && !page.bonus_payments().is_empty() =>
-                {
-                    next = Some(t.to_owned());
-                }
-                _ => return Ok(out),
-            }
+            other => other,
         }
-        Ok(out)
+    }
+
+    async fn qualification_score(
+        &self,
+        worker: &WorkerId,
+        qualification: &QualificationTypeId,
+    ) -> Result<QualScore, PlatformError> {
+        let answer = self
+            .client
+            .get_qualification_score()
+            .qualification_type_id(qualification.as_str())
+            .worker_id(worker.as_str())
+            .send()
+            .await
+            .map_err(classify);
+        match answer {
+            Ok(out) => Ok(match out.qualification() {
+                Some(q) if q.status() == Some(&QualificationStatus::Revoked) => QualScore::Revoked,
+                Some(q) => QualScore::Granted(q.integer_value().unwrap_or(1)),
+                None => QualScore::None,
+            }),
+            // Never granted: `QualificationDoesNotExist`. Revoked: a message saying the
+            // operation needs the status Granted (mturk-api.md).
+            Err(e) if e.class == ErrorClass::Refused && e.message.contains("does not exist") => {
+                Ok(QualScore::None)
+            }
+            Err(e)
+                if e.class == ErrorClass::Refused
+                    && e.message.contains("with a status of: Granted") =>
+            {
+                Ok(QualScore::Revoked)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn blocked_workers(&self) -> Result<Vec<String>, PlatformError> {
+        self.all_pages(
+            |next| async move {
+                self.client
+                    .list_worker_blocks()
+                    .max_results(100)
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(classify)
+            },
+            |page, out| {
+                for b in page.worker_blocks() {
+                    out.push(b.worker_id().unwrap_or_default().to_owned());
+                }
+                let n = page.num_results().unwrap_or(0).max(0) as usize;
+                (
+                    n.min(page.worker_blocks().len()),
+                    page.next_token().map(str::to_owned),
+                )
+            },
+        )
+        .await
     }
 
     async fn balance(&self) -> Result<Balance, PlatformError> {
@@ -171,7 +328,7 @@ impl Platform for MturkPlatform {
             .map_err(classify)?;
         let parse = |s: Option<&str>| s.and_then(|s| Cents::parse_amount(s).ok());
         let available = parse(out.available_balance()).ok_or_else(|| PlatformError {
-            class: ErrorClass::Retryable,
+            class: ErrorClass::Refused,
             code: None,
             message: format!(
                 "MTurk answered an unreadable balance: {:?}",
@@ -183,9 +340,102 @@ impl Platform for MturkPlatform {
             on_hold: parse(out.on_hold_balance()),
         })
     }
+
+    async fn find_qualification_type(
+        &self,
+        name: &str,
+    ) -> Result<Option<QualificationTypeId>, PlatformError> {
+        let types = self
+            .all_pages(
+                |next| async move {
+                    self.client
+                        .list_qualification_types()
+                        .must_be_requestable(false)
+                        .must_be_owned_by_caller(true)
+                        .query(name)
+                        .max_results(100)
+                        .set_next_token(next)
+                        .send()
+                        .await
+                        .map_err(classify)
+                },
+                |page, out| {
+                    for t in page.qualification_types() {
+                        out.push((
+                            t.name().unwrap_or_default().to_owned(),
+                            t.qualification_type_id().unwrap_or_default().to_owned(),
+                        ));
+                    }
+                    let n = page.num_results().unwrap_or(0).max(0) as usize;
+                    (
+                        n.min(page.qualification_types().len()),
+                        page.next_token().map(str::to_owned),
+                    )
+                },
+            )
+            .await?;
+        // The query is a search; only an exact name is this type.
+        Ok(types
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, id)| QualificationTypeId::parse(&id).ok()))
+    }
+
+    async fn create_qualification_type(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<QualificationTypeId, PlatformError> {
+        let out = self
+            .client
+            .create_qualification_type()
+            .name(name)
+            .description(description)
+            .qualification_type_status(QualificationTypeStatus::Active)
+            .send()
+            .await
+            .map_err(classify)?;
+        let id = out
+            .qualification_type()
+            .and_then(|t| t.qualification_type_id())
+            .unwrap_or_default();
+        QualificationTypeId::parse(id).map_err(|e| PlatformError {
+            class: ErrorClass::Ambiguous,
+            code: None,
+            message: format!("MTurk answered a qualification type ID that {e}: {id:?}"),
+        })
+    }
+
+    async fn assignment(
+        &self,
+        assignment: &AssignmentId,
+    ) -> Result<Option<AssignmentInfo>, PlatformError> {
+        let answer = self
+            .client
+            .get_assignment()
+            .assignment_id(assignment.as_str())
+            .send()
+            .await
+            .map_err(classify);
+        match answer {
+            Ok(out) => Ok(out.assignment().map(|a| AssignmentInfo {
+                worker: a.worker_id().unwrap_or_default().to_owned(),
+                hit: a.hit_id().unwrap_or_default().to_owned(),
+                status: a
+                    .assignment_status()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+            })),
+            Err(e) if e.class == ErrorClass::Refused && e.message.contains("does not exist") => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
-/// Sorts an SDK error into the class the runner acts on.
+/// Sorts an SDK error into the class the engine acts on: what the answer proves about whether
+/// the call was applied (see the table in `platform/mod.rs`).
 fn classify<E>(err: SdkError<E, HttpResponse>) -> PlatformError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -218,17 +468,52 @@ where
             message: "no answer in time; the call may or may not have been applied".into(),
         },
         e @ SdkError::ConstructionFailure(_) => PlatformError {
-            class: ErrorClass::Permanent,
+            class: ErrorClass::Refused,
             code: None,
-            message: format!("the request could not be built: {}", DisplayErrorContext(e)),
+            message: format!("the request could not be built: {}", DisplayErrorContext(&e)),
         },
-        // A dropped connection or an unreadable answer: the request may have been applied.
-        other => PlatformError {
-            class: ErrorClass::Ambiguous,
-            code: None,
-            message: format!("connection failed: {}", DisplayErrorContext(other)),
-        },
+        other => {
+            let message = DisplayErrorContext(&other).to_string();
+            if never_sent(&other) {
+                PlatformError {
+                    class: ErrorClass::NotSent,
+                    code: None,
+                    message: format!("could not connect: {message}"),
+                }
+            } else {
+                // A dropped connection or an unreadable answer: the request may have been
+                // applied.
+                PlatformError {
+                    class: ErrorClass::Ambiguous,
+                    code: None,
+                    message: format!("the connection failed before an answer: {message}"),
+                }
+            }
+        }
     }
+}
+
+/// Whether the error happened while connecting, before any byte of the request was written:
+/// the client's connect step failed (refused, name not found, connect timeout).
+fn never_sent(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(h) = e.downcast_ref::<hyper_util::client::legacy::Error>()
+            && h.is_connect()
+        {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::HostUnreachable
+            )
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 /// The classification table for an answer MTurk did give.
@@ -249,6 +534,12 @@ fn classify_answer(
     if lower.contains("insufficient funds") {
         return ErrorClass::Systemic(Systemic::InsufficientFunds);
     }
+    if lower.contains("signature expired") || lower.contains("request has expired") {
+        return ErrorClass::Systemic(Systemic::ClockSkew);
+    }
+    if code == "AccessDeniedException" || code == "AccessDenied" {
+        return ErrorClass::Systemic(Systemic::AccessDenied);
+    }
     const CREDENTIAL_CODES: &[&str] = &[
         "UnrecognizedClientException",
         "InvalidSignatureException",
@@ -257,23 +548,25 @@ fn classify_answer(
         "InvalidClientTokenId",
         "SignatureDoesNotMatch",
         "ExpiredTokenException",
-        "AccessDeniedException",
     ];
     if CREDENTIAL_CODES.contains(&code) {
         return ErrorClass::Systemic(Systemic::Credentials);
     }
-    // The exact answer for an AWS account not linked to a requester account is not documented;
-    // these are the forms reported publicly. A miss here only means each row fails alike.
+    // The exact answer for an AWS account not linked to a requester account is not documented
+    // (mturk-api.md: L); these are the forms reported publicly. A miss here only means each
+    // operation fails alike instead of the batch stopping at the first.
     if turk == Some("AWS.NotAuthorized")
         || lower.contains("requester.mturk.com/developer")
         || (lower.contains("link") && lower.contains("requester account"))
     {
         return ErrorClass::Systemic(Systemic::AccountNotLinked);
     }
+    // A 5xx proves nothing about whether the call was applied: a fault or a gateway timeout
+    // can come after the write.
     if code == "ServiceFault" || code == "ServiceUnavailable" || status >= 500 {
-        return ErrorClass::Retryable;
+        return ErrorClass::Ambiguous;
     }
-    ErrorClass::Permanent
+    ErrorClass::Refused
 }
 
 #[cfg(test)]
@@ -286,11 +579,15 @@ mod tests {
         use ErrorClass::*;
         let c = |status, code: &str, msg: &str| classify_answer(status, Some(code), None, msg);
         assert_eq!(c(400, "ThrottlingException", "Rate exceeded"), Throttled);
-        assert_eq!(c(503, "ServiceUnavailable", "slow down"), Retryable);
+        assert_eq!(c(429, "", "Too Many Requests"), Throttled);
+        // Every 5xx is ambiguous: it can come after the call was applied.
+        assert_eq!(c(503, "ServiceUnavailable", "slow down"), Ambiguous);
         assert_eq!(
             c(500, "ServiceFault", "try again (1631094715163)"),
-            Retryable
+            Ambiguous
         );
+        assert_eq!(c(504, "", "HTTP 504 without a message"), Ambiguous);
+        assert_eq!(c(502, "", "Bad Gateway"), Ambiguous);
         assert_eq!(
             c(
                 400,
@@ -316,8 +613,24 @@ mod tests {
             Systemic(S::Credentials)
         );
         assert_eq!(
+            c(
+                400,
+                "InvalidSignatureException",
+                "Signature expired: 20260101T000000Z is now earlier than 20260101T001500Z (20260101T002000Z - 5 min.)"
+            ),
+            Systemic(S::ClockSkew)
+        );
+        assert_eq!(
+            c(
+                400,
+                "AccessDeniedException",
+                "User: arn:aws:iam::1:user/x is not authorized to perform: mturk-requester:SendBonus"
+            ),
+            Systemic(S::AccessDenied)
+        );
+        assert_eq!(
             c(400, "RequestError", "Assignment X does not exist. (1)"),
-            Permanent
+            Refused
         );
         assert_eq!(
             c(
@@ -325,15 +638,25 @@ mod tests {
                 "ParameterValidationError",
                 "The value \"A1\" is not valid for the parameter WorkerId."
             ),
-            Permanent
+            Refused
         );
         assert_eq!(
             c(400, "ValidationException", "1 validation error detected"),
-            Permanent
+            Refused
         );
         assert_eq!(
             classify_answer(400, Some("RequestError"), Some("AWS.NotAuthorized"), "no"),
             Systemic(S::AccountNotLinked)
         );
+    }
+
+    #[test]
+    fn only_refusals_prove_nothing_was_applied() {
+        assert!(ErrorClass::Throttled.proves_not_applied());
+        assert!(ErrorClass::NotSent.proves_not_applied());
+        assert!(ErrorClass::Refused.proves_not_applied());
+        assert!(ErrorClass::Systemic(Systemic::Credentials).proves_not_applied());
+        assert!(!ErrorClass::Ambiguous.proves_not_applied());
+        assert!(!ErrorClass::AlreadyDone.proves_not_applied());
     }
 }

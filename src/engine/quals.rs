@@ -1,0 +1,164 @@
+//! Qualification types named by name: looked up among the requester's own types, and — only
+//! when asked — created, exactly once each, even across a crash.
+//!
+//! A creation is recorded in the journal before its call. A creation found recorded but not
+//! finished is looked up by name before anything is created again; and since MTurk refuses a
+//! second type with the same name, a lost answer can never turn into two types.
+
+use std::collections::HashMap;
+
+use crate::ids::QualificationTypeId;
+use crate::journal::{Journal, JournalError, QualTypeState, Write};
+use crate::op::QualRef;
+use crate::platform::{Platform, PlatformError};
+
+use super::EngineConfig;
+use super::retry::read_with_retries;
+
+/// Qualification type names resolved to IDs for a run.
+#[derive(Debug, Clone, Default)]
+pub struct QualMap {
+    by_name: HashMap<String, QualificationTypeId>,
+}
+
+impl QualMap {
+    pub fn new(by_name: HashMap<String, QualificationTypeId>) -> QualMap {
+        QualMap { by_name }
+    }
+
+    /// The type ID a reference means: itself, or the resolved name.
+    pub fn id(&self, q: &QualRef) -> Option<QualificationTypeId> {
+        match q {
+            QualRef::Id(id) => Some(id.clone()),
+            QualRef::Name(n) => self.by_name.get(n).cloned(),
+        }
+    }
+
+    pub fn insert(&mut self, name: String, id: QualificationTypeId) {
+        self.by_name.insert(name, id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// Looks each name up (read-only): in what the journal recorded for this ledger, then among
+/// the requester's own types on the platform. Returns the names found and those missing.
+pub async fn look_up_qualifications<P: Platform>(
+    platform: &P,
+    journal: Option<&Journal>,
+    ledger: &str,
+    names: &[String],
+    cfg: &EngineConfig,
+) -> Result<(QualMap, Vec<String>), LookupError> {
+    let mut map = QualMap::default();
+    let mut missing = Vec::new();
+    let mut rng = fastrand::Rng::with_seed(cfg.seed);
+    for name in names {
+        if let Some(j) = journal
+            && let Some(rec) = j.qual_type(ledger, name)?
+            && let (Some(id), false) = (rec.type_id, rec.state == QualTypeState::Creating)
+        {
+            map.insert(name.clone(), id);
+            continue;
+        }
+        let found = read_with_retries(
+            cfg,
+            None,
+            None,
+            &mut rng,
+            |_, _| {},
+            || platform.find_qualification_type(name),
+        )
+        .await?;
+        match found {
+            Some(id) => map.insert(name.clone(), id),
+            None => missing.push(name.clone()),
+        }
+    }
+    Ok((map, missing))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("failed to look up qualification types: {0}")]
+    Platform(#[from] PlatformError),
+}
+
+/// Creates each missing type once: the intent is committed before the call; a type found
+/// already (an earlier, interrupted creation) is recorded as found instead.
+pub async fn create_missing<P: Platform>(
+    platform: &P,
+    journal: &mut Journal,
+    ledger: &str,
+    batch: i64,
+    names: &[String],
+    cfg: &EngineConfig,
+) -> Result<QualMap, LookupError> {
+    let mut map = QualMap::default();
+    let mut rng = fastrand::Rng::with_seed(cfg.seed);
+    for name in names {
+        let record = |type_id: Option<String>, state| Write::QualType {
+            ledger: ledger.to_owned(),
+            name: name.clone(),
+            type_id,
+            state,
+            batch,
+        };
+        // An interrupted creation may have been applied: look before creating.
+        if journal
+            .qual_type(ledger, name)?
+            .is_some_and(|r| r.state == QualTypeState::Creating)
+        {
+            let found = read_with_retries(
+                cfg,
+                None,
+                None,
+                &mut rng,
+                |_, _| {},
+                || platform.find_qualification_type(name),
+            )
+            .await?;
+            if let Some(id) = found {
+                journal.write(&record(Some(id.to_string()), QualTypeState::Found))?;
+                map.insert(name.clone(), id);
+                continue;
+            }
+        }
+        journal.write(&record(None, QualTypeState::Creating))?;
+        let description = format!("Created by payout for {name}");
+        match platform.create_qualification_type(name, &description).await {
+            Ok(id) => {
+                journal.write(&record(Some(id.to_string()), QualTypeState::Created))?;
+                map.insert(name.clone(), id);
+            }
+            Err(e) => {
+                // Whatever the answer, the name now tells: a type of that name exists or not.
+                let found = read_with_retries(
+                    cfg,
+                    None,
+                    None,
+                    &mut rng,
+                    |_, _| {},
+                    || platform.find_qualification_type(name),
+                )
+                .await?;
+                match found {
+                    Some(id) => {
+                        journal.write(&record(Some(id.to_string()), QualTypeState::Created))?;
+                        map.insert(name.clone(), id);
+                    }
+                    None => return Err(LookupError::Platform(e)),
+                }
+            }
+        }
+    }
+    Ok(map)
+}

@@ -1,0 +1,615 @@
+//! What the journal answers: batches by name or fingerprint, pages of operations, a group's
+//! history across batches, counts and money by SQL aggregate. Every query takes a plain
+//! connection so that the writer thread can answer the same questions during a run.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+pub(crate) use super::records::{item_columns, item_from_row};
+use super::records::{
+    BatchInfo, BatchKind, CloseKind, Closed, ITEM_COLUMNS, ItemRecord, ItemState, NewBatch,
+    QualTypeRecord, QualTypeState, op_columns,
+};
+use super::{Journal, JournalError, now_ms};
+use crate::ids::QualificationTypeId;
+use crate::money::Cents;
+use crate::op::{Group, Kind, Operation};
+use crate::plan::PlannedItem;
+use crate::target::{Endpoint, Target, ledger};
+
+const BATCH_COLUMNS: &str = "b.id, b.name, b.fingerprint, b.content_digest, b.kind, b.target, \
+    b.endpoint, b.ledger, b.source, b.created_ms, b.options, b.closed, \
+    (SELECT name FROM batches c WHERE c.id = b.closed_by), b.closed_ms";
+
+fn batch_from_row(r: &Row<'_>) -> rusqlite::Result<BatchInfo> {
+    let target: String = r.get(5)?;
+    let endpoint: Option<String> = r.get(6)?;
+    let options: String = r.get(10)?;
+    let closed: Option<String> = r.get(11)?;
+    Ok(BatchInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        fingerprint: r.get(2)?,
+        content_digest: r.get(3)?,
+        kind: BatchKind::parse(&r.get::<_, String>(4)?),
+        target: Target::parse(&target).unwrap_or(Target::Sandbox),
+        // Stored endpoints were checked when recorded; one that no longer parses is kept as
+        // it was so that the ledger still matches.
+        endpoint: endpoint.map(|e| Endpoint::parse(&e).unwrap_or_else(|_| Endpoint::raw(e))),
+        ledger: r.get(7)?,
+        source: r.get(8)?,
+        created_ms: r.get(9)?,
+        options: serde_json::from_str(&options).unwrap_or_default(),
+        closed: closed.map(|how| -> rusqlite::Result<Closed> {
+            Ok(Closed {
+                how: if how == "superseded" {
+                    CloseKind::Superseded
+                } else {
+                    CloseKind::Cancelled
+                },
+                by: r.get(12)?,
+                ms: r.get::<_, Option<i64>>(13)?.unwrap_or(0),
+            })
+        })
+        .transpose()?,
+    })
+}
+
+fn query_batch(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<BatchInfo>, JournalError> {
+    let sql = format!("SELECT {BATCH_COLUMNS} FROM batches b {filter}");
+    Ok(conn.query_row(&sql, params, batch_from_row).optional()?)
+}
+
+/// The newest batch with this fingerprint that is still open (not cancelled or superseded).
+pub(crate) fn batch_by_fingerprint(
+    conn: &Connection,
+    fingerprint: &str,
+) -> Result<Option<BatchInfo>, JournalError> {
+    query_batch(
+        conn,
+        "WHERE b.fingerprint = ?1 AND b.closed IS NULL ORDER BY b.id DESC LIMIT 1",
+        [fingerprint],
+    )
+}
+
+pub(crate) fn batch_by_id(conn: &Connection, id: i64) -> Result<Option<BatchInfo>, JournalError> {
+    query_batch(conn, "WHERE b.id = ?1", [id])
+}
+
+/// One item of a group or an identical operation, with the batch that holds it.
+#[derive(Debug, Clone)]
+pub struct PriorItem {
+    pub batch_name: String,
+    pub batch_closed: bool,
+    pub item: ItemRecord,
+}
+
+/// An item of a group as verification sees it.
+pub type GroupItem = PriorItem;
+
+/// Counts and money of one (kind, state) in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindStateCount {
+    pub kind: Kind,
+    pub state: ItemState,
+    pub count: u64,
+    pub amount: Cents,
+    pub fee: Cents,
+    pub notifications: u64,
+}
+
+fn prior_items(
+    conn: &Connection,
+    filter: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<PriorItem>, JournalError> {
+    let sql = format!(
+        "SELECT b.name, b.closed IS NOT NULL, {} FROM items i JOIN batches b ON b.id = i.batch_id
+         WHERE {filter} ORDER BY i.batch_id, i.seq",
+        item_columns("i")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params, |r| {
+        Ok(PriorItem {
+            batch_name: r.get(0)?,
+            batch_closed: r.get(1)?,
+            item: item_from_row(r, 2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every item of `group` on `ledger`, in every batch, oldest first.
+pub(crate) fn group_items(
+    conn: &Connection,
+    ledger: &str,
+    group: &Group,
+) -> Result<Vec<GroupItem>, JournalError> {
+    let mut items = prior_items(
+        conn,
+        "i.group_hash = ?1 AND b.ledger = ?2",
+        params![group.hash64(), ledger],
+    )?;
+    items.retain(|p| p.item.op.group() == *group);
+    Ok(items)
+}
+
+/// Items of other batches on `ledger` that are the same operation as `op`.
+pub(crate) fn same_ops(
+    conn: &Connection,
+    ledger: &str,
+    op: &Operation,
+    exclude_batch: i64,
+) -> Result<Vec<PriorItem>, JournalError> {
+    let mut items = prior_items(
+        conn,
+        "i.op_hash = ?1 AND b.ledger = ?2 AND i.batch_id != ?3",
+        params![op.identity_hash(), ledger, exclude_batch],
+    )?;
+    items.retain(|p| p.item.op.same_as(op));
+    Ok(items)
+}
+
+/// Items of other batches on `ledger` in `op`'s group.
+pub(crate) fn group_items_elsewhere(
+    conn: &Connection,
+    ledger: &str,
+    group: &Group,
+    exclude_batch: i64,
+) -> Result<Vec<PriorItem>, JournalError> {
+    let mut items = prior_items(
+        conn,
+        "i.group_hash = ?1 AND b.ledger = ?2 AND i.batch_id != ?3",
+        params![group.hash64(), ledger, exclude_batch],
+    )?;
+    items.retain(|p| p.item.op.group() == *group);
+    Ok(items)
+}
+
+/// Which items of a batch a page holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemFilter {
+    All,
+    /// Pending, in flight or unknown.
+    Open,
+    State(ItemState),
+}
+
+/// A page of a batch's items after `after` (by plan position). Pages of open items come
+/// through the `items_open` partial index, so finding the first open item of a batch that is
+/// nearly done reads a handful of rows, not the batch.
+pub(crate) fn items_page(
+    conn: &Connection,
+    batch: i64,
+    after: Option<u32>,
+    limit: usize,
+    filter: ItemFilter,
+) -> Result<Vec<ItemRecord>, JournalError> {
+    // The partial index is used only when the query repeats its condition word for word.
+    const OPEN: &str = "state IN ('pending', 'in_flight', 'unknown')";
+    // SQLite cannot know that few items of a large batch are open; it is told.
+    const BY_OPEN: &str = "INDEXED BY items_open";
+    let (index, condition, state) = match filter {
+        ItemFilter::All => ("", String::from("?4 = ''"), ""),
+        ItemFilter::Open => (BY_OPEN, format!("{OPEN} AND ?4 = ''"), ""),
+        ItemFilter::State(s) if s.is_open() => {
+            (BY_OPEN, format!("{OPEN} AND state = ?4"), s.as_str())
+        }
+        ItemFilter::State(s) => ("", String::from("state = ?4"), s.as_str()),
+    };
+    let sql = format!(
+        "SELECT {ITEM_COLUMNS} FROM items {index} WHERE batch_id = ?1 AND seq > ?2 AND {condition}
+         ORDER BY seq LIMIT ?3"
+    );
+    let after = after.map_or(-1, i64::from);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![batch, after, limit as i64, state], |r| {
+        item_from_row(r, 0)
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Counts, money, fees and notifications per (kind, state): summaries never read every row
+/// into memory.
+pub(crate) fn kind_state_counts(
+    conn: &Connection,
+    batch: i64,
+) -> Result<Vec<KindStateCount>, JournalError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, state, COUNT(*), COALESCE(SUM(amount_cents), 0), COALESCE(SUM(fee_cents), 0),
+                COALESCE(SUM(notify), 0)
+         FROM items WHERE batch_id = ?1 GROUP BY kind, state",
+    )?;
+    let rows = stmt.query_map([batch], |r| {
+        let kind: String = r.get(0)?;
+        let state: String = r.get(1)?;
+        Ok(KindStateCount {
+            kind: Kind::parse(&kind).unwrap_or(Kind::Bonus),
+            state: ItemState::parse(&state).unwrap_or(ItemState::Pending),
+            count: r.get::<_, i64>(2)? as u64,
+            amount: Cents(r.get::<_, i64>(3)? as u64),
+            fee: Cents(r.get::<_, i64>(4)? as u64),
+            notifications: r.get::<_, i64>(5)? as u64,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl Journal {
+    pub fn batch_by_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> Result<Option<BatchInfo>, JournalError> {
+        batch_by_fingerprint(self.conn(), fingerprint)
+    }
+
+    pub fn batch_by_name(&self, name: &str) -> Result<Option<BatchInfo>, JournalError> {
+        query_batch(self.conn(), "WHERE b.name = ?1", [name])
+    }
+
+    pub fn batch_by_id(&self, id: i64) -> Result<Option<BatchInfo>, JournalError> {
+        batch_by_id(self.conn(), id)
+    }
+
+    /// The most recent batch, or the most recent open one with work left.
+    pub fn latest_batch(&self, only_open: bool) -> Result<Option<BatchInfo>, JournalError> {
+        let filter = if only_open {
+            "WHERE b.closed IS NULL AND EXISTS (SELECT 1 FROM items i WHERE i.batch_id = b.id
+               AND i.state IN ('pending', 'in_flight', 'unknown')) ORDER BY b.id DESC LIMIT 1"
+        } else {
+            "ORDER BY b.id DESC LIMIT 1"
+        };
+        query_batch(self.conn(), filter, [])
+    }
+
+    /// Whether any batch other than `exclude` pays into `ledger`.
+    pub fn ledger_has_other_batches(
+        &self,
+        ledger: &str,
+        exclude: i64,
+    ) -> Result<bool, JournalError> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM batches WHERE ledger = ?1 AND id != ?2)",
+            params![ledger, exclude],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn same_ops(
+        &self,
+        ledger: &str,
+        op: &Operation,
+        exclude_batch: i64,
+    ) -> Result<Vec<PriorItem>, JournalError> {
+        same_ops(self.conn(), ledger, op, exclude_batch)
+    }
+
+    pub fn group_items_elsewhere(
+        &self,
+        ledger: &str,
+        group: &Group,
+        exclude_batch: i64,
+    ) -> Result<Vec<PriorItem>, JournalError> {
+        group_items_elsewhere(self.conn(), ledger, group, exclude_batch)
+    }
+
+    pub fn group_items(&self, ledger: &str, group: &Group) -> Result<Vec<GroupItem>, JournalError> {
+        group_items(self.conn(), ledger, group)
+    }
+
+    pub fn items_page(
+        &self,
+        batch: i64,
+        after: Option<u32>,
+        limit: usize,
+        filter: ItemFilter,
+    ) -> Result<Vec<ItemRecord>, JournalError> {
+        items_page(self.conn(), batch, after, limit, filter)
+    }
+
+    /// Every item of a batch, in plan order (small batches and tests; large ones page).
+    pub fn items(&self, batch: i64) -> Result<Vec<ItemRecord>, JournalError> {
+        let mut all = Vec::new();
+        self.for_each_item(batch, |i| {
+            all.push(i);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+
+    /// Calls `f` with every item of a batch in plan order, a page at a time.
+    pub fn for_each_item(
+        &self,
+        batch: i64,
+        mut f: impl FnMut(ItemRecord) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
+        let mut after = None;
+        loop {
+            let page = items_page(self.conn(), batch, after, 1000, ItemFilter::All)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = Some(last.seq);
+            for item in page {
+                f(item)?;
+            }
+        }
+    }
+
+    pub fn kind_state_counts(&self, batch: i64) -> Result<Vec<KindStateCount>, JournalError> {
+        kind_state_counts(self.conn(), batch)
+    }
+
+    pub fn distinct_workers(&self, batch: i64) -> Result<u64, JournalError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(DISTINCT worker_id) FROM items WHERE batch_id = ?1",
+            [batch],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    /// Items that failed, or are open with an error, first `limit` in plan order; and how many.
+    pub fn problem_items(
+        &self,
+        batch: i64,
+        limit: usize,
+    ) -> Result<(Vec<ItemRecord>, u64), JournalError> {
+        let filter = "batch_id = ?1 AND (state = 'failed' OR
+                      (state IN ('pending', 'in_flight', 'unknown') AND error IS NOT NULL))";
+        let total: i64 = self.conn().query_row(
+            &format!("SELECT COUNT(*) FROM items WHERE {filter}"),
+            [batch],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {ITEM_COLUMNS} FROM items WHERE {filter} ORDER BY seq LIMIT ?2"
+        ))?;
+        let items = stmt
+            .query_map(params![batch, limit as i64], |r| item_from_row(r, 0))?
+            .collect::<Result<_, _>>()?;
+        Ok((items, total as u64))
+    }
+
+    /// Records a batch (no items yet) and gives it a short unique name from its source file.
+    pub fn insert_batch(&mut self, new: &NewBatch) -> Result<BatchInfo, JournalError> {
+        let stem = Path::new(&new.source)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "batch".into());
+        let stem: String = stem
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .take(40)
+            .collect();
+        let tx = self.conn_mut().transaction()?;
+        let short = &new.fingerprint[..6.min(new.fingerprint.len())];
+        let mut name = format!("{stem}-{short}");
+        let mut n = 2;
+        while tx
+            .query_row("SELECT 1 FROM batches WHERE name = ?1", [&name], |_| Ok(()))
+            .optional()?
+            .is_some()
+        {
+            name = format!("{stem}-{short}-{n}");
+            n += 1;
+        }
+        let ledger = ledger(new.target, new.endpoint.as_ref());
+        tx.execute(
+            "INSERT INTO batches (name, fingerprint, content_digest, kind, target, endpoint, ledger,
+                                  source, created_ms, options)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                name,
+                new.fingerprint,
+                new.content_digest,
+                new.kind.as_str(),
+                new.target.as_str(),
+                new.endpoint.as_ref().map(Endpoint::as_str),
+                ledger,
+                new.source,
+                now_ms(),
+                serde_json::to_string(&new.options).expect("options serialise"),
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let batch = batch_by_id(&tx, id)?.expect("the batch just inserted");
+        tx.commit()?;
+        self.check_file()?;
+        Ok(batch)
+    }
+
+    /// Adds planned items to a batch, in transactions of many rows (an import of a large file
+    /// is a few dozen commits, not one per row).
+    pub fn insert_items<'a>(
+        &mut self,
+        batch: i64,
+        items: impl IntoIterator<Item = &'a PlannedItem>,
+    ) -> Result<u64, JournalError> {
+        const PER_TRANSACTION: usize = 20_000;
+        let mut count = 0u64;
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let tx = self.conn_mut().transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO items (batch_id, seq, line, col, kind, group_hash, op_hash,
+                        worker_id, assignment_id, amount_cents, fee_cents, reason, qual_id,
+                        qual_name, value, notify, occurrence, token, state, note)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17, ?18, ?19, ?20)",
+                )?;
+                for item in items.by_ref().take(PER_TRANSACTION) {
+                    let c = op_columns(&item.op);
+                    insert.execute(params![
+                        batch,
+                        item.seq,
+                        item.origin.line as i64,
+                        item.origin.column,
+                        c.kind,
+                        item.op.group().hash64(),
+                        item.op.identity_hash(),
+                        c.worker,
+                        c.assignment,
+                        c.amount,
+                        item.fee.map(|f| f.0 as i64),
+                        c.reason,
+                        c.qual_id,
+                        c.qual_name,
+                        c.value,
+                        c.notify,
+                        item.occurrence,
+                        item.token,
+                        item.state.as_str(),
+                        item.note,
+                    ])?;
+                    count += 1;
+                }
+            }
+            tx.commit()?;
+        }
+        self.check_file()?;
+        Ok(count)
+    }
+
+    /// What payout knows of a qualification type name on a ledger.
+    pub fn qual_type(
+        &self,
+        ledger: &str,
+        name: &str,
+    ) -> Result<Option<QualTypeRecord>, JournalError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT name, type_id, state FROM qualification_types WHERE ledger = ?1 AND name = ?2",
+                params![ledger, name],
+                |r| {
+                    let id: Option<String> = r.get(1)?;
+                    Ok(QualTypeRecord {
+                        name: r.get(0)?,
+                        type_id: id.and_then(|i| QualificationTypeId::parse(&i).ok()),
+                        state: QualTypeState::parse(&r.get::<_, String>(2)?),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Distinct qualification names used by a batch's items.
+    pub fn qualification_names(&self, batch: i64) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT DISTINCT qual_name FROM items WHERE batch_id = ?1 AND qual_name IS NOT NULL
+             ORDER BY qual_name",
+        )?;
+        let names = stmt
+            .query_map([batch], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names)
+    }
+
+    /// The platform's limit as the last run on this ledger measured it, if it did.
+    pub fn last_limit(&self, ledger: &str) -> Result<Option<f64>, JournalError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT r.limit_estimate FROM runs r JOIN batches b ON b.id = r.batch_id
+                 WHERE b.ledger = ?1 AND r.limit_estimate IS NOT NULL ORDER BY r.id DESC LIMIT 1",
+                [ledger],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Other open batches on the ledger whose operations share a group with `batch`'s open
+    /// ones (version-1 journals can hold such pairs).
+    pub fn open_batches_on_ledger(&self, ledger: &str) -> Result<Vec<BatchInfo>, JournalError> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {BATCH_COLUMNS} FROM batches b WHERE b.ledger = ?1 AND b.closed IS NULL
+             AND EXISTS (SELECT 1 FROM items i WHERE i.batch_id = b.id
+                         AND i.state IN ('pending', 'in_flight', 'unknown'))
+             ORDER BY b.id"
+        ))?;
+        let rows = stmt
+            .query_map([ledger], batch_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// How the content with this digest was rehearsed, if it was: a finished sandbox batch,
+    /// or a production dry run whose preflight passed.
+    pub fn rehearsal(&self, content_digest: &str) -> Result<Option<String>, JournalError> {
+        let sandbox: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT name FROM batches b WHERE b.content_digest = ?1 AND b.target = 'sandbox'
+                 AND NOT EXISTS (SELECT 1 FROM items i WHERE i.batch_id = b.id
+                                 AND i.state IN ('pending', 'in_flight', 'unknown'))
+                 ORDER BY b.id DESC LIMIT 1",
+                [content_digest],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(name) = sandbox {
+            return Ok(Some(format!("sandbox batch {name} ran to the end")));
+        }
+        let preflight: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT recorded_ms FROM rehearsals WHERE content_digest = ?1
+                 ORDER BY id DESC LIMIT 1",
+                [content_digest],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(preflight.map(|ms| {
+            format!(
+                "a production dry run passed its preflight ({})",
+                ms.to_string()
+            )
+        }))
+    }
+}
+
+/// What planning asks the journal about one ledger (see [`crate::plan::Prior`]).
+pub struct LedgerPrior<'a> {
+    journal: &'a Journal,
+    ledger: String,
+    /// Whether the ledger has any batch at all: if not, nothing is asked.
+    any: bool,
+}
+
+impl Journal {
+    /// The planning view of `ledger` for a batch not yet recorded.
+    pub fn prior(&self, ledger: &str) -> Result<LedgerPrior<'_>, JournalError> {
+        let any = self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM batches WHERE ledger = ?1)",
+            [ledger],
+            |r| r.get(0),
+        )?;
+        Ok(LedgerPrior {
+            journal: self,
+            ledger: ledger.to_owned(),
+            any,
+        })
+    }
+}
+
+impl crate::plan::Prior for LedgerPrior<'_> {
+    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, JournalError> {
+        if !self.any {
+            return Ok(Vec::new());
+        }
+        same_ops(self.journal.conn(), &self.ledger, op, -1)
+    }
+
+    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, JournalError> {
+        if !self.any {
+            return Ok(Vec::new());
+        }
+        group_items_elsewhere(self.journal.conn(), &self.ledger, group, -1)
+    }
+}

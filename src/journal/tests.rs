@@ -1,0 +1,407 @@
+//! The journal's own tests: locking, privacy, schema versions, the write protocol, queries.
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use super::*;
+use crate::ids::{AssignmentId, WorkerId};
+use crate::input::Row;
+use crate::money::Cents;
+use crate::op::{Operation, Origin};
+use crate::plan::{PlanConfig, PlannedItem, plan_rows};
+use crate::target::Target;
+
+pub(crate) fn rows(n: u64) -> Vec<Row> {
+    (0..n)
+        .map(|i| Row {
+            origin: Origin::line(i + 2),
+            op: Operation::Bonus {
+                worker: WorkerId::parse(&format!("A{i}")).unwrap(),
+                assignment: AssignmentId::parse(&format!("X{i}")).unwrap(),
+                amount: Cents(100 + i),
+                reason: "thanks".into(),
+            },
+        })
+        .collect()
+}
+
+pub(crate) fn config(target: Target) -> PlanConfig {
+    PlanConfig {
+        kind: BatchKind::Bonus,
+        target,
+        endpoint: None,
+        allow_repeat: false,
+        allow_overlap: false,
+        allow_duplicates: false,
+    }
+}
+
+/// Plans `rows` against the journal's ledger and records the batch.
+pub(crate) fn record(
+    j: &mut Journal,
+    rows: Vec<Row>,
+    config: PlanConfig,
+    source: &str,
+) -> (BatchInfo, Vec<PlannedItem>) {
+    let ledger = crate::target::ledger(config.target, config.endpoint.as_ref());
+    let (items, summary) = {
+        let mut prior = j.prior(&ledger).unwrap();
+        plan_rows(rows, config.clone(), &mut prior).unwrap()
+    };
+    let batch = j
+        .insert_batch(&NewBatch {
+            fingerprint: summary.fingerprint,
+            content_digest: summary.content_digest,
+            kind: config.kind,
+            target: config.target,
+            endpoint: config.endpoint,
+            source: source.into(),
+            options: BatchOptions {
+                allow_repeat: config.allow_repeat,
+                ..Default::default()
+            },
+        })
+        .unwrap();
+    j.insert_items(batch.id, &items).unwrap();
+    (batch, items)
+}
+
+#[test]
+fn second_open_is_refused_while_the_first_holds_the_lock_by_any_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let _first = Journal::open(&path).unwrap();
+    assert!(matches!(Journal::open(&path), Err(JournalError::Locked(_))));
+    // The lock is on the file, not on the path that reached it.
+    let link = dir.path().join("link.sqlite");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    assert!(matches!(Journal::open(&link), Err(JournalError::Locked(_))));
+    let hard = dir.path().join("hard.sqlite");
+    std::fs::hard_link(&path, &hard).unwrap();
+    assert!(matches!(Journal::open(&hard), Err(JournalError::Locked(_))));
+}
+
+#[test]
+fn journal_files_are_private_and_a_readable_one_is_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/j.sqlite");
+    drop(Journal::open(&path).unwrap());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut j = Journal::open(&path).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    let warnings = j.take_warnings();
+    assert!(warnings[0].contains("made it private"), "{warnings:?}");
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    drop(Journal::open(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    assert!(matches!(
+        Journal::open(&path),
+        Err(JournalError::TooNew { found: 99, .. })
+    ));
+    assert!(matches!(
+        Journal::open_read_only(&path),
+        Err(JournalError::TooNew { found: 99, .. })
+    ));
+}
+
+#[test]
+fn another_database_or_file_is_not_taken_for_a_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.sqlite");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE photos (id INTEGER);")
+        .unwrap();
+    assert!(matches!(
+        Journal::open(&other),
+        Err(JournalError::NotAJournal(_))
+    ));
+    // Nothing was added to it.
+    let tables: i64 = Connection::open(&other)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 1);
+    let csv = dir.path().join("bonuses.csv");
+    std::fs::write(&csv, "WorkerId,AssignmentId,BonusAmount,Reason\n".repeat(200)).unwrap();
+    assert!(matches!(
+        Journal::open(&csv),
+        Err(JournalError::NotAJournal(_))
+    ));
+    assert!(matches!(
+        Journal::open_read_only(&csv),
+        Err(JournalError::NotAJournal(_))
+    ));
+}
+
+#[test]
+fn a_journal_deleted_or_replaced_while_open_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let (b, _) = record(&mut j, rows(2), config(Target::Emulator), "a.csv");
+    j.check_file().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(j.check_file(), Err(JournalError::Replaced(_))));
+    let w = j.into_writer();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(w.write(Write::BeginAttempt {
+            batch: b.id,
+            seq: 0,
+        }))
+        .unwrap_err();
+    assert!(err.to_string().contains("deleted or replaced"), "{err}");
+    // A path that now leads to another file is the same failure.
+    let path2 = dir.path().join("k.sqlite");
+    let j = Journal::open(&path2).unwrap();
+    std::fs::write(dir.path().join("copy"), b"another file").unwrap();
+    std::fs::rename(dir.path().join("copy"), &path2).unwrap();
+    assert!(matches!(j.check_file(), Err(JournalError::Replaced(_))));
+}
+
+#[tokio::test]
+async fn in_flight_becomes_unknown_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let (b, _) = record(&mut j, rows(3), config(Target::Emulator), "b.csv");
+    let w = j.into_writer();
+    let n = w
+        .write(Write::BeginAttempt {
+            batch: b.id,
+            seq: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(w.finish());
+    let j = Journal::open(&path).unwrap();
+    let states: Vec<ItemState> = j.items(b.id).unwrap().iter().map(|i| i.state).collect();
+    assert_eq!(
+        states,
+        vec![ItemState::Pending, ItemState::Unknown, ItemState::Pending]
+    );
+}
+
+#[tokio::test]
+async fn writes_are_grouped_and_all_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let (b, _) = record(&mut j, rows(200), config(Target::Emulator), "a.csv");
+    let w = Arc::new(j.into_writer());
+    let mut tasks = Vec::new();
+    for seq in 0..200u32 {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move {
+            let n = w
+                .write(Write::BeginAttempt { batch: b.id, seq })
+                .await
+                .unwrap();
+            w.write(Write::EndAttempt {
+                batch: b.id,
+                seq,
+                n: n as u32,
+                outcome: "done",
+                message: None,
+                state: ItemState::Done,
+                note: None,
+            })
+            .await
+            .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let j = Arc::try_unwrap(w).ok().unwrap().finish();
+    let items = j.items(b.id).unwrap();
+    assert_eq!(items.len(), 200);
+    assert!(
+        items
+            .iter()
+            .all(|i| i.state == ItemState::Done && i.attempts == 1)
+    );
+    let attempts: i64 = j
+        .conn()
+        .query_row(
+            "SELECT COUNT(*) FROM attempts WHERE outcome = 'done'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(attempts, 200);
+}
+
+#[test]
+fn pages_of_open_items_come_through_the_partial_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+    let (b, _) = record(&mut j, rows(50), config(Target::Emulator), "a.csv");
+    for seq in 0..45 {
+        j.write(&Write::Resolve {
+            batch: b.id,
+            seq,
+            state: ItemState::Done,
+            note: "t".into(),
+        })
+        .unwrap();
+    }
+    let open = j.items_page(b.id, None, 100, ItemFilter::Open).unwrap();
+    assert_eq!(
+        open.iter().map(|i| i.seq).collect::<Vec<_>>(),
+        vec![45, 46, 47, 48, 49]
+    );
+    let plan: String = j
+        .conn()
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT seq FROM items INDEXED BY items_open WHERE batch_id = 1
+             AND seq > -1 AND state IN ('pending', 'in_flight', 'unknown') AND state = 'pending'
+             ORDER BY seq",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("items_open"), "{plan}");
+}
+
+#[test]
+fn summaries_come_from_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+    let (b, _) = record(&mut j, rows(4), config(Target::Emulator), "a.csv");
+    j.write(&Write::Resolve {
+        batch: b.id,
+        seq: 0,
+        state: ItemState::Done,
+        note: "t".into(),
+    })
+    .unwrap();
+    let counts = j.kind_state_counts(b.id).unwrap();
+    let done = counts
+        .iter()
+        .find(|c| c.state == ItemState::Done)
+        .unwrap();
+    assert_eq!((done.count, done.amount, done.fee), (1, Cents(100), Cents(20)));
+    let pending = counts
+        .iter()
+        .find(|c| c.state == ItemState::Pending)
+        .unwrap();
+    assert_eq!(pending.count, 3);
+    assert_eq!(pending.amount, Cents(101 + 102 + 103));
+    assert_eq!(j.distinct_workers(b.id).unwrap(), 4);
+}
+
+#[test]
+fn closing_a_batch_cancels_its_pending_items_but_not_while_any_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let (b, _) = record(&mut j, rows(3), config(Target::Emulator), "a.csv");
+    j.write(&Write::Resolve {
+        batch: b.id,
+        seq: 0,
+        state: ItemState::Unknown,
+        note: "t".into(),
+    })
+    .unwrap();
+    let close = Write::Close {
+        batch: b.id,
+        how: CloseKind::Cancelled,
+        by: None,
+    };
+    assert!(j.write(&close).is_err());
+    j.write(&Write::Resolve {
+        batch: b.id,
+        seq: 0,
+        state: ItemState::Done,
+        note: "verified".into(),
+    })
+    .unwrap();
+    j.write(&close).unwrap();
+    let states: Vec<ItemState> = j.items(b.id).unwrap().iter().map(|i| i.state).collect();
+    assert_eq!(
+        states,
+        vec![ItemState::Done, ItemState::Cancelled, ItemState::Cancelled]
+    );
+    let closed = j.batch_by_id(b.id).unwrap().unwrap().closed.unwrap();
+    assert_eq!(closed.how, CloseKind::Cancelled);
+    // A closed batch is found by name, but not by fingerprint and not for resuming.
+    assert!(
+        j.batch_by_fingerprint(&b.fingerprint)
+            .unwrap()
+            .is_none()
+    );
+    assert!(j.latest_batch(true).unwrap().is_none());
+}
+
+#[test]
+fn every_operation_kind_round_trips_through_its_columns() {
+    use crate::ids::QualificationTypeId;
+    use crate::op::QualRef;
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+    let w = WorkerId::parse("A1").unwrap();
+    let ops = vec![
+        Operation::Score {
+            worker: w.clone(),
+            qualification: QualRef::Name("Past participants".into()),
+            value: -7,
+            notify: true,
+        },
+        Operation::Revoke {
+            worker: w.clone(),
+            qualification: QualRef::Id(
+                QualificationTypeId::parse("3QUALIFICATIONTYPE0000000001").unwrap(),
+            ),
+            reason: Some("left the panel".into()),
+        },
+        Operation::Block {
+            worker: WorkerId::parse("A2").unwrap(),
+            reason: "spam".into(),
+        },
+        Operation::Unblock {
+            worker: WorkerId::parse("A3").unwrap(),
+            reason: None,
+        },
+    ];
+    let rows: Vec<Row> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, op)| Row {
+            origin: Origin {
+                line: i as u64 + 2,
+                column: Some("UPDATE-Panel".into()),
+            },
+            op: op.clone(),
+        })
+        .collect();
+    let mut cfg = config(Target::Sandbox);
+    cfg.kind = BatchKind::Qualification;
+    let (b, _) = record(&mut j, rows, cfg, "q.csv");
+    let back: Vec<Operation> = j.items(b.id).unwrap().into_iter().map(|i| i.op).collect();
+    assert_eq!(back, ops);
+    assert_eq!(
+        j.items(b.id).unwrap()[0].origin.column.as_deref(),
+        Some("UPDATE-Panel")
+    );
+    assert_eq!(
+        j.qualification_names(b.id).unwrap(),
+        vec!["Past participants"]
+    );
+}

@@ -186,3 +186,6 @@ mod tests {
         assert_eq!(s.reason(), Some(StopReason::User));
     }
 }
+
+#[cfg(test)]
+mod scripted;

@@ -6,12 +6,25 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use payout::emulator::{EmulatorConfig, RunningEmulator};
-use payout::input::{InputOptions, parse_bonuses};
-use payout::journal::Journal;
+use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute, pace::Pacer};
+use payout::input::{InputOptions, Row, parse_bonuses};
+use payout::journal::{BatchKind, Journal};
 use payout::money::Cents;
-use payout::plan::{Target, plan};
-use payout::platform::{CredentialSource, MturkPlatform};
-use payout::runner::{RunnerConfig, Silent, StopSignal, run_batch};
+use payout::op::Operation;
+use payout::plan::{NoPrior, PlanConfig, plan_rows};
+use payout::platform::{CredentialSource, MturkPlatform, Timeouts};
+use payout::target::Target;
+
+fn config() -> PlanConfig {
+    PlanConfig {
+        kind: BatchKind::Bonus,
+        target: Target::Emulator,
+        endpoint: None,
+        allow_repeat: false,
+        allow_overlap: false,
+        allow_duplicates: false,
+    }
+}
 
 fn csv(n: usize) -> String {
     let mut s = String::from("WorkerId,AssignmentId,BonusAmount,Reason\n");
@@ -37,7 +50,7 @@ fn input(c: &mut Criterion) {
         b.iter(|| {
             let rows = parse_bonuses(text.as_bytes(), "bench.csv", &InputOptions::default())
                 .expect("valid");
-            plan(&rows, Target::Emulator, "")
+            plan_rows(rows.into_iter().map(Row::from), config(), &mut NoPrior).expect("plan")
         })
     });
     g.finish();
@@ -65,13 +78,19 @@ fn pay(c: &mut Criterion) {
                 access_key_id: "AKIDBENCH".into(),
                 secret_access_key: "bench".into(),
             },
-            Duration::from_secs(10),
+            Timeouts {
+                connect: Duration::from_secs(5),
+                call: Duration::from_secs(10),
+            },
         ))
         .expect("client"),
     );
     let n = 1000;
-    let rows =
-        parse_bonuses(csv(n).as_bytes(), "bench.csv", &InputOptions::default()).expect("valid");
+    let rows: Vec<Row> = parse_bonuses(csv(n).as_bytes(), "bench.csv", &InputOptions::default())
+        .expect("valid")
+        .into_iter()
+        .map(Row::from)
+        .collect();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut g = c.benchmark_group("pay");
     g.throughput(Throughput::Elements(n as u64));
@@ -84,29 +103,30 @@ fn pay(c: &mut Criterion) {
             round += 1;
             let mut rows = rows.clone();
             for r in &mut rows {
-                r.reason = format!("round {round}");
+                if let Operation::Bonus { reason, .. } = &mut r.op {
+                    *reason = format!("round {round}");
+                }
             }
-            let p = plan(&rows, Target::Emulator, "");
             let mut journal =
                 Journal::open(&dir.path().join(format!("j{round}.sqlite"))).expect("journal");
-            let batch = journal
-                .create_batch(&p, "bench.csv", None, false)
+            let (batch, _) = journal
+                .plan_and_record(rows, config(), "bench.csv")
                 .expect("batch");
-            let items = journal.items(batch.id).expect("items");
             let writer = Arc::new(journal.into_writer());
-            let cfg = RunnerConfig {
+            let cfg = EngineConfig {
                 concurrency: 32,
                 start_rate: 100_000.0,
                 max_rate: 100_000.0,
-                ..RunnerConfig::default()
+                ..EngineConfig::default()
             };
             let before = emu.handle().stats().payments;
-            rt.block_on(run_batch(
+            rt.block_on(execute(
                 platform.clone(),
                 writer,
-                batch.id,
-                items,
+                batch,
+                QualMap::default(),
                 cfg,
+                Pacer::new(100_000.0, 100_000.0),
                 Arc::new(Silent),
                 Arc::new(StopSignal::default()),
             ))

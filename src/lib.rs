@@ -3,15 +3,16 @@
 //! The pipeline reads top to bottom: input → plan → journal → engine → platform → output;
 //! `cli` tells the story, `emulator` is the local MTurk the tests and demos pay into.
 
-//pub mod cli;
+pub mod cli;
 pub mod emulator;
 pub mod engine;
+pub mod error;
 pub mod ids;
 pub mod input;
 pub mod journal;
 pub mod money;
 pub mod op;
+pub mod output;
 pub mod plan;
 pub mod platform;
-//pub mod report;
 pub mod target;

@@ -1,5 +1,5 @@
 //! The `payout` binary: everything lives in the library; this only hands over to its CLI.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+    payout::cli::main()
 }

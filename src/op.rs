@@ -599,7 +599,9 @@ mod tests {
     #[test]
     fn bonus_tokens_are_those_payout_0_1_derived() {
         // The value payout 0.1 computed for this payment (see the version-1 journal fixture).
-        let t = bonus("A1", "X1", 100, "r").request_token("sandbox", 0).unwrap();
+        let t = bonus("A1", "X1", 100, "r")
+            .request_token("sandbox", 0)
+            .unwrap();
         let mut h = Sha256::new();
         h.update(b"payout-token-v1\x1fsandbox\x1fA1\x1fX1\x1f100\x1fr\x1f0");
         assert_eq!(t, format!("payout1-{}", &hex::encode(h.finalize())[..48]));
@@ -612,7 +614,9 @@ mod tests {
         );
         assert_ne!(
             t,
-            bonus("A1", "X1", 100, "r").request_token("sandbox", 1).unwrap()
+            bonus("A1", "X1", 100, "r")
+                .request_token("sandbox", 1)
+                .unwrap()
         );
         assert_eq!(score("A1", "Q", 1, false).request_token("sandbox", 0), None);
     }

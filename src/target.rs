@@ -145,13 +145,19 @@ mod tests {
         assert_eq!(Endpoint::parse("127.0.0.1:80"), Err(EndpointError::Scheme));
         assert_eq!(Endpoint::parse("http://"), Err(EndpointError::NoHost));
         assert_eq!(Endpoint::parse("http://h:0"), Err(EndpointError::BadPort));
-        assert_eq!(Endpoint::parse("http://h:99999"), Err(EndpointError::BadPort));
+        assert_eq!(
+            Endpoint::parse("http://h:99999"),
+            Err(EndpointError::BadPort)
+        );
     }
 
     #[test]
     fn the_ledger_is_the_target_and_any_endpoint() {
         assert_eq!(ledger(Target::Production, None), "production");
         let e = Endpoint::parse("http://127.0.0.1:9").unwrap();
-        assert_eq!(ledger(Target::Sandbox, Some(&e)), "sandbox@http://127.0.0.1:9");
+        assert_eq!(
+            ledger(Target::Sandbox, Some(&e)),
+            "sandbox@http://127.0.0.1:9"
+        );
     }
 }

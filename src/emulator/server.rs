@@ -406,6 +406,11 @@ pub struct BackgroundEmulator {
 
 impl BackgroundEmulator {
     pub fn start(config: EmulatorConfig) -> io::Result<BackgroundEmulator> {
+        Self::start_at(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// Like [`BackgroundEmulator::start`], on a given address.
+    pub fn start_at(config: EmulatorConfig, addr: SocketAddr) -> io::Result<BackgroundEmulator> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = oneshot::channel::<()>();
         let thread = thread::Builder::new()
@@ -423,7 +428,6 @@ impl BackgroundEmulator {
                     }
                 };
                 runtime.block_on(async move {
-                    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
                     match RunningEmulator::start(config, addr).await {
                         Ok(emu) => {
                             let _ = ready_tx.send(Ok((emu.url(), emu.handle())));

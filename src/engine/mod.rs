@@ -13,10 +13,10 @@ mod retry;
 mod run;
 mod verify;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 #[cfg(test)]
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -70,7 +70,9 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// Operations sent earlier without an answer are being verified, `groups` groups of them.
-    Verifying { groups: u64 },
+    Verifying {
+        groups: u64,
+    },
     /// An operation of this batch is done (sent now, or found applied by verification).
     Done {
         seq: u32,
@@ -92,9 +94,16 @@ pub enum Event {
         delay: Duration,
     },
     /// Left open for a later run (stopped, out of attempts, or not verifiable now).
-    LeftOpen { seq: u32, message: Option<String> },
-    RateChanged { rate: f64 },
-    Stopping { reason: StopReason },
+    LeftOpen {
+        seq: u32,
+        message: Option<String>,
+    },
+    RateChanged {
+        rate: f64,
+    },
+    Stopping {
+        reason: StopReason,
+    },
 }
 
 /// Renders events (a progress bar, a log, a test's recorder).

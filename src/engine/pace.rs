@@ -140,5 +140,4 @@ mod tests {
         assert_eq!(p.rate(), 20.0);
         assert!(steps > 5, "climbs in steps, not at once ({steps})");
     }
-
 }

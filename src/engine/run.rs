@@ -175,8 +175,14 @@ pub async fn verify_open<P: Platform>(
     let left = ctx
         .journal
         .read(move |c| {
-            Ok(items_page(c, id, None, usize::MAX >> 1, ItemFilter::State(ItemState::Unknown))?
-                .len() as u64)
+            Ok(items_page(
+                c,
+                id,
+                None,
+                usize::MAX >> 1,
+                ItemFilter::State(ItemState::Unknown),
+            )?
+            .len() as u64)
         })
         .await?;
     Ok(left)
@@ -208,13 +214,16 @@ async fn skip_done_elsewhere<P: Platform>(ctx: &Ctx<P>) -> Result<(), JournalErr
         let skips = ctx
             .journal
             .read(move |c| {
-                let page = items_page(c, batch, after, PAGE, ItemFilter::State(ItemState::Pending))?;
+                let page =
+                    items_page(c, batch, after, PAGE, ItemFilter::State(ItemState::Pending))?;
                 let last = page.last().map(|i| i.seq);
                 let mut skips = Vec::new();
                 for item in page {
-                    let twin = same_ops(c, &ledger, &item.op, batch)?.into_iter().find(|p| {
-                        p.item.state == ItemState::Done && p.item.occurrence == item.occurrence
-                    });
+                    let twin = same_ops(c, &ledger, &item.op, batch)?
+                        .into_iter()
+                        .find(|p| {
+                            p.item.state == ItemState::Done && p.item.occurrence == item.occurrence
+                        });
                     if let Some(p) = twin {
                         skips.push((item.seq, p.batch_name, p.item.origin));
                     }
@@ -276,11 +285,7 @@ async fn verify_unknown<P: Platform>(ctx: &Arc<Ctx<P>>) -> Result<(), JournalErr
             if ctx.stop.is_stopped() {
                 break;
             }
-            let permit = slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("never closed");
+            let permit = slots.clone().acquire_owned().await.expect("never closed");
             let ctx = ctx.clone();
             tasks.spawn(async move {
                 let _permit = permit;
@@ -739,7 +744,8 @@ mod tests {
         use ErrorClass::*;
         use ItemState::*;
         let b = Kind::Bonus;
-        let cases: &[(Kind, bool, Result<(), ErrorClass>, ItemState, Next)] = &[
+        type Case = (Kind, bool, Result<(), ErrorClass>, ItemState, Next);
+        let cases: &[Case] = &[
             (b, false, Ok(()), Done, Next::Done),
             (b, true, Ok(()), Done, Next::Done),
             // Refused before applying: plainly pending, no verification needed.
@@ -753,8 +759,20 @@ mod tests {
             (b, false, Err(AlreadyDone), Unknown, Next::VerifyThenFail),
             (b, false, Err(Refused), Failed, Next::Failed),
             (b, true, Err(Refused), Unknown, Next::VerifyThenFail),
-            (Kind::Revoke, false, Err(Refused), Pending, Next::VerifyThenFail),
-            (Kind::Unblock, false, Err(Refused), Pending, Next::VerifyThenFail),
+            (
+                Kind::Revoke,
+                false,
+                Err(Refused),
+                Pending,
+                Next::VerifyThenFail,
+            ),
+            (
+                Kind::Unblock,
+                false,
+                Err(Refused),
+                Pending,
+                Next::VerifyThenFail,
+            ),
             (Kind::Score, false, Err(Refused), Failed, Next::Failed),
             (
                 b,

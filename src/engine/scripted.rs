@@ -270,7 +270,12 @@ async fn applied_then_5xx_then_stop_then_a_resume_past_24_hours_verifies_and_doe
     run(&path, &b, &fake, Arc::new(StopSignal::default())).await;
     let it = &items(&path, &b)[0];
     assert_eq!(it.state, ItemState::Done, "{it:?}");
-    assert_eq!(fake.applies().len(), 1, "never sent again: {:?}", fake.applies());
+    assert_eq!(
+        fake.applies().len(),
+        1,
+        "never sent again: {:?}",
+        fake.applies()
+    );
     assert_eq!(fake.bonuses.lock().unwrap().len(), 1);
 }
 
@@ -348,7 +353,9 @@ async fn a_duplicate_token_answer_with_no_listed_bonus_fails_with_a_manual_check
     assert_eq!(fake.applies().len(), 1, "never sent again");
     // Listed after all: done, with the note saying how it was established.
     let (_d, path, b) = setup(vec![bonus(2, "X1", 100, "r")]);
-    let fake = Arc::new(Fake::with_script(&[Step::ApplyThen(ErrorClass::AlreadyDone)]));
+    let fake = Arc::new(Fake::with_script(&[Step::ApplyThen(
+        ErrorClass::AlreadyDone,
+    )]));
     run(&path, &b, &fake, Arc::new(StopSignal::default())).await;
     assert_eq!(items(&path, &b)[0].state, ItemState::Done);
 }
@@ -375,7 +382,11 @@ async fn throttled_only_stays_plainly_pending_and_needs_no_lookup() {
 
 #[tokio::test]
 async fn a_systemic_refusal_stops_the_batch_and_leaves_the_rest_pending() {
-    let (_d, path, b) = setup((0..6).map(|i| bonus(i + 2, &format!("X{i}"), 100, "r")).collect());
+    let (_d, path, b) = setup(
+        (0..6)
+            .map(|i| bonus(i + 2, &format!("X{i}"), 100, "r"))
+            .collect(),
+    );
     let fake = Arc::new(Fake::with_script(&[Step::Fail(ErrorClass::Systemic(
         Systemic::InsufficientFunds,
     ))]));
@@ -400,7 +411,10 @@ async fn a_systemic_refusal_stops_the_batch_and_leaves_the_rest_pending() {
         Some(StopReason::Systemic(Systemic::InsufficientFunds, _))
     ));
     let its = items(&path, &b);
-    assert!(its.iter().all(|i| i.state == ItemState::Pending), "{its:#?}");
+    assert!(
+        its.iter().all(|i| i.state == ItemState::Pending),
+        "{its:#?}"
+    );
     assert_eq!(fake.applies().len(), 1);
 }
 
@@ -409,8 +423,17 @@ async fn another_batchs_unknown_operation_in_the_same_group_is_verified_first() 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.sqlite");
     let mut j = Journal::open(&path).unwrap();
-    let (a, _) = record(&mut j, vec![bonus(2, "X1", 100, "r")], config(Target::Sandbox), "a.csv");
-    j.write(&Write::BeginAttempt { batch: a.id, seq: 0 }).unwrap();
+    let (a, _) = record(
+        &mut j,
+        vec![bonus(2, "X1", 100, "r")],
+        config(Target::Sandbox),
+        "a.csv",
+    );
+    j.write(&Write::BeginAttempt {
+        batch: a.id,
+        seq: 0,
+    })
+    .unwrap();
     // A second batch with the same payment, recorded while the first's answer was unknown
     // (payout 0.1 allowed it).
     let (b, _) = {

@@ -36,13 +36,18 @@ pub fn decide_bonuses(group: &[GroupItem], listed: &[PaidBonus]) -> Vec<(usize, 
     let mut pool: Vec<Option<&PaidBonus>> = listed.iter().map(Some).collect();
     fn bonus(g: &GroupItem) -> Option<(&str, &str, Cents, &str)> {
         match &g.item.op {
-        Operation::Bonus {
-            worker,
-            assignment,
-            amount,
-            reason,
-        } => Some((worker.as_str(), assignment.as_str(), *amount, reason.as_str())),
-        _ => None,
+            Operation::Bonus {
+                worker,
+                assignment,
+                amount,
+                reason,
+            } => Some((
+                worker.as_str(),
+                assignment.as_str(),
+                *amount,
+                reason.as_str(),
+            )),
+            _ => None,
         }
     }
     // Items the journal holds as paid claim their listed bonus first.
@@ -397,8 +402,14 @@ mod tests {
             reason: None,
         };
         assert!(matches!(decide_block(&block, true), Verdict::Applied(_)));
-        assert!(matches!(decide_block(&block, false), Verdict::NotApplied(_)));
+        assert!(matches!(
+            decide_block(&block, false),
+            Verdict::NotApplied(_)
+        ));
         assert!(matches!(decide_block(&unblock, false), Verdict::Applied(_)));
-        assert!(matches!(decide_block(&unblock, true), Verdict::NotApplied(_)));
+        assert!(matches!(
+            decide_block(&unblock, true),
+            Verdict::NotApplied(_)
+        ));
     }
 }

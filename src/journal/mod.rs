@@ -335,6 +335,29 @@ impl Journal {
         writer::start(self)
     }
 
+    /// Lends the journal to a writer thread for `f` (a verification, a run) and takes it back.
+    /// While lent, `self` is an empty in-memory placeholder.
+    pub async fn with_writer<T, F, Fut>(&mut self, f: F) -> Result<T, JournalError>
+    where
+        F: FnOnce(std::sync::Arc<JournalWriter>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, JournalError>>,
+    {
+        let placeholder = Journal {
+            conn: Connection::open_in_memory()?,
+            path: self.path.clone(),
+            guard: None,
+            warnings: Vec::new(),
+        };
+        let owned = std::mem::replace(self, placeholder);
+        let writer = std::sync::Arc::new(owned.into_writer());
+        let result = f(writer.clone()).await;
+        match std::sync::Arc::try_unwrap(writer) {
+            Ok(w) => *self = w.finish(),
+            Err(_) => panic!("the writer is given back when `f` ends"),
+        }
+        result
+    }
+
     /// Applies one write now, in its own transaction (outside a run).
     pub fn write(&mut self, w: &Write) -> Result<i64, JournalError> {
         let tx = self.conn.transaction()?;

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-pub(crate) use super::records::{item_columns, item_from_row};
 use super::records::{
     BatchInfo, BatchKind, CloseKind, Closed, ITEM_COLUMNS, ItemRecord, ItemState, NewBatch,
     QualTypeRecord, QualTypeState, op_columns,
 };
+pub(crate) use super::records::{item_columns, item_from_row};
 use super::{Journal, JournalError, now_ms};
 use crate::ids::QualificationTypeId;
 use crate::money::Cents;
@@ -41,18 +41,19 @@ fn batch_from_row(r: &Row<'_>) -> rusqlite::Result<BatchInfo> {
         source: r.get(8)?,
         created_ms: r.get(9)?,
         options: serde_json::from_str(&options).unwrap_or_default(),
-        closed: closed.map(|how| -> rusqlite::Result<Closed> {
-            Ok(Closed {
-                how: if how == "superseded" {
-                    CloseKind::Superseded
-                } else {
-                    CloseKind::Cancelled
-                },
-                by: r.get(12)?,
-                ms: r.get::<_, Option<i64>>(13)?.unwrap_or(0),
+        closed: closed
+            .map(|how| -> rusqlite::Result<Closed> {
+                Ok(Closed {
+                    how: if how == "superseded" {
+                        CloseKind::Superseded
+                    } else {
+                        CloseKind::Cancelled
+                    },
+                    by: r.get(12)?,
+                    ms: r.get::<_, Option<i64>>(13)?.unwrap_or(0),
+                })
             })
-        })
-        .transpose()?,
+            .transpose()?,
     })
 }
 
@@ -353,6 +354,16 @@ impl Journal {
         )? as u64)
     }
 
+    /// Distinct workers among a batch's open operations.
+    pub fn open_workers(&self, batch: i64) -> Result<u64, JournalError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(DISTINCT worker_id) FROM items INDEXED BY items_open
+             WHERE batch_id = ?1 AND state IN ('pending', 'in_flight', 'unknown')",
+            [batch],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
     /// Items that failed, or are open with an error, first `limit` in plan order; and how many.
     pub fn problem_items(
         &self,
@@ -421,6 +432,36 @@ impl Journal {
         tx.commit()?;
         self.check_file()?;
         Ok(batch)
+    }
+
+    /// Plans `rows` against this journal's ledger and records them as a new batch, without
+    /// the overlap checks `payout run` makes first (tests, benchmarks, tools).
+    pub fn plan_and_record(
+        &mut self,
+        rows: impl IntoIterator<Item = crate::input::Row>,
+        config: crate::plan::PlanConfig,
+        source: &str,
+    ) -> Result<(BatchInfo, Vec<PlannedItem>), JournalError> {
+        let ledger = ledger(config.target, config.endpoint.as_ref());
+        let (items, summary) = {
+            let mut prior = self.prior(&ledger)?;
+            crate::plan::plan_rows(rows, config.clone(), &mut prior)?
+        };
+        let batch = self.insert_batch(&NewBatch {
+            fingerprint: summary.fingerprint,
+            content_digest: summary.content_digest,
+            kind: config.kind,
+            target: config.target,
+            endpoint: config.endpoint,
+            source: source.into(),
+            options: super::BatchOptions {
+                allow_repeat: config.allow_repeat,
+                allow_overlap: config.allow_overlap,
+                ..Default::default()
+            },
+        })?;
+        self.insert_items(batch.id, &items)?;
+        Ok((batch, items))
     }
 
     /// Adds planned items to a batch, in transactions of many rows (an import of a large file
@@ -539,6 +580,20 @@ impl Journal {
         Ok(rows)
     }
 
+    /// Open, unfinished batches on a target (any endpoint).
+    pub fn open_batches_on_target(&self, target: Target) -> Result<Vec<BatchInfo>, JournalError> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {BATCH_COLUMNS} FROM batches b WHERE b.target = ?1 AND b.closed IS NULL
+             AND EXISTS (SELECT 1 FROM items i INDEXED BY items_open WHERE i.batch_id = b.id
+                         AND i.state IN ('pending', 'in_flight', 'unknown'))
+             ORDER BY b.id"
+        ))?;
+        let rows = stmt
+            .query_map([target.as_str()], batch_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// How the content with this digest was rehearsed, if it was: a finished sandbox batch,
     /// or a production dry run whose preflight passed.
     pub fn rehearsal(&self, content_digest: &str) -> Result<Option<String>, JournalError> {
@@ -568,7 +623,7 @@ impl Journal {
         Ok(preflight.map(|ms| {
             format!(
                 "a production dry run passed its preflight ({})",
-                ms.to_string()
+                crate::output::rfc3339(Some(ms))
             )
         }))
     }

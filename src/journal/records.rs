@@ -202,8 +202,8 @@ fn corrupt(idx: usize, msg: String) -> rusqlite::Error {
 pub(crate) fn item_from_row(r: &Row<'_>, base: usize) -> rusqlite::Result<ItemRecord> {
     let c = |i: usize| base + i;
     let kind_text: String = r.get(c(4))?;
-    let kind =
-        Kind::parse(&kind_text).ok_or_else(|| corrupt(c(4), format!("unknown kind {kind_text}")))?;
+    let kind = Kind::parse(&kind_text)
+        .ok_or_else(|| corrupt(c(4), format!("unknown kind {kind_text}")))?;
     let worker: String = r.get(c(5))?;
     let worker = WorkerId::parse(&worker).map_err(|e| corrupt(c(5), e.to_string()))?;
     let qualification = || -> rusqlite::Result<QualRef> {

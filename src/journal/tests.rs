@@ -9,7 +9,7 @@ use crate::ids::{AssignmentId, WorkerId};
 use crate::input::Row;
 use crate::money::Cents;
 use crate::op::{Operation, Origin};
-use crate::plan::{PlanConfig, PlannedItem, plan_rows};
+use crate::plan::{PlanConfig, PlannedItem};
 use crate::target::Target;
 
 pub(crate) fn rows(n: u64) -> Vec<Row> {
@@ -44,27 +44,7 @@ pub(crate) fn record(
     config: PlanConfig,
     source: &str,
 ) -> (BatchInfo, Vec<PlannedItem>) {
-    let ledger = crate::target::ledger(config.target, config.endpoint.as_ref());
-    let (items, summary) = {
-        let mut prior = j.prior(&ledger).unwrap();
-        plan_rows(rows, config.clone(), &mut prior).unwrap()
-    };
-    let batch = j
-        .insert_batch(&NewBatch {
-            fingerprint: summary.fingerprint,
-            content_digest: summary.content_digest,
-            kind: config.kind,
-            target: config.target,
-            endpoint: config.endpoint,
-            source: source.into(),
-            options: BatchOptions {
-                allow_repeat: config.allow_repeat,
-                ..Default::default()
-            },
-        })
-        .unwrap();
-    j.insert_items(batch.id, &items).unwrap();
-    (batch, items)
+    j.plan_and_record(rows, config, source).unwrap()
 }
 
 #[test]
@@ -135,7 +115,11 @@ fn another_database_or_file_is_not_taken_for_a_journal() {
         .unwrap();
     assert_eq!(tables, 1);
     let csv = dir.path().join("bonuses.csv");
-    std::fs::write(&csv, "WorkerId,AssignmentId,BonusAmount,Reason\n".repeat(200)).unwrap();
+    std::fs::write(
+        &csv,
+        "WorkerId,AssignmentId,BonusAmount,Reason\n".repeat(200),
+    )
+    .unwrap();
     assert!(matches!(
         Journal::open(&csv),
         Err(JournalError::NotAJournal(_))
@@ -293,11 +277,11 @@ fn summaries_come_from_aggregates() {
     })
     .unwrap();
     let counts = j.kind_state_counts(b.id).unwrap();
-    let done = counts
-        .iter()
-        .find(|c| c.state == ItemState::Done)
-        .unwrap();
-    assert_eq!((done.count, done.amount, done.fee), (1, Cents(100), Cents(20)));
+    let done = counts.iter().find(|c| c.state == ItemState::Done).unwrap();
+    assert_eq!(
+        (done.count, done.amount, done.fee),
+        (1, Cents(100), Cents(20))
+    );
     let pending = counts
         .iter()
         .find(|c| c.state == ItemState::Pending)
@@ -342,11 +326,7 @@ fn closing_a_batch_cancels_its_pending_items_but_not_while_any_is_unknown() {
     let closed = j.batch_by_id(b.id).unwrap().unwrap().closed.unwrap();
     assert_eq!(closed.how, CloseKind::Cancelled);
     // A closed batch is found by name, but not by fingerprint and not for resuming.
-    assert!(
-        j.batch_by_fingerprint(&b.fingerprint)
-            .unwrap()
-            .is_none()
-    );
+    assert!(j.batch_by_fingerprint(&b.fingerprint).unwrap().is_none());
     assert!(j.latest_batch(true).unwrap().is_none());
 }
 

@@ -64,7 +64,11 @@ fn fingerprint_depends_on_target_rows_and_variant_and_the_digest_only_on_rows() 
     let (_, same) = plan(rows(), Target::Sandbox, false);
     let (_, prod) = plan(rows(), Target::Production, false);
     let (_, repeat) = plan(rows(), Target::Sandbox, true);
-    let (_, other) = plan(vec![bonus(2, "A1", "X1", 100, "r2")], Target::Sandbox, false);
+    let (_, other) = plan(
+        vec![bonus(2, "A1", "X1", 100, "r2")],
+        Target::Sandbox,
+        false,
+    );
     assert_eq!(a.fingerprint, same.fingerprint);
     assert_ne!(a.fingerprint, prod.fingerprint);
     assert_ne!(a.fingerprint, repeat.fingerprint);
@@ -106,7 +110,10 @@ fn an_operation_done_by_an_earlier_batch_is_skipped_unless_repeat_is_allowed() {
     .unwrap();
     let (_, items) = record(&mut j, journal_rows(3), config(Target::Emulator), "b.csv");
     assert_eq!(items[0].state, ItemState::Skipped);
-    assert!(items[0].note.as_deref().unwrap().contains("a-"), "{items:?}");
+    assert!(
+        items[0].note.as_deref().unwrap().contains("a-"),
+        "{items:?}"
+    );
     assert_eq!(items[2].state, ItemState::Pending);
     let mut repeat = config(Target::Emulator);
     repeat.allow_repeat = true;
@@ -131,7 +138,10 @@ fn overlaps_with_unfinished_batches_and_assignments_already_paid_are_found() {
     // An interrupted batch: line 2 paid $1.00, line 3 still open.
     let (old, _) = record(
         &mut j,
-        vec![bonus(2, "A1", "X1", 100, "r"), bonus(3, "A2", "X2", 100, "r")],
+        vec![
+            bonus(2, "A1", "X1", 100, "r"),
+            bonus(3, "A2", "X2", 100, "r"),
+        ],
         cfg.clone(),
         "old.csv",
     );
@@ -154,7 +164,11 @@ fn overlaps_with_unfinished_batches_and_assignments_already_paid_are_found() {
     assert_eq!(s.overlaps[0].reason, OverlapReason::AlreadyPaid);
     assert_eq!(s.overlaps[0].origin, Origin::line(2));
     assert_eq!(s.overlaps[0].other_batch, old.name);
-    assert!(s.overlaps[0].other_what.contains("$1.00"), "{:?}", s.overlaps[0]);
+    assert!(
+        s.overlaps[0].other_what.contains("$1.00"),
+        "{:?}",
+        s.overlaps[0]
+    );
     assert_eq!(s.overlaps[1].reason, OverlapReason::Unfinished);
     assert_eq!(s.overlapping_batches, vec![old.name.clone()]);
     // --allow-overlap accepts further bonuses for paid assignments, never unfinished ones.

@@ -147,12 +147,13 @@ impl MturkPlatform {
     }
 }
 
-fn required<'a>(q: Option<&'a QualificationTypeId>) -> Result<&'a str, PlatformError> {
-    q.map(QualificationTypeId::as_str).ok_or_else(|| PlatformError {
-        class: ErrorClass::Refused,
-        code: None,
-        message: "the qualification type was not resolved before the call".into(),
-    })
+fn required(q: Option<&QualificationTypeId>) -> Result<&str, PlatformError> {
+    q.map(QualificationTypeId::as_str)
+        .ok_or_else(|| PlatformError {
+            class: ErrorClass::Refused,
+            code: None,
+            message: "the qualification type was not resolved before the call".into(),
+        })
 }
 
 impl Platform for MturkPlatform {
@@ -470,7 +471,10 @@ where
         e @ SdkError::ConstructionFailure(_) => PlatformError {
             class: ErrorClass::Refused,
             code: None,
-            message: format!("the request could not be built: {}", DisplayErrorContext(&e)),
+            message: format!(
+                "the request could not be built: {}",
+                DisplayErrorContext(&e)
+            ),
         },
         other => {
             let message = DisplayErrorContext(&other).to_string();

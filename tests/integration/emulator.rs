@@ -1062,7 +1062,10 @@ async fn the_adapter_lists_no_bonuses_for_an_unknown_assignment_and_pages_throug
                 access_key_id: "AKIDTEST".into(),
                 secret_access_key: "secret".into(),
             },
-            Duration::from_secs(5),
+            payout::platform::Timeouts {
+                connect: Duration::from_secs(5),
+                call: Duration::from_secs(5),
+            },
         )
         .await
         .unwrap();

@@ -1,21 +1,24 @@
 //! The write protocol seen from the outside: at the moment of every call, the journal on disk
-//! already holds the intent (`in_flight`), and after the run it holds every outcome.
+//! already holds the intent (`in_flight`), and after the run it holds every outcome. And a
+//! journal written by payout 0.1 migrates and its unfinished batch resumes.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use payout::emulator::{EmulatorConfig, RunningEmulator};
-use payout::ids::AssignmentId;
-use payout::input::{BonusRow, InputOptions, parse_bonuses};
-use payout::journal::{ItemState, Journal};
-use payout::plan::{Target, plan};
+use payout::emulator::{BackgroundEmulator, EmulatorConfig, RunningEmulator};
+use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute, pace::Pacer};
+use payout::ids::{AssignmentId, QualificationTypeId, WorkerId};
+use payout::input::{InputOptions, Row as OpRow, parse_bonuses};
+use payout::journal::{BatchKind, ItemState, Journal};
+use payout::plan::PlanConfig;
 use payout::platform::{
-    Balance, BonusRequest, CredentialSource, MturkPlatform, PaidBonus, Platform, PlatformError,
+    AssignmentInfo, Balance, Call, CredentialSource, MturkPlatform, PaidBonus, Platform,
+    PlatformError, QualScore, Timeouts,
 };
-use payout::runner::{RunnerConfig, Silent, StopSignal, run_batch};
+use payout::target::Target;
 
-use crate::support::{csv_text, rows};
+use crate::support::*;
 
 /// Delegates to the real adapter, but first reads the journal file through a separate
 /// read-only connection, as a crash at that instant would leave it.
@@ -28,25 +31,24 @@ struct Inspecting {
 }
 
 impl Platform for Inspecting {
-    async fn send_bonus(&self, req: &BonusRequest) -> Result<(), PlatformError> {
+    async fn apply(&self, call: Call<'_>) -> Result<(), PlatformError> {
         let batch = self.batch;
         let on_disk = Journal::open_read_only(&self.journal)
             .and_then(|j| j.items(batch))
             .expect("the journal is readable while payout writes it");
-        match on_disk.iter().find(|i| i.token == req.token) {
+        match on_disk.iter().find(|i| i.token.as_deref() == call.token) {
             Some(i) if i.state == ItemState::InFlight && i.attempts >= 1 => {}
             Some(i) => self.violations.lock().unwrap().push(format!(
-                "line {} sent while the journal says {:?} after {} attempts",
-                i.line, i.state, i.attempts
+                "{} sent while the journal says {:?} after {} attempts",
+                i.origin, i.state, i.attempts
             )),
-            None => self
-                .violations
-                .lock()
-                .unwrap()
-                .push(format!("token {} sent but not in the journal", req.token)),
+            None => self.violations.lock().unwrap().push(format!(
+                "token {:?} sent but not in the journal",
+                call.token
+            )),
         }
         *self.calls.lock().unwrap() += 1;
-        self.inner.send_bonus(req).await
+        self.inner.apply(call).await
     }
 
     async fn bonuses_for_assignment(
@@ -56,8 +58,44 @@ impl Platform for Inspecting {
         self.inner.bonuses_for_assignment(assignment).await
     }
 
+    async fn qualification_score(
+        &self,
+        worker: &WorkerId,
+        qualification: &QualificationTypeId,
+    ) -> Result<QualScore, PlatformError> {
+        self.inner.qualification_score(worker, qualification).await
+    }
+
+    async fn blocked_workers(&self) -> Result<Vec<String>, PlatformError> {
+        self.inner.blocked_workers().await
+    }
+
     async fn balance(&self) -> Result<Balance, PlatformError> {
         self.inner.balance().await
+    }
+
+    async fn find_qualification_type(
+        &self,
+        name: &str,
+    ) -> Result<Option<QualificationTypeId>, PlatformError> {
+        self.inner.find_qualification_type(name).await
+    }
+
+    async fn create_qualification_type(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<QualificationTypeId, PlatformError> {
+        self.inner
+            .create_qualification_type(name, description)
+            .await
+    }
+
+    async fn assignment(
+        &self,
+        assignment: &AssignmentId,
+    ) -> Result<Option<AssignmentInfo>, PlatformError> {
+        self.inner.assignment(assignment).await
     }
 }
 
@@ -77,17 +115,25 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
         )
         .await
         .unwrap();
-        let rows: Vec<BonusRow> = parse_bonuses(
+        let rows: Vec<OpRow> = parse_bonuses(
             csv_text(&rows(60)).as_bytes(),
             "t.csv",
             &InputOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(OpRow::from)
+        .collect();
+        let config = PlanConfig {
+            kind: BatchKind::Bonus,
+            target: Target::Emulator,
+            endpoint: None,
+            allow_repeat: false,
+            allow_overlap: false,
+            allow_duplicates: false,
+        };
         let mut journal = Journal::open(&path).unwrap();
-        let batch = journal
-            .create_batch(&plan(&rows, Target::Emulator, ""), "t.csv", None, false)
-            .unwrap();
-        let items = journal.items(batch.id).unwrap();
+        let (batch, _) = journal.plan_and_record(rows, config, "t.csv").unwrap();
         let platform = Arc::new(Inspecting {
             inner: MturkPlatform::connect(
                 &emu.url(),
@@ -95,7 +141,10 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
                     access_key_id: "AKIDTEST".into(),
                     secret_access_key: "secret".into(),
                 },
-                Duration::from_secs(5),
+                Timeouts {
+                    connect: Duration::from_secs(5),
+                    call: Duration::from_secs(5),
+                },
             )
             .await
             .unwrap(),
@@ -105,19 +154,21 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
             calls: Mutex::new(0),
         });
         let writer = Arc::new(journal.into_writer());
-        run_batch(
+        let cfg = EngineConfig {
+            concurrency: 8,
+            start_rate: 10_000.0,
+            max_rate: 10_000.0,
+            max_attempts: 20,
+            backoff_base: Duration::from_millis(1),
+            ..EngineConfig::default()
+        };
+        execute(
             platform.clone(),
             writer.clone(),
-            batch.id,
-            items,
-            RunnerConfig {
-                concurrency: 8,
-                start_rate: 10_000.0,
-                max_rate: 10_000.0,
-                max_attempts: 20,
-                backoff_base: Duration::from_millis(1),
-                ..RunnerConfig::default()
-            },
+            batch.clone(),
+            QualMap::default(),
+            cfg,
+            Pacer::new(10_000.0, 10_000.0),
             Arc::new(Silent),
             Arc::new(StopSignal::default()),
         )
@@ -134,7 +185,7 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
         assert!(calls > 60, "faults forced retries ({calls} calls)");
         let items = journal.items(batch.id).unwrap();
         assert!(
-            items.iter().all(|i| i.state == ItemState::Paid),
+            items.iter().all(|i| i.state == ItemState::Done),
             "{items:#?}"
         );
         let attempts: u32 = items.iter().map(|i| i.attempts).sum();
@@ -149,4 +200,92 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
     })
     .await
     .expect("bounded in time");
+}
+
+/// The fixture was recorded by payout 0.1 against an emulator at this address (see
+/// tests/fixtures/README.md); a loopback address of its own keeps clear of other tests.
+const FIXTURE_EMULATOR: &str = "127.0.0.77:47123";
+
+#[test]
+fn a_version_1_journal_migrates_and_its_unfinished_batch_resumes_to_the_same_result() {
+    let s = Scratch::new();
+    let fixtures = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(format!("{fixtures}/journal-v1.sqlite"), s.journal()).unwrap();
+    let csv = std::fs::read_to_string(format!("{fixtures}/v1-batch.csv")).unwrap();
+    let all: Vec<OpRow> = parse_bonuses(csv.as_bytes(), "v1", &InputOptions::default())
+        .unwrap()
+        .into_iter()
+        .map(OpRow::from)
+        .collect();
+
+    // The old version wrote the journal; this one reads and migrates it.
+    let status = s.run(&["status", "--json"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["rows"], 40);
+    assert_eq!(v["paid"], 24);
+    assert_eq!(v["pending"], 16);
+    assert_eq!(
+        v["unknown"], 4,
+        "payout 0.1's in-flight calls are unknown now"
+    );
+    let paid_before: Vec<String> = {
+        let j = Journal::open_read_only(&s.journal()).unwrap();
+        let b = j.latest_batch(false).unwrap().unwrap();
+        assert_eq!(b.kind, BatchKind::Bonus);
+        j.items(b.id)
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.state == ItemState::Done)
+            .map(|i| i.token.unwrap())
+            .collect()
+    };
+    // A payout 0.1 binary refuses the migrated journal: its user_version is newer.
+    let version: i64 = rusqlite::Connection::open(s.journal())
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+
+    let addr: std::net::SocketAddr = FIXTURE_EMULATOR.parse().unwrap();
+    let emu = BackgroundEmulator::start_at(EmulatorConfig::default(), addr)
+        .expect("bind the fixture's address");
+    let resumed = s.run(&["resume", "--backoff-ms", "2"]);
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    // The new emulator never saw the 24 paid before; it paid exactly the 16 others, once.
+    let expected: Vec<Row> = rows_of(&all)
+        .into_iter()
+        .zip(&all)
+        .filter(|(_, r)| {
+            let t = r.op.request_token("emulator", 0).unwrap();
+            !paid_before.contains(&t)
+        })
+        .map(|(row, _)| row)
+        .collect();
+    assert_eq!(expected.len(), 16);
+    assert_paid_exactly_once(&emu.handle(), &expected);
+    let status = s.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["paid"], 40);
+    assert_eq!(v["pending"], 0);
+}
+
+/// The fixture's rows in the support module's shape.
+fn rows_of(rows: &[OpRow]) -> Vec<Row> {
+    rows.iter()
+        .map(|r| match &r.op {
+            payout::op::Operation::Bonus {
+                worker,
+                assignment,
+                amount,
+                reason,
+            } => Row {
+                worker: worker.to_string(),
+                assignment: assignment.to_string(),
+                cents: amount.0,
+                reason: reason.clone(),
+            },
+            other => panic!("not a bonus: {other:?}"),
+        })
+        .collect()
 }

@@ -451,6 +451,7 @@ fn a_production_dry_run_needs_no_yes_and_only_reads() {
         "--dry-run",
         "--endpoint-url",
         &emu.url(),
+        "--testing-endpoint",
     ]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("PRODUCTION"), "{out:?}");

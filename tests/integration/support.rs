@@ -189,6 +189,7 @@ pub fn target_args(emu: &BackgroundEmulator) -> Vec<String> {
         "--sandbox".into(),
         "--endpoint-url".into(),
         emu.url(),
+        "--testing-endpoint".into(),
         "--backoff-ms".into(),
         "2".into(),
         "--call-timeout-ms".into(),

@@ -1,0 +1,85 @@
+//! `payout cancel BATCH`: verify with the platform what the batch sent without an answer, then
+//! close the rest of it, so that it is never resumed and a new batch may take its rows.
+
+use clap::Args;
+
+use super::args::{JournalArgs, PaceArgs, TargetArgs};
+use super::execute::{conclude, resolve_quals};
+use super::run::verify_batch;
+use super::session::{Place, Session};
+use super::{Ctx, Outcome};
+use crate::engine::QualMap;
+use crate::error::{Exit, Failure, FailureKind};
+use crate::journal::{CloseKind, Journal, Write};
+use crate::output::plural;
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  payout cancel bonuses-3fa2c1   then run the corrected file as a new batch"
+)]
+pub struct CancelArgs {
+    /// The batch to cancel, as `payout status` names it.
+    batch: String,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    pace: PaceArgs,
+    /// Write one JSON object to stdout at exit.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {
+    let mut journal = Journal::open(&args.journal.path())?;
+    let Some(batch) = journal.batch_by_name(&args.batch)? else {
+        return Err(Failure::new(
+            FailureKind::NoSuchBatch,
+            format!(
+                "no batch named {} in {}",
+                args.batch,
+                args.journal.path().display()
+            ),
+        ));
+    };
+    if let Some(closed) = &batch.closed {
+        ctx.printer.say(format!(
+            "Batch {} is already {}.",
+            batch.name,
+            closed.how.as_str()
+        ));
+        return Ok(Exit::Ok);
+    }
+    let place = Place::for_batch(&batch, &args.target)?;
+    let session = Session::connect(&place, &args.target, &args.pace).await?;
+    session
+        .check_account(&place, &args.pace, &ctx.printer)
+        .await?;
+    let quals = resolve_quals(&mut journal, &batch, &session, &place, &args.pace)
+        .await
+        .unwrap_or_else(|_| QualMap::default());
+    let left = verify_batch(&mut journal, &batch, &session, quals, &args.pace).await?;
+    if left > 0 {
+        return Err(Failure::new(
+            FailureKind::Unreachable,
+            format!(
+                "{} of batch {} sent without an answer could not be verified now; the batch was not cancelled",
+                plural(left, "operation"),
+                batch.name
+            ),
+        )
+        .with_fix("Run `payout cancel` again later."));
+    }
+    journal.write(&Write::Close {
+        batch: batch.id,
+        how: CloseKind::Cancelled,
+        by: None,
+    })?;
+    ctx.printer.say(format!(
+        "Batch {} cancelled: operations not done are closed and will not be done.",
+        batch.name
+    ));
+    let batch = journal.batch_by_id(batch.id)?.unwrap_or(batch);
+    conclude(ctx, &journal, &batch, None).map(|_| Exit::Ok)
+}

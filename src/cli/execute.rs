@@ -1,0 +1,277 @@
+//! The part of `run` and `resume` that does the work: what is left, the balance it needs,
+//! qualification types, Ctrl-C, progress, the engine, and the summary that decides the exit.
+
+use std::sync::Arc;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::args::PaceArgs;
+use super::session::{Place, Session, fix_for};
+use super::{Ctx, Outcome};
+use crate::engine::{
+    self, LookupError, QualMap, StopReason, StopSignal, create_missing, look_up_qualifications,
+    pace::Pacer,
+};
+use crate::error::{Exit, Failure, FailureKind};
+use crate::journal::{BatchInfo, Journal, JournalError};
+use crate::output::{Progress, Summary, plan_text, plural};
+use crate::plan::Totals;
+use crate::platform::{Balance, Systemic};
+
+/// Ctrl-C and SIGTERM, registered once up front: a signal arriving while the first is handled
+/// is kept for the second wait instead of being lost.
+pub struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    pub fn install() -> Option<Signals> {
+        Some(Signals {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    pub async fn next(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// Waits for the first signal; `None` (signals unavailable) never resolves.
+pub async fn first_signal(signals: &mut Option<Signals>) {
+    match signals {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ctrl-C during the checks that come before anything is recorded or sent.
+pub fn interrupted() -> Failure {
+    Failure::new(
+        FailureKind::Interrupted,
+        "stopped on request before anything was recorded or sent",
+    )
+    .with_fix("Run the same command again when you are ready.")
+}
+
+impl From<LookupError> for Failure {
+    fn from(e: LookupError) -> Failure {
+        match e {
+            LookupError::Journal(j) => j.into(),
+            LookupError::Platform(p) => Failure::new(FailureKind::Account, crate::error::chain(&p)),
+        }
+    }
+}
+
+/// What is left of a batch: the open operations' totals, from SQL aggregates.
+pub fn open_totals(journal: &Journal, batch: &BatchInfo) -> Result<Totals, JournalError> {
+    let mut t = Totals::default();
+    for c in journal.kind_state_counts(batch.id)? {
+        if c.state.is_open() {
+            t.add(c.kind, c.count, c.amount, c.fee, c.notifications);
+        }
+    }
+    t.workers = journal.open_workers(batch.id)?;
+    Ok(t)
+}
+
+/// The batch's qualification names resolved to type IDs: what the journal recorded on this
+/// ledger, then the platform; created if the batch was recorded with `--create-missing`.
+pub async fn resolve_quals(
+    journal: &mut Journal,
+    batch: &BatchInfo,
+    session: &Session,
+    place: &Place,
+    pace: &PaceArgs,
+) -> Result<QualMap, Failure> {
+    let names = journal.qualification_names(batch.id)?;
+    if names.is_empty() {
+        return Ok(QualMap::default());
+    }
+    let cfg = pace.engine();
+    let (mut quals, missing) = look_up_qualifications(
+        session.platform.as_ref(),
+        Some(journal),
+        &place.ledger(),
+        &names,
+        &cfg,
+    )
+    .await?;
+    if !missing.is_empty() {
+        if !batch.options.create_missing {
+            return Err(missing_qualifications(&missing));
+        }
+        let created = create_missing(
+            session.platform.as_ref(),
+            journal,
+            &place.ledger(),
+            batch.id,
+            &missing,
+            &cfg,
+        )
+        .await?;
+        for name in &missing {
+            if let Some(id) = created.id(&crate::op::QualRef::Name(name.clone())) {
+                quals.insert(name.clone(), id);
+            }
+        }
+    }
+    Ok(quals)
+}
+
+pub fn missing_qualifications(missing: &[String]) -> Failure {
+    Failure::new(
+        FailureKind::MissingQualification,
+        format!(
+            "no qualification type of yours is named {}",
+            missing
+                .iter()
+                .map(|m| format!("{m:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .with_fix("Check the names (they must match exactly), or add --create-missing to create them (once each, recorded in the journal).")
+}
+
+/// Checks the balance against what is left, runs the engine, and summarises.
+#[allow(clippy::too_many_arguments)]
+pub async fn execute_batch(
+    ctx: &Ctx,
+    mut journal: Journal,
+    batch: BatchInfo,
+    session: Session,
+    place: &Place,
+    pace: &PaceArgs,
+    balance: Balance,
+    signals: Option<Signals>,
+) -> Outcome {
+    let remaining = open_totals(&journal, &batch)?;
+    if remaining.operations == 0 {
+        let what = match batch.kind {
+            crate::journal::BatchKind::Bonus => "pay",
+            crate::journal::BatchKind::Qualification => "do",
+        };
+        ctx.printer
+            .say(format!("Batch {} has nothing left to {what}.", batch.name));
+        return conclude(ctx, &journal, &batch, None);
+    }
+    let quals = resolve_quals(&mut journal, &batch, &session, place, pace).await?;
+    ctx.printer.say(format!(
+        "To do now:\n{}",
+        plan_text(&remaining, Some(&balance))
+    ));
+    if remaining.bonuses > 0 && balance.available < remaining.grand_total() {
+        let missing = remaining.grand_total() - balance.available;
+        ctx.printer.warn(format!(
+            "error: the balance ({}) cannot cover the total with fees ({}): {} is missing. Nothing was sent.",
+            balance.available,
+            remaining.grand_total(),
+            missing
+        ));
+        ctx.printer
+            .warn(fix_for(Systemic::InsufficientFunds, place.target));
+        // The batch has open operations, so its summary ends as incomplete.
+        return conclude(ctx, &journal, &batch, None);
+    }
+
+    let stop = Arc::new(StopSignal::default());
+    let watcher = signals.map(|s| tokio::spawn(watch_signals(s, stop.clone(), ctx.printer)));
+    let cfg = pace.engine();
+    let progress = Arc::new(Progress::new(
+        ctx.printer,
+        remaining.operations,
+        cfg.start_rate,
+    ));
+    let writer = Arc::new(journal.into_writer());
+    let result = engine::execute(
+        session.platform.clone(),
+        writer.clone(),
+        batch.clone(),
+        quals,
+        cfg.clone(),
+        Pacer::new(cfg.start_rate, cfg.max_rate),
+        progress.clone(),
+        stop.clone(),
+    )
+    .await;
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    progress.finish();
+    let journal = match Arc::try_unwrap(writer) {
+        Ok(w) => w.finish(),
+        Err(_) => unreachable!("every task holding the writer has ended"),
+    };
+    let end = result?;
+    journal.check_file()?;
+    conclude(ctx, &journal, &batch, end.stop)
+}
+
+/// First Ctrl-C (or SIGTERM): stop dispatching, let calls under way finish. Second: quit now.
+async fn watch_signals(
+    mut signals: Signals,
+    stop: Arc<StopSignal>,
+    printer: crate::output::Printer,
+) {
+    signals.next().await;
+    printer.warn("Stopping: finishing the calls under way (press Ctrl-C again to quit at once; the batch resumes either way).");
+    stop.stop(StopReason::User);
+    signals.next().await;
+    printer.warn(
+        "Quitting now; operations under way will be verified with the platform on the next run.",
+    );
+    std::process::exit(Exit::Incomplete.code().into());
+}
+
+/// Prints (and with `--json` records) the batch's summary; decides the exit status.
+pub fn conclude(
+    ctx: &Ctx,
+    journal: &Journal,
+    batch: &BatchInfo,
+    stop: Option<StopReason>,
+) -> Outcome {
+    let summary = Summary::load(journal, batch)?;
+    let exit = if summary.pending > 0 {
+        Exit::Incomplete
+    } else if summary.failed > 0 {
+        Exit::SomeFailed
+    } else {
+        Exit::Ok
+    };
+    ctx.printer.warn(format!(
+        "Batch {} on {}:\n{}",
+        batch.name,
+        ctx.printer.target(batch.target),
+        summary.text()
+    ));
+    match &stop {
+        Some(StopReason::Systemic(kind, message)) => {
+            ctx.printer.warn(format!("\nStopped: {message}"));
+            ctx.printer.warn(fix_for(*kind, batch.target));
+        }
+        Some(StopReason::User) => ctx.printer.warn("\nStopped on request."),
+        Some(StopReason::Journal(m)) => ctx.printer.warn(format!("\nStopped: {m}")),
+        None => {}
+    }
+    if exit == Exit::Incomplete {
+        ctx.printer.warn(format!(
+            "\n{} still open. Run the same command again, or `payout resume {}`, to finish; nothing will be done twice.",
+            plural(summary.pending, "operation"),
+            batch.name
+        ));
+    }
+    ctx.put("summary", &summary);
+    ctx.put(
+        "stopped",
+        stop.as_ref().map(|s| match s {
+            StopReason::User => "user".to_owned(),
+            StopReason::Systemic(_, m) | StopReason::Journal(m) => m.clone(),
+        }),
+    );
+    Ok(exit)
+}

@@ -1,0 +1,204 @@
+//! The command line: argument parsing, one file per subcommand, and the one place that turns a
+//! command's result into output and an exit status.
+//!
+//! Each subcommand is a short story over the library's parts; the parts know nothing of the CLI.
+
+mod args;
+mod cancel;
+mod execute;
+mod report;
+mod resume;
+mod run;
+mod session;
+mod status;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::emulator::EmulatorArgs;
+use crate::error::{Exit, Failure, FailureKind};
+use crate::output::{OutputError, Printer, write_stdout};
+
+pub use args::{JournalArgs, PaceArgs, TargetArgs};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "payout",
+    version,
+    about = "Pay MTurk bonuses and assign qualifications from a CSV file, exactly once",
+    long_about = "Pay Amazon Mechanical Turk bonuses and assign qualification scores, revokes and blocks from a CSV file, exactly once.\n\nEvery operation is journaled before and after its call; running the same command again resumes an interrupted batch and never does an operation twice.",
+    after_help = "Examples:\n  payout run bonuses.csv --emulator     try it on the built-in emulator, no AWS account needed\n  payout run bonuses.csv --dry-run      check the file and show the plan, totals and fees\n  payout run bonuses.csv                pay in the MTurk sandbox (the default)\n  payout status                         where the latest batch stands"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate, plan, journal and run a CSV of bonuses or qualification changes (re-run it to resume).
+    Run(run::RunArgs),
+    /// Continue an interrupted batch without its file.
+    Resume(resume::ResumeArgs),
+    /// Verify what an unfinished batch sent without an answer, then close the rest of it.
+    Cancel(cancel::CancelArgs),
+    /// Counts, money and last errors of a batch.
+    Status(status::StatusArgs),
+    /// One line per operation: outcome, attempts, error, request token, times.
+    Report(report::ReportArgs),
+    /// Run a local MTurk that speaks the real wire protocol.
+    Emulator(EmulatorArgs),
+}
+
+/// What a command shares with the top level: how to print, and the `--json` object it builds.
+pub struct Ctx {
+    pub printer: Printer,
+    json: Option<Mutex<Map<String, Value>>>,
+}
+
+impl Ctx {
+    fn new(printer: Printer, json: bool) -> Ctx {
+        Ctx {
+            printer,
+            json: json.then(|| Mutex::new(Map::new())),
+        }
+    }
+
+    pub fn json(&self) -> bool {
+        self.json.is_some()
+    }
+
+    /// Adds `key` to the `--json` object (nothing without `--json`).
+    pub fn put(&self, key: &str, value: impl Serialize) {
+        if let Some(j) = &self.json {
+            let value = serde_json::to_value(value).unwrap_or(Value::Null);
+            j.lock().expect("json lock").insert(key.to_owned(), value);
+        }
+    }
+
+    /// Adds every field of `value` (an object) to the `--json` object.
+    pub fn put_all(&self, value: impl Serialize) {
+        if let (Some(j), Ok(Value::Object(fields))) = (&self.json, serde_json::to_value(value)) {
+            j.lock().expect("json lock").extend(fields);
+        }
+    }
+}
+
+/// What a command ends with: an exit status, or a failure to explain.
+pub type Outcome = Result<Exit, Failure>;
+
+/// Parses the command line and runs it; the binary's whole `main`.
+pub fn main() -> ExitCode {
+    let json = std::env::args().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            let _ = e.print();
+            if json && code != 0 {
+                let failure = Failure::new(FailureKind::Usage, e.kind().to_string());
+                let _ = emit_json(Map::new(), Exit::Usage, Some(&failure));
+            }
+            return ExitCode::from(code.clamp(0, 255) as u8);
+        }
+    };
+    let (quiet, json) = cli.command.output_flags();
+    let ctx = Ctx::new(Printer::detect(quiet), json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let f = Failure::new(
+                FailureKind::Journal,
+                format!("failed to start the async runtime: {e}"),
+            );
+            return finish(&ctx, Err(f)).into();
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args, &ctx).await,
+            Command::Resume(args) => resume::resume(args, &ctx).await,
+            Command::Cancel(args) => cancel::cancel(args, &ctx).await,
+            Command::Status(args) => status::status(args, &ctx),
+            Command::Report(args) => report::report(args, &ctx),
+            Command::Emulator(args) => crate::emulator::serve_cli(args)
+                .await
+                .map(|()| Exit::Ok)
+                .map_err(|e| Failure::new(FailureKind::Usage, format!("the emulator: {e}"))),
+        }
+    });
+    // Calls still under way after a second Ctrl-C are abandoned, not awaited.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    finish(&ctx, outcome).into()
+}
+
+/// Prints the failure (if any), writes the `--json` object, and decides the exit status.
+fn finish(ctx: &Ctx, outcome: Outcome) -> Exit {
+    let (exit, failure) = match outcome {
+        Ok(exit) => (exit, None),
+        Err(f) => (f.exit(), Some(f)),
+    };
+    if let Some(f) = &failure {
+        ctx.printer.warn(f.to_string());
+    }
+    let Some(json) = &ctx.json else {
+        return exit;
+    };
+    let fields = std::mem::take(&mut *json.lock().expect("json lock"));
+    match emit_json(fields, exit, failure.as_ref()) {
+        Ok(()) | Err(OutputError::Closed) => exit,
+        Err(OutputError::Io(e)) => {
+            ctx.printer
+                .warn(format!("error: failed to write the JSON output: {e}"));
+            Exit::Error
+        }
+    }
+}
+
+/// The one `--json` object every exit writes: `exit_code`, `error` (kind, message, fix) when
+/// there is one, and what the command added (plan, summary, problems, ...).
+fn emit_json(
+    mut fields: Map<String, Value>,
+    exit: Exit,
+    failure: Option<&Failure>,
+) -> Result<(), OutputError> {
+    fields.insert("exit_code".into(), Value::from(exit.code()));
+    fields.insert(
+        "error".into(),
+        failure
+            .and_then(|f| serde_json::to_value(f).ok())
+            .unwrap_or(Value::Null),
+    );
+    let text = serde_json::to_string_pretty(&Value::Object(fields)).unwrap_or_default();
+    write_stdout(&(text + "\n"))
+}
+
+impl Command {
+    /// `(quiet, json)` for the subcommand.
+    fn output_flags(&self) -> (bool, bool) {
+        match self {
+            Command::Run(a) => (a.journal.quiet, a.pace.json),
+            Command::Resume(a) => (a.journal.quiet, a.pace.json),
+            Command::Cancel(a) => (a.journal.quiet, a.json),
+            Command::Status(a) => (false, a.json),
+            Command::Report(_) | Command::Emulator(_) => (false, false),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/payout/journal.sqlite` (or the platform's data directory).
+pub fn default_journal_path() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("payout")
+        .join("journal.sqlite")
+}

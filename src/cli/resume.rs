@@ -1,0 +1,97 @@
+//! `payout resume [BATCH]`: continue an interrupted batch without its file, where it was
+//! recorded (its target, its endpoint); a closed or superseded batch is never resumed.
+
+use clap::Args;
+
+use super::args::{JournalArgs, PaceArgs, TargetArgs};
+use super::execute::{Signals, execute_batch, first_signal, interrupted};
+use super::session::{Place, Session};
+use super::{Ctx, Outcome};
+use crate::error::{Exit, Failure, FailureKind};
+use crate::journal::Journal;
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  payout resume                  the latest unfinished batch\n  payout resume bonuses-3fa2c1   a batch by the name `payout status` shows"
+)]
+pub struct ResumeArgs {
+    /// The batch (as `payout status` names it); the latest unfinished one by default.
+    batch: Option<String>,
+    #[command(flatten)]
+    pub journal: JournalArgs,
+    #[command(flatten)]
+    target: TargetArgs,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+}
+
+pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
+    let mut signals = Signals::install();
+    let mut journal = Journal::open(&args.journal.path())?;
+    for w in journal.take_warnings() {
+        ctx.printer.warn(format!("warning: {w}"));
+    }
+    let found = match &args.batch {
+        Some(name) => journal.batch_by_name(name)?,
+        None => journal.latest_batch(true)?,
+    };
+    let batch = match (found, &args.batch) {
+        (Some(b), _) => b,
+        (None, Some(name)) => {
+            return Err(Failure::new(
+                FailureKind::NoSuchBatch,
+                format!("no batch named {name} in {}", args.journal.path().display()),
+            )
+            .with_fix("`payout status` shows the latest batch and its name."));
+        }
+        (None, None) => {
+            ctx.printer
+                .say("Nothing to resume: every batch in the journal is finished.");
+            return Ok(Exit::Ok);
+        }
+    };
+    if let Some(closed) = &batch.closed {
+        return Err(Failure::new(
+            FailureKind::TargetMismatch,
+            format!(
+                "batch {} was {}{}; it is never resumed",
+                batch.name,
+                closed.how.as_str(),
+                closed
+                    .by
+                    .as_ref()
+                    .map(|b| format!(" by batch {b}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    if batch.target == crate::target::Target::Production && !args.pace.yes {
+        return Err(Failure::new(
+            FailureKind::Confirmation,
+            "--production works with real money and real workers; add --yes to confirm",
+        ));
+    }
+    let place = Place::for_batch(&batch, &args.target)?;
+    ctx.printer.say(format!(
+        "payout · {} · resuming {} ({})",
+        place.banner(&ctx.printer),
+        batch.name,
+        batch.source
+    ));
+    let startup = async {
+        let session = Session::connect(&place, &args.target, &args.pace).await?;
+        let balance = session
+            .check_account(&place, &args.pace, &ctx.printer)
+            .await?;
+        Ok::<_, Failure>((session, balance))
+    };
+    let (session, balance) = tokio::select! {
+        r = startup => r?,
+        _ = first_signal(&mut signals) => return Err(interrupted()),
+    };
+    ctx.put("batch", &batch.name);
+    execute_batch(
+        ctx, journal, batch, session, &place, &args.pace, balance, signals,
+    )
+    .await
+}

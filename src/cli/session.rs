@@ -1,0 +1,301 @@
+//! Where a command works and how it gets there: the target and endpoint (and the rules that
+//! keep a batch on its ledger), credentials, the client, and the account check that comes
+//! before anything is recorded — bounded in time, with the step that fixes each failure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::args::{PaceArgs, TargetArgs};
+use crate::emulator::{EmulatorConfig, RunningEmulator};
+use crate::error::{Failure, FailureKind};
+use crate::journal::BatchInfo;
+use crate::output::Printer;
+use crate::platform::{
+    Balance, CredentialSource, ErrorClass, MturkPlatform, PRODUCTION_ENDPOINT, Platform,
+    PlatformError, PlatformSetupError, SANDBOX_ENDPOINT, Systemic,
+};
+use crate::target::{Endpoint, Target, ledger};
+
+/// Environment variable that names an endpoint override.
+pub const ENDPOINT_ENV: &str = "PAYOUT_ENDPOINT_URL";
+
+/// How long the account check may take in all before payout gives up on the endpoint.
+const CHECK_BUDGET: Duration = Duration::from_secs(30);
+
+/// The target and endpoint a command works on.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub target: Target,
+    /// A testing endpoint replacing the target's own.
+    pub endpoint: Option<Endpoint>,
+}
+
+/// The endpoint the user gave, and where they gave it.
+fn given_endpoint(args: &TargetArgs) -> Result<Option<(Endpoint, &'static str)>, Failure> {
+    if let Some(e) = &args.endpoint_url {
+        return Ok(Some((e.clone(), "--endpoint-url")));
+    }
+    match std::env::var(ENDPOINT_ENV) {
+        Ok(text) if !text.trim().is_empty() => match Endpoint::parse(&text) {
+            Ok(e) => Ok(Some((e, ENDPOINT_ENV))),
+            Err(err) => Err(Failure::new(
+                FailureKind::Usage,
+                format!("{ENDPOINT_ENV}={text:?} is not an endpoint URL: it {err}"),
+            )
+            .with_fix(format!(
+                "Unset {ENDPOINT_ENV} or give a URL such as http://127.0.0.1:8080."
+            ))),
+        },
+        _ => Ok(None),
+    }
+}
+
+impl Place {
+    /// For a new batch: the target chosen (sandbox by default) and any endpoint override. An
+    /// override of the sandbox or production needs `--testing-endpoint`: an endpoint left set
+    /// from testing must never quietly replace MTurk.
+    pub fn for_new(args: &TargetArgs) -> Result<Place, Failure> {
+        let target = args.chosen().unwrap_or(Target::Sandbox);
+        let endpoint = given_endpoint(args)?;
+        if let Some((e, from)) = &endpoint
+            && target != Target::Emulator
+            && !args.testing_endpoint
+        {
+            return Err(Failure::new(
+                FailureKind::TargetMismatch,
+                format!(
+                    "{from} sends {} calls to {e} instead of MTurk",
+                    target.banner()
+                ),
+            )
+            .with_fix(format!(
+                "If that endpoint is a test stand-in, add --testing-endpoint; if not, remove {from}."
+            )));
+        }
+        Ok(Place {
+            target,
+            endpoint: endpoint.map(|(e, _)| e),
+        })
+    }
+
+    /// For a recorded batch: its own target and endpoint. Flags or the environment may repeat
+    /// them but never change them.
+    pub fn for_batch(batch: &BatchInfo, args: &TargetArgs) -> Result<Place, Failure> {
+        if let Some(t) = args.chosen().filter(|t| *t != batch.target) {
+            return Err(Failure::new(
+                FailureKind::TargetMismatch,
+                format!(
+                    "batch {} works on {}, not {}; resuming it elsewhere is refused",
+                    batch.name,
+                    batch.target.banner(),
+                    t.banner()
+                ),
+            ));
+        }
+        if let Some((e, from)) = given_endpoint(args)?
+            && batch.endpoint.as_ref() != Some(&e)
+        {
+            let recorded = match &batch.endpoint {
+                Some(b) => format!("through {b}"),
+                None => format!("through {}'s own endpoint", batch.target.banner()),
+            };
+            return Err(Failure::new(
+                FailureKind::TargetMismatch,
+                format!(
+                    "batch {} works {recorded}; {from} would send it to {e}",
+                    batch.name
+                ),
+            )
+            .with_fix(format!(
+                "A batch always works where it was recorded. Remove {from} to resume it there."
+            )));
+        }
+        Ok(Place {
+            target: batch.target,
+            endpoint: batch.endpoint.clone(),
+        })
+    }
+
+    pub fn ledger(&self) -> String {
+        ledger(self.target, self.endpoint.as_ref())
+    }
+
+    /// `SANDBOX`, or `SANDBOX via http://… (testing endpoint)`, for banners.
+    pub fn banner(&self, printer: &Printer) -> String {
+        let t = printer.target(self.target);
+        match &self.endpoint {
+            Some(e) if self.target == Target::Emulator => format!("{t} at {e}"),
+            Some(e) => format!("{t} via {e} (testing endpoint, not MTurk)"),
+            None => t,
+        }
+    }
+}
+
+/// A connected platform, and the emulator behind it when the target is the built-in one.
+pub struct Session {
+    pub platform: Arc<MturkPlatform>,
+    pub url: String,
+    _emulator: Option<RunningEmulator>,
+}
+
+impl Session {
+    pub async fn connect(
+        place: &Place,
+        args: &TargetArgs,
+        pace: &PaceArgs,
+    ) -> Result<Session, Failure> {
+        let mut emulator = None;
+        let (url, creds) = match (place.target, &place.endpoint) {
+            (Target::Emulator, None) => {
+                let emu =
+                    RunningEmulator::start(EmulatorConfig::default(), ([127, 0, 0, 1], 0).into())
+                        .await
+                        .map_err(|e| {
+                            Failure::new(
+                                FailureKind::Unreachable,
+                                format!("failed to start the built-in emulator: {e}"),
+                            )
+                        })?;
+                let url = emu.url();
+                emulator = Some(emu);
+                (url, emulator_credentials())
+            }
+            (Target::Emulator, Some(e)) => (e.to_string(), emulator_credentials()),
+            (t, e) => (
+                e.as_ref().map_or_else(
+                    || {
+                        if t == Target::Production {
+                            PRODUCTION_ENDPOINT.to_owned()
+                        } else {
+                            SANDBOX_ENDPOINT.to_owned()
+                        }
+                    },
+                    ToString::to_string,
+                ),
+                CredentialSource::Standard {
+                    profile: args.profile.clone(),
+                },
+            ),
+        };
+        let platform = MturkPlatform::connect(&url, creds, pace.timeouts())
+            .await
+            .map_err(|e| {
+                let fix = match e {
+                    PlatformSetupError::NoCredentials(_) => {
+                        "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (from the IAM user's credentials.csv), or add them to ~/.aws/credentials and pass --profile. To try payout without an account, use --emulator."
+                    }
+                    PlatformSetupError::TemporaryCredentials => {
+                        "MTurk does not accept IAM role, SSO or other temporary credentials. Use the access key of an IAM user with AmazonMechanicalTurkFullAccess."
+                    }
+                };
+                Failure::new(FailureKind::Credentials, e.to_string()).with_fix(fix)
+            })?;
+        Ok(Session {
+            platform: Arc::new(platform),
+            url,
+            _emulator: emulator,
+        })
+    }
+
+    /// Reads the balance: proves the endpoint answers and the credentials and account work.
+    /// Retries what may pass, says so while it waits, and gives up after about 30 seconds.
+    pub async fn check_account(
+        &self,
+        place: &Place,
+        pace: &PaceArgs,
+        printer: &Printer,
+    ) -> Result<Balance, Failure> {
+        let started = Instant::now();
+        let cfg = pace.engine();
+        let mut rng = fastrand::Rng::with_seed(0);
+        let mut tries = 0;
+        loop {
+            let err = match self.platform.balance().await {
+                Ok(b) => return Ok(b),
+                Err(e) => e,
+            };
+            tries += 1;
+            let retryable = matches!(
+                err.class,
+                ErrorClass::Throttled | ErrorClass::NotSent | ErrorClass::Ambiguous
+            );
+            let delay = crate::engine::backoff(&cfg, tries, &mut rng)
+                .max(Duration::from_millis(pace.backoff_ms.min(1000)));
+            if !retryable || started.elapsed() + delay >= CHECK_BUDGET {
+                return Err(account_failure(&err, place, &self.url, started.elapsed()));
+            }
+            printer.say(format!(
+                "Checking the account at {}: {} — trying again in {:.1}s",
+                self.url,
+                short(&err.message),
+                delay.as_secs_f64()
+            ));
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+fn short(text: &str) -> String {
+    let t: String = text.chars().take(100).collect();
+    if text.chars().count() > 100 {
+        t + "…"
+    } else {
+        t
+    }
+}
+
+fn emulator_credentials() -> CredentialSource {
+    CredentialSource::Fixed {
+        access_key_id: "AKIDPAYOUTEMULATOR".into(),
+        secret_access_key: "payout-emulator-secret".into(),
+    }
+}
+
+/// The step that fixes a systemic error on `target`.
+pub fn fix_for(s: Systemic, target: Target) -> String {
+    match s {
+        Systemic::InsufficientFunds => {
+            "Add funds at https://requester.mturk.com/prepayments/new, then run the same command again.".into()
+        }
+        Systemic::Credentials => {
+            "Check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or --profile): they must be an IAM user's active access key. If the key was deleted, create a new one in the IAM console. Then run the same command again.".into()
+        }
+        Systemic::AccessDenied => {
+            "Attach the AmazonMechanicalTurkFullAccess policy to the IAM user whose key payout uses (IAM console → Users → Permissions), then run the same command again.".into()
+        }
+        Systemic::AccountNotLinked => match target {
+            Target::Production => "Link your AWS account to your requester account at https://requester.mturk.com/developer, then run the same command again.".into(),
+            _ => "Link your AWS account to your sandbox requester account at https://requester.mturksandbox.com/developer, then run the same command again.".into(),
+        },
+        Systemic::ClockSkew => {
+            "Your computer's clock is off by more than 15 minutes, so AWS refuses the signatures: set the clock automatically (NTP), then run the same command again.".into()
+        }
+    }
+}
+
+/// What a failed account check means, and what to do.
+fn account_failure(e: &PlatformError, place: &Place, url: &str, waited: Duration) -> Failure {
+    let message = format!("failed to read the account balance at {url}: {e}");
+    match e.class {
+        ErrorClass::Systemic(s) => {
+            let kind = if s == Systemic::Credentials {
+                FailureKind::Credentials
+            } else {
+                FailureKind::Account
+            };
+            Failure::new(kind, message).with_fix(fix_for(s, place.target))
+        }
+        ErrorClass::NotSent | ErrorClass::Ambiguous | ErrorClass::Throttled => Failure::new(
+            FailureKind::Unreachable,
+            format!(
+                "{url} could not be reached or did not answer ({} s of tries): {e}",
+                waited.as_secs()
+            ),
+        )
+        .with_fix(match &place.endpoint {
+            Some(_) => "Check the endpoint URL (is the emulator or stand-in running there?) and try again. Nothing was recorded or sent.".to_owned(),
+            None => "Check your network connection (and any proxy), then run the same command again. Nothing was recorded or sent.".to_owned(),
+        }),
+        _ => Failure::new(FailureKind::Account, message),
+    }
+}

@@ -1,0 +1,132 @@
+//! What people and programs see. Human output and the progress bar go to stderr, data
+//! (`--json`, reports) to stdout or a file; one [`Printer`] decides how, and no write to any of
+//! them can panic.
+
+mod progress;
+mod report;
+mod summary;
+
+use std::io::{IsTerminal, Write as _};
+
+pub use progress::Progress;
+pub use report::{ReportFormat, write_report};
+pub use summary::{RowProblem, Summary, plan_text};
+
+/// How output is shown: decided once from the terminal, `--quiet`, `NO_COLOR` and `CI`.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub quiet: bool,
+    /// Draw a progress bar (stderr is a terminal, not quiet, not CI).
+    pub bar: bool,
+    /// Colour the target in banners.
+    pub color: bool,
+}
+
+impl Printer {
+    pub fn detect(quiet: bool) -> Printer {
+        let tty = std::io::stderr().is_terminal();
+        let ci = std::env::var_os("CI").is_some();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Printer {
+            quiet,
+            bar: tty && !quiet && !ci,
+            color: tty && !no_color,
+        }
+    }
+
+    /// A line of human output (stderr), unless quiet.
+    pub fn say(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            self.warn(text);
+        }
+    }
+
+    /// Something the user must see even with `--quiet` (errors, refusals, summaries).
+    pub fn warn(&self, text: impl AsRef<str>) {
+        // Nothing sensible can be done when stderr itself fails; it must not panic.
+        let _ = writeln!(std::io::stderr().lock(), "{}", text.as_ref());
+    }
+
+    /// `PRODUCTION` in bold red on a colour terminal; the plain word otherwise.
+    pub fn target(&self, target: crate::target::Target) -> String {
+        match (self.color, target) {
+            (true, crate::target::Target::Production) => {
+                format!("\x1b[1;31m{}\x1b[0m", target.banner())
+            }
+            (true, _) => format!("\x1b[1m{}\x1b[0m", target.banner()),
+            (false, _) => target.banner().to_owned(),
+        }
+    }
+}
+
+/// Why data could not be written.
+#[derive(Debug)]
+pub enum OutputError {
+    /// The reader went away (`payout report | head`): stop quietly, as Unix tools do.
+    Closed,
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for OutputError {
+    fn from(e: std::io::Error) -> OutputError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            OutputError::Closed
+        } else {
+            OutputError::Io(e)
+        }
+    }
+}
+
+/// Writes data to stdout and flushes it.
+pub fn write_stdout(text: &str) -> Result<(), OutputError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn plural(n: u64, word: &str) -> String {
+    match (n, word.ends_with('s')) {
+        (1, _) => format!("{n} {word}"),
+        (_, true) => format!("{n} {word}es"),
+        (_, false) => format!("{n} {word}s"),
+    }
+}
+
+/// `(singular, plural)` by count.
+pub fn count(n: u64, (one, many): (&str, &str)) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 (`2026-11-23T01:58:43Z`).
+pub fn rfc3339(ms: Option<i64>) -> String {
+    use aws_sdk_mturk::primitives::{DateTime, DateTimeFormat};
+    ms.and_then(|ms| DateTime::from_millis(ms).fmt(DateTimeFormat::DateTime).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(rfc3339(Some(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(None), "");
+    }
+
+    #[test]
+    fn counts_read_as_words() {
+        assert_eq!(plural(1, "bonus"), "1 bonus");
+        assert_eq!(plural(2, "bonus"), "2 bonuses");
+        assert_eq!(plural(3, "row"), "3 rows");
+        assert_eq!(
+            count(2, ("score to set", "scores to set")),
+            "2 scores to set"
+        );
+    }
+}

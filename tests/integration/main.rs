@@ -9,4 +9,5 @@ mod emulator;
 mod input;
 mod journal;
 mod run;
+mod safety;
 mod support;

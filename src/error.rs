@@ -106,6 +106,26 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    pub const ALL: [FailureKind; 17] = [
+        FailureKind::Usage,
+        FailureKind::NoSuchBatch,
+        FailureKind::InvalidInput,
+        FailureKind::JournalLocked,
+        FailureKind::JournalTooNew,
+        FailureKind::NotAJournal,
+        FailureKind::Journal,
+        FailureKind::Output,
+        FailureKind::Credentials,
+        FailureKind::Unreachable,
+        FailureKind::Account,
+        FailureKind::TargetMismatch,
+        FailureKind::Overlap,
+        FailureKind::Confirmation,
+        FailureKind::MissingQualification,
+        FailureKind::UnsafeOutput,
+        FailureKind::Interrupted,
+    ];
+
     pub fn exit(self) -> Exit {
         use FailureKind::*;
         match self {
@@ -208,6 +228,21 @@ impl From<crate::journal::JournalError> for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_failure_kind_is_in_the_output_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../schemas/output.schema.json")).unwrap();
+        let kinds = schema["properties"]["error"]["properties"]["kind"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let ours: Vec<serde_json::Value> = FailureKind::ALL
+            .iter()
+            .map(|k| serde_json::to_value(k).unwrap())
+            .collect();
+        assert_eq!(ours, kinds);
+    }
 
     #[test]
     fn the_readme_table_is_this_table() {

@@ -19,8 +19,11 @@ use crate::target::{Endpoint, Target, ledger};
 /// Environment variable that names an endpoint override.
 pub const ENDPOINT_ENV: &str = "PAYOUT_ENDPOINT_URL";
 
-/// How long the account check may take in all before payout gives up on the endpoint.
-const CHECK_BUDGET: Duration = Duration::from_secs(30);
+/// How long the account check may take in all before payout gives up on the endpoint: two
+/// calls' worth (30 s with the default call timeout), at least 5 s.
+fn check_budget(pace: &PaceArgs) -> Duration {
+    (pace.timeouts().call * 2).clamp(Duration::from_secs(5), Duration::from_secs(60))
+}
 
 /// The target and endpoint a command works on.
 #[derive(Debug, Clone)]
@@ -221,7 +224,7 @@ impl Session {
             );
             let delay = crate::engine::backoff(&cfg, tries, &mut rng)
                 .max(Duration::from_millis(pace.backoff_ms.min(1000)));
-            if !retryable || started.elapsed() + delay >= CHECK_BUDGET {
+            if !retryable || started.elapsed() + delay >= check_budget(pace) {
                 return Err(account_failure(&err, place, &self.url, started.elapsed()));
             }
             printer.say(format!(

@@ -6,6 +6,7 @@
 mod cli;
 mod crash;
 mod emulator;
+mod failures;
 mod input;
 mod journal;
 mod run;

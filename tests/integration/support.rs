@@ -216,3 +216,99 @@ pub fn journal_bytes(journal: &Path) -> Vec<u8> {
     }
     all
 }
+
+/// The `--json` output schema, as committed.
+pub fn output_schema() -> serde_json::Value {
+    let text = std::fs::read_to_string(format!(
+        "{}/schemas/output.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("the schema file");
+    serde_json::from_str(&text).expect("the schema is JSON")
+}
+
+/// Parses `stdout` as one JSON object and checks it against `schemas/output.schema.json`
+/// (the subset of JSON Schema it uses: type, required, properties, additionalProperties,
+/// items, enum, $ref to #/definitions).
+pub fn json_output(out: &Outcome) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON object ({e}): {out:?}"));
+    let schema = output_schema();
+    let mut errors = Vec::new();
+    check_schema(&schema, &schema, &v, "$", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}\n{out:?}");
+    assert_eq!(
+        v["exit_code"].as_i64(),
+        Some(i64::from(out.code)),
+        "exit_code is the exit status: {out:?}"
+    );
+    v
+}
+
+fn check_schema(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    v: &serde_json::Value,
+    at: &str,
+    errors: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/definitions/");
+        return check_schema(root, &root["definitions"][name], v, at, errors);
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let actual = match v {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let ok = types
+            .iter()
+            .any(|t| *t == actual || (*t == "number" && actual == "integer"));
+        if !ok {
+            errors.push(format!("{at}: {actual} is not {types:?}"));
+            return;
+        }
+    }
+    if let Some(Value::Array(allowed)) = schema.get("enum")
+        && !allowed.contains(v)
+    {
+        errors.push(format!("{at}: {v} is not one of {allowed:?}"));
+    }
+    if let Value::Object(fields) = v {
+        if let Some(Value::Array(req)) = schema.get("required") {
+            for r in req.iter().filter_map(Value::as_str) {
+                if !fields.contains_key(r) {
+                    errors.push(format!("{at}: missing {r}"));
+                }
+            }
+        }
+        let props = schema.get("properties").and_then(Value::as_object);
+        for (k, fv) in fields {
+            match props.and_then(|p| p.get(k)) {
+                Some(s) => check_schema(root, s, fv, &format!("{at}.{k}"), errors),
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false))
+                    || (props.is_some() && at == "$") =>
+                {
+                    errors.push(format!("{at}: unexpected field {k}"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(s)) = (v, schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            check_schema(root, s, item, &format!("{at}[{i}]"), errors);
+        }
+    }
+}

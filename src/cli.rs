@@ -247,6 +247,7 @@ async fn run(args: RunArgs, journal_path: &Path, printer: Printer) -> Exit {
         amount_column: args.amount_column.clone(),
         default_reason: args.reason.clone(),
         allow_duplicates: args.allow_duplicates,
+        ..InputOptions::default()
     };
     let rows = match read_bonuses(&args.file, &opts) {
         Ok(rows) => rows,

@@ -182,20 +182,26 @@ enum Layout {
 }
 
 impl Layout {
+    /// The layout for `format`, if the rows can be checked, and the header's problems.
     fn new(
         format: Format,
         header: &Header,
         opts: &InputOptions,
-    ) -> Result<Layout, Vec<(Option<usize>, String)>> {
-        let whole = |v: Vec<String>| v.into_iter().map(|m| (None, m)).collect::<Vec<_>>();
+    ) -> (Option<Layout>, Vec<(Option<usize>, String)>) {
+        let whole = |v: Vec<String>| v.into_iter().map(|m| (None, m)).collect();
         match format {
-            Format::Bonus => BonusLayout::new(header, opts)
-                .map(Layout::Bonus)
-                .map_err(whole),
-            Format::QualificationApi => {
-                ApiLayout::new(header, opts).map(Layout::Api).map_err(whole)
+            Format::Bonus => match BonusLayout::new(header, opts) {
+                Ok(l) => (Some(Layout::Bonus(l)), Vec::new()),
+                Err(p) => (None, whole(p)),
+            },
+            Format::QualificationApi => match ApiLayout::new(header, opts) {
+                Ok(l) => (Some(Layout::Api(l)), Vec::new()),
+                Err(p) => (None, whole(p)),
+            },
+            Format::WebsiteWorkers => {
+                let (layout, problems) = WebsiteLayout::new(header, opts);
+                (layout.map(Layout::Website), problems)
             }
-            Format::WebsiteWorkers => WebsiteLayout::new(header, opts).map(Layout::Website),
         }
     }
 
@@ -311,21 +317,19 @@ fn scan_reader(
         }
     };
     let format = detected.format;
-    let layout = match Layout::new(format, &header, opts) {
-        Ok(l) => l,
-        Err(found) => {
-            for (col, message) in found {
-                problems.add(
-                    header_line,
-                    col.map(|i| (i, header.names[i].as_str())),
-                    || message,
-                );
-            }
-            if detected.guessed {
-                problems.line(header_line, "payout could not tell what this file is for and read it as bonuses; a qualification file has WorkerId, QualificationTypeId and IntegerValue columns (or give --kind qualification), and the requester website's worker file has UPDATE- columns");
-            }
-            return Err(problems.into_errors(name));
+    let (layout, found) = Layout::new(format, &header, opts);
+    for (col, message) in found {
+        problems.add(
+            header_line,
+            col.map(|i| (i, header.names[i].as_str())),
+            || message,
+        );
+    }
+    let Some(layout) = layout else {
+        if detected.guessed {
+            problems.line(header_line, "payout could not tell what this file is for and read it as bonuses; a qualification file has WorkerId, QualificationTypeId and IntegerValue columns (or give --kind qualification), and the requester website's worker file has UPDATE- columns");
         }
+        return Err(problems.into_errors(name));
     };
     let used = layout.used();
     let ignored_columns: Vec<String> = (0..header.names.len())
@@ -718,6 +722,46 @@ pub(crate) mod tests {
         assert_eq!(err.problems.len(), crate::input::MAX_STORED_PROBLEMS);
         assert_eq!(err.problems[0].line, 2);
         assert!(err.to_string().starts_with("t: 3000 problems found"));
+    }
+
+    #[test]
+    fn the_examples_are_valid() {
+        let facts = |text: &str, opts: &InputOptions| {
+            scan_bytes(text.as_bytes(), "example", opts, &mut |_| {}).unwrap()
+        };
+        let b = facts(
+            include_str!("../../examples/bonuses.csv"),
+            &InputOptions::default(),
+        );
+        assert_eq!((b.format, b.operations), (Format::Bonus, 12));
+        let q = facts(
+            include_str!("../../examples/qualifications.csv"),
+            &InputOptions::default(),
+        );
+        assert_eq!(q.format, Format::QualificationApi);
+        assert_eq!(
+            q.by_kind,
+            BTreeMap::from([(Kind::Score, 4), (Kind::Revoke, 2)])
+        );
+        let w = facts(
+            include_str!("../../examples/workers.csv"),
+            &InputOptions {
+                block_reason: Some("Answers did not match the task".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(w.format, Format::WebsiteWorkers);
+        assert_eq!((w.rows, w.operations), (5, 7));
+        assert_eq!(
+            w.by_kind,
+            BTreeMap::from([
+                (Kind::Score, 3),
+                (Kind::Revoke, 2),
+                (Kind::Block, 1),
+                (Kind::Unblock, 1)
+            ])
+        );
+        assert_eq!(w.ignored_columns.len(), 6);
     }
 
     #[test]

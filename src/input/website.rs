@@ -120,11 +120,14 @@ pub(crate) struct WebsiteLayout {
 }
 
 impl WebsiteLayout {
-    /// Sorts the columns out. Problems come with the column they are about, if any.
+    /// Sorts the columns out. Problems come with the column they are about, if any. A layout
+    /// comes back even with problems when the rows can still be checked (the worker column
+    /// and some UPDATE column are there), so that a mistyped column does not hide the rows'
+    /// problems.
     pub(crate) fn new(
         header: &Header,
         opts: &InputOptions,
-    ) -> Result<WebsiteLayout, Vec<(Option<usize>, String)>> {
+    ) -> (Option<WebsiteLayout>, Vec<(Option<usize>, String)>) {
         let mut problems = Vec::new();
         if opts.qualification.is_some() {
             problems.push((None, "--qualification names one qualification for a whole file, but this is a worker file from the requester website, whose UPDATE- columns name their qualifications; leave --qualification out".to_string()));
@@ -228,20 +231,19 @@ impl WebsiteLayout {
                 ));
             }
         }
-        match worker {
-            Some(worker) if problems.is_empty() => {
-                if updates.is_empty() && block.is_none() {
-                    return Err(vec![(None, "the worker file has no UPDATE- columns, so it asks for no change; fill in UPDATE-<qualification name> (a score from 0 to 100, or Revoke) or UPDATE-BlockStatus (Block or Unblock)".into())]);
-                }
-                Ok(WebsiteLayout {
-                    worker,
-                    updates,
-                    block,
-                    unnamed,
-                })
+        if updates.is_empty() && block.is_none() {
+            if problems.is_empty() {
+                problems.push((None, "the worker file has no UPDATE- columns, so it asks for no change; fill in UPDATE-<qualification name> (a score from 0 to 100, or Revoke) or UPDATE-BlockStatus (Block or Unblock)".into()));
             }
-            _ => Err(problems),
+            return (None, problems);
         }
+        let layout = worker.map(|worker| WebsiteLayout {
+            worker,
+            updates,
+            block,
+            unnamed,
+        });
+        (layout, problems)
     }
 
     pub(crate) fn used(&self) -> Vec<usize> {
@@ -544,6 +546,17 @@ mod tests {
         // Only a mistyped column: still recognised as the website's file, and refused.
         let p = problems_of(b"Worker ID,UPDATE_Panel\nA1,5\n", &InputOptions::default());
         assert!(p[0].contains("unknown column prefix"), "{p:?}");
+    }
+
+    #[test]
+    fn rows_are_still_checked_when_a_column_is_refused() {
+        let p = problems_of(
+            b"Worker ID,UPDATE-Panel,UPDATE_Tagger\nA1,500,\n",
+            &InputOptions::default(),
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("line 1, column UPDATE_Tagger: unknown column prefix"));
+        assert!(p[1].starts_with("line 2, column UPDATE-Panel: score 500 is more than 100"));
     }
 
     #[test]

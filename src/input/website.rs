@@ -3,8 +3,8 @@
 //!
 //! Telling columns apart (documented in the README): the worker ID column, `UPDATE-…` columns,
 //! and the website's own read-only columns (`CURRENT-…`, `CURRENT BlockStatus`, approval rates
-//! and other statistics: headers starting with `Lifetime` or `Last`, or naming an approval
-//! rate) are known. Every other column is refused: a column payout ignored silently would be
+//! and other statistics: headers starting with the word `Lifetime` or with `Last <n> Days`, or
+//! naming an approval rate) are known. Every other column is refused: a column payout ignored silently would be
 //! changes the researcher asked for and never got. One that starts like `UPDATE` but is not
 //! exactly `UPDATE-<name>` (`UPDATE_Foo`, `Update Foo`, `UDPATE-Foo`, `UPDATE-`) is refused as
 //! an unknown column prefix.
@@ -59,13 +59,24 @@ pub(crate) fn classify(name: &str) -> WebsiteColumn {
     if name.eq_ignore_ascii_case("UPDATE BlockStatus") {
         return WebsiteColumn::Block;
     }
-    if header_key(name).starts_with("current") {
+    if word_prefix(name, "current") {
         return WebsiteColumn::Current;
     }
     if looks_like_update(name) {
         return WebsiteColumn::MistypedUpdate;
     }
     WebsiteColumn::Other
+}
+
+/// Whether `name` starts with the word `word` (any case), followed by a non-letter or nothing:
+/// `CURRENT-Panel` and `CURRENT BlockStatus`, not `Currently`.
+fn word_prefix(name: &str, word: &str) -> bool {
+    name.get(..word.len())
+        .is_some_and(|h| h.eq_ignore_ascii_case(word))
+        && !name[word.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic())
 }
 
 /// Whether the leading letters of `name` are "update" or one slip away from it (a letter
@@ -107,7 +118,10 @@ fn one_slip(a: &[u8], b: &[u8]) -> bool {
 /// …): read-only, like `CURRENT-…`.
 fn is_statistic(name: &str) -> bool {
     let key = header_key(name);
-    key.contains("approvalrate") || key.starts_with("lifetime") || key.starts_with("last")
+    let last_days = key
+        .strip_prefix("last")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()) && rest.contains("day"));
+    key.contains("approvalrate") || word_prefix(name, "lifetime") || last_days
 }
 
 pub(crate) struct WebsiteLayout {
@@ -628,7 +642,13 @@ mod tests {
         assert!(!one_slip(b"worker", b"update"));
         assert!(is_statistic("Lifetime Approval Rate"));
         assert!(is_statistic("Last 7 Days Approval Rate"));
+        assert!(is_statistic("Last 30 Days Approved"));
+        assert!(is_statistic("Lifetime Approved/Submitted"));
         assert!(!is_statistic("Notes"));
+        assert!(!is_statistic("Last name"));
+        assert!(!is_statistic("Lifetimes"));
+        assert_eq!(classify("Currently employed"), WebsiteColumn::Other);
+        assert_eq!(classify("current_Panel"), WebsiteColumn::Current);
     }
 
     #[test]

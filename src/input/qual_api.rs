@@ -402,6 +402,24 @@ mod tests {
     }
 
     #[test]
+    fn bonus_options_are_refused() {
+        let p = problems_of(
+            format!("{HEADER}A1,{QID},1,,\n").as_bytes(),
+            &InputOptions {
+                amount_column: Some("IntegerValue".into()),
+                kind: Some(crate::input::FileKind::Qualification),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            p,
+            [
+                "line 1: --amount-column applies to bonus files, and this one is a qualification file"
+            ]
+        );
+    }
+
+    #[test]
     fn scores_are_any_32_bit_integer_and_empty_means_one() {
         assert_eq!(parse_integer_value(""), Ok(1));
         assert_eq!(parse_integer_value("0"), Ok(0));

@@ -267,9 +267,9 @@ fn scan_reader(
         }
     }
     let header_line = rec.line;
-    let unnamed: Vec<String> = (0..rec.len()).map(|i| format!("#{}", i + 1)).collect();
-    let names_for_structure = Header::new(unnamed);
-    if !structure_ok(&rec, &names_for_structure, &mut problems) {
+    // Until the header is decoded, its columns are named by position.
+    let by_position = Header::new(vec![String::new(); rec.len()]);
+    if !structure_ok(&rec, &by_position, &mut problems) {
         return Err(problems.into_errors(name));
     }
     if rec.len() > MAX_COLUMNS {
@@ -284,8 +284,7 @@ fn scan_reader(
     }
     let mut names = Vec::with_capacity(rec.len());
     for i in 0..rec.len() {
-        let col = Some((i, format!("#{}", i + 1)));
-        let col = col.as_ref().map(|(i, n)| (*i, n.as_str()));
+        let col = Some((i, by_position.names[i].as_str()));
         if let Some((at, c)) = control_char(rec.raw(i), rec.info(i).quoted) {
             problems.add(header_line, col, || control_message(at, c));
         }
@@ -549,6 +548,33 @@ pub(crate) mod tests {
         )
         .unwrap_err();
         assert_eq!(err.total, 1);
+    }
+
+    #[test]
+    fn a_broken_header_is_located_by_column_position() {
+        let p = problems("WorkerId,\"AssignmentId,BonusAmount,Reason\nA1,X1,1,ok\n");
+        assert_eq!(p.len(), 1);
+        assert!(
+            p[0].starts_with("line 1, column #2: a double quote opens here and is never closed"),
+            "{p:?}"
+        );
+        let p = problems("WorkerId,Assign\x07mentId,BonusAmount,Reason\nA1,X1,1,ok\n");
+        assert!(
+            p[0].starts_with("line 1, column #2: contains the control character U+0007"),
+            "{p:?}"
+        );
+        let p = problems("\n\nWorkerId,AssignmentId,BonusAmount\nA1,X1,1\n");
+        assert!(p[0].starts_with("line 3: no reason column"), "{p:?}");
+    }
+
+    #[test]
+    fn a_row_too_long_to_hold_is_refused_without_holding_it() {
+        let huge = "x".repeat(MAX_RECORD_BYTES as usize + 1);
+        let text = format!("{HEADER}A1,X1,1,ok\nA2,X2,1,\"{huge}\"\nA3,X3,1,ok\n");
+        let p = problems(&text);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("line 3: the row is 8388"), "{p:?}");
+        assert!(p[0].contains("payout reads rows of up to 8 MiB"), "{p:?}");
     }
 
     #[test]

@@ -619,6 +619,31 @@ mod tests {
     }
 
     #[test]
+    fn options_that_cannot_apply_are_refused() {
+        let text = b"Worker ID,UPDATE-Panel,UPDATE-BlockStatus\nA1,5,Block\n";
+        let p = problems_of(
+            text,
+            &InputOptions {
+                block_reason: Some("  ".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            p[0],
+            "line 1: --block-reason is empty; MTurk requires a reason to block a worker"
+        );
+        let p = problems_of(
+            text,
+            &InputOptions {
+                block_reason: Some("r".into()),
+                qualification: Some("Panel".into()),
+                ..Default::default()
+            },
+        );
+        assert!(p[0].starts_with("line 1: --qualification names one qualification for a whole file, but this is a worker file"), "{p:?}");
+    }
+
+    #[test]
     fn column_classes() {
         assert_eq!(
             classify("UPDATE-Good Tagger"),

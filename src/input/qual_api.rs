@@ -150,18 +150,20 @@ impl ApiLayout {
             None => None,
         };
         let default = opts.default_reason.as_deref();
-        let reason = match (self.reason, action) {
-            (None, _) => Some(default.map(str::to_owned)),
-            (Some(i), Some(Action::Revoke)) => row.parse(i, |s| optional_reason(s, default)),
-            (Some(i), Some(Action::Grant)) => row
-                .parse(i, |s| {
-                    if s.is_empty() {
-                        Ok(None)
-                    } else {
-                        Err("a reason goes only with a revoke (MTurk sends none with a grant); leave it empty".into())
-                    }
-                }),
-            (Some(_), None) => None,
+        let reason = match (action, self.reason) {
+            (Some(Action::Revoke), Some(i)) => row.parse(i, |s| optional_reason(s, default)),
+            (Some(Action::Revoke), None) => optional_reason("", default)
+                .map_err(|message| row.row_problem(|| message))
+                .ok(),
+            (Some(Action::Grant), Some(i)) => row.parse(i, |s| {
+                if s.is_empty() {
+                    Ok(None)
+                } else {
+                    Err("a reason goes only with a revoke (MTurk sends none with a grant); leave it empty".into())
+                }
+            }),
+            (Some(Action::Grant), None) => Some(None),
+            (None, _) => None,
         };
         let (Some(worker), Some(qualification), Some(action), Some(value), Some(reason)) =
             (worker, qualification, action, value, reason)
@@ -323,6 +325,18 @@ mod tests {
             }
         );
         assert!(got[0].1.notifies());
+        let long = InputOptions {
+            default_reason: Some("x".repeat(5000)),
+            ..Default::default()
+        };
+        let p = problems_of(
+            b"WorkerId,QualificationTypeId,IntegerValue,Action\nA1,Panel,,revoke\n",
+            &long,
+        );
+        assert_eq!(
+            p,
+            ["line 2: reason is 5000 characters long; MTurk accepts at most 4096"]
+        );
     }
 
     #[test]

@@ -245,6 +245,18 @@ impl WebsiteLayout {
                 ));
             }
         }
+        if let Some(reason) = &opts.default_reason {
+            let chars = reason.chars().count();
+            if !updates.is_empty() && chars > super::row::MAX_REASON_CHARS {
+                problems.push((
+                    None,
+                    format!(
+                        "--reason is {chars} characters long; MTurk accepts at most {}",
+                        super::row::MAX_REASON_CHARS
+                    ),
+                ));
+            }
+        }
         if updates.is_empty() && block.is_none() {
             if problems.is_empty() {
                 problems.push((None, "the worker file has no UPDATE- columns, so it asks for no change; fill in UPDATE-<qualification name> (a score from 0 to 100, or Revoke) or UPDATE-BlockStatus (Block or Unblock)".into()));

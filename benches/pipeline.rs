@@ -7,7 +7,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use payout::emulator::{EmulatorConfig, RunningEmulator};
 use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute, pace::Pacer};
-use payout::input::{InputOptions, Row, parse_bonuses};
+use payout::input::{InputOptions, Row, parse_bytes};
 use payout::journal::{BatchKind, Journal};
 use payout::money::Cents;
 use payout::op::Operation;
@@ -48,9 +48,9 @@ fn input(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("parse_validate_plan_10k_rows", |b| {
         b.iter(|| {
-            let rows = parse_bonuses(text.as_bytes(), "bench.csv", &InputOptions::default())
-                .expect("valid");
-            plan_rows(rows.into_iter().map(Row::from), config(), &mut NoPrior).expect("plan")
+            let rows =
+                parse_bytes(text.as_bytes(), "bench.csv", &InputOptions::default()).expect("valid");
+            plan_rows(rows, config(), &mut NoPrior).expect("plan")
         })
     });
     g.finish();
@@ -86,11 +86,8 @@ fn pay(c: &mut Criterion) {
         .expect("client"),
     );
     let n = 1000;
-    let rows: Vec<Row> = parse_bonuses(csv(n).as_bytes(), "bench.csv", &InputOptions::default())
-        .expect("valid")
-        .into_iter()
-        .map(Row::from)
-        .collect();
+    let rows: Vec<Row> =
+        parse_bytes(csv(n).as_bytes(), "bench.csv", &InputOptions::default()).expect("valid");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut g = c.benchmark_group("pay");
     g.throughput(Throughput::Elements(n as u64));

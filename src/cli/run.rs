@@ -15,7 +15,7 @@ use crate::engine::{
     QualMap, Silent, StopSignal, create_missing, look_up_qualifications, pace::Pacer, verify_open,
 };
 use crate::error::{Exit, Failure, FailureKind};
-use crate::input::{InputOptions, Row, read_bonuses};
+use crate::input::{FileKind, InputOptions, Row, scan};
 use crate::journal::{BatchInfo, BatchKind, BatchOptions, CloseKind, Journal, NewBatch, Write};
 use crate::op::QualRef;
 use crate::output::{Summary, plan_text, plural};
@@ -45,6 +45,18 @@ pub struct RunArgs {
     /// Keep rows that repeat another row exactly (each is done once).
     #[arg(long)]
     allow_duplicates: bool,
+    /// What the file holds, when its header does not say: bonus or qualification.
+    #[arg(long, value_name = "KIND")]
+    kind: Option<FileKind>,
+    /// The qualification type (ID or name) of every row of an API-style qualification file.
+    #[arg(long, value_name = "ID|NAME")]
+    qualification: Option<String>,
+    /// Let MTurk e-mail workers about the scores they are granted (off by default).
+    #[arg(long)]
+    notify: bool,
+    /// Reason recorded with each block of a website file (MTurk requires one).
+    #[arg(long, value_name = "TEXT")]
+    block_reason: Option<String>,
     /// Do again operations that an earlier batch in this journal already did.
     #[arg(long)]
     allow_repeat: bool,
@@ -152,12 +164,18 @@ fn read_input(args: &RunArgs, ctx: &Ctx) -> Result<Vec<Row>, Failure> {
         amount_column: args.amount_column.clone(),
         default_reason: args.reason.clone(),
         allow_duplicates: args.allow_duplicates,
+        kind: args.kind,
+        qualification: args.qualification.clone(),
+        notify: args.notify,
+        block_reason: args.block_reason.clone(),
     };
-    match read_bonuses(&args.file, &opts) {
-        Ok(rows) => Ok(rows.into_iter().map(Row::from).collect()),
+    let mut rows = Vec::new();
+    match scan(&args.file, &opts, &mut |row| rows.push(row)) {
+        Ok(_) => Ok(rows),
         Err(e) => {
             ctx.put("file", &e.file);
             ctx.put("problems", &e.problems);
+            ctx.put("problems_total", e.total);
             Err(
                 Failure::new(FailureKind::InvalidInput, e.to_string().trim_end())
                     .with_fix("Fix these lines and run the same command again."),

@@ -88,7 +88,113 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             format!("{HEADER}A1,X1,1,T\nA2,X2,1,T\nA3,X3,1..0,T\nA4,X4,1,T\n").into_bytes(),
             "line 4, column BonusAmount",
         ),
+        // Issue 6: the quote swallowed the rest of the file into line 3's reason.
+        (
+            "unclosed quote",
+            format!("{HEADER}A1,X1,1,T\nA2,X2,1,\"Thanks\nA3,X3,1,T\nA4,X4,1,T\n").into_bytes(),
+            "line 3, column Reason: a double quote opens here and is never closed",
+        ),
+        (
+            "text after a closing quote",
+            format!("{HEADER}A1,X1,1,\"Thanks \"great\" work\"\n").into_bytes(),
+            "line 2, column Reason: has text after its closing double quote",
+        ),
+        (
+            "NUL byte",
+            format!("{HEADER}A1B2C3,3XYZ,1.00,Tha\0nks\n").into_bytes(),
+            "line 2, column Reason: contains a NUL byte (character 4); this usually means the file is UTF-16",
+        ),
+        (
+            "control character",
+            format!("{HEADER}A1B2C3,3XYZ,1.00,\x1b[1mThanks\n").into_bytes(),
+            "line 2, column Reason: contains the control character U+001B (character 1)",
+        ),
+        (
+            "UTF-16 LE with BOM",
+            utf16(
+                &format!("{HEADER}A1B2C3,3XYZ,1.00,Thanks\n"),
+                true,
+                u16::to_le_bytes,
+            ),
+            "the file is UTF-16; save it as UTF-8 (CSV UTF-8 in Excel)",
+        ),
+        (
+            "UTF-16 LE without BOM",
+            utf16(
+                &format!("{HEADER}A1B2C3,3XYZ,1.00,Thanks\n"),
+                false,
+                u16::to_le_bytes,
+            ),
+            "the file is UTF-16; save it as UTF-8 (CSV UTF-8 in Excel)",
+        ),
+        (
+            "UTF-16 BE without BOM",
+            utf16(
+                &format!("{HEADER}A1B2C3,3XYZ,1.00,Thanks\n"),
+                false,
+                u16::to_be_bytes,
+            ),
+            "the file is UTF-16; save it as UTF-8 (CSV UTF-8 in Excel)",
+        ),
+        // Issue 8.
+        (
+            "short row",
+            format!("{HEADER}A1B2C3,3XYZ,1.00\n").into_bytes(),
+            "line 2: has 3 fields, but the header has 4; a value is missing",
+        ),
+        (
+            "missing worker column",
+            b"AssignmentId,BonusAmount,Reason\n3XYZ,1.00,T\n".to_vec(),
+            "line 1: no worker column; name it WorkerId (also accepted:",
+        ),
+        (
+            "semicolons without sep=",
+            b"WorkerId;AssignmentId;BonusAmount;Reason\nA1;X1;1;T\n".to_vec(),
+            "the file seems to be separated by semicolons",
+        ),
+        // Issue 7: qualification files are validated as thoroughly.
+        (
+            "misspelt revoke",
+            b"WorkerId,QualificationTypeId,IntegerValue,Action\nA1,Panel,,Revok\n".to_vec(),
+            "line 2, column Action: action \"Revok\" is neither grant nor revoke",
+        ),
+        (
+            "lower-case worker",
+            b"WorkerId,QualificationTypeId,IntegerValue\na1b2c3,Panel,5\n".to_vec(),
+            "line 2, column WorkerId: worker ID \"a1b2c3\" is in lower case",
+        ),
+        (
+            "grant and revoke of one worker",
+            b"WorkerId,QualificationTypeId,IntegerValue,Action\nA1,Panel,5,\nA1,Panel,,revoke\n"
+                .to_vec(),
+            "line 3: conflicts with line 2",
+        ),
+        (
+            "mistyped website column",
+            b"Worker ID,CURRENT-Panel,UPDATE-Panel,UPDATE_Tagger\nA1,,5,5\n".to_vec(),
+            "line 1, column UPDATE_Tagger: unknown column prefix",
+        ),
+        (
+            "block without a reason",
+            b"Worker ID,CURRENT BlockStatus,UPDATE-BlockStatus\nA1,Never Blocked,Block\n".to_vec(),
+            "line 2, column UPDATE-BlockStatus: Block needs a reason",
+        ),
+        (
+            "website score above 100",
+            b"Worker ID,UPDATE-Panel\nA1,101\n".to_vec(),
+            "line 2, column UPDATE-Panel: score 101 is more than 100",
+        ),
     ]
+}
+
+fn utf16(text: &str, bom: bool, bytes: fn(u16) -> [u8; 2]) -> Vec<u8> {
+    let mut v = if bom {
+        bytes(0xFEFF).to_vec()
+    } else {
+        Vec::new()
+    };
+    v.extend(text.encode_utf16().flat_map(bytes));
+    v
 }
 
 #[test]
@@ -150,4 +256,43 @@ fn with_json_the_problems_are_also_data_on_stdout() {
     assert_eq!(problems[0]["column"], "BonusAmount");
     assert_eq!(problems[1]["line"], 3);
     assert_eq!(problems[1]["column"], "Reason");
+}
+
+#[test]
+fn hints_fit_the_problem() {
+    let s = Scratch::new();
+    let short = s.write("short.csv", &format!("{HEADER}A1B2C3,3XYZ,1.00\n"));
+    let out = s.run(&["run", short.to_str().unwrap(), "--emulator"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("line 2: has 3 fields, but the header has 4"),
+        "{out:?}"
+    );
+    assert!(
+        !out.stderr.contains("double quotes"),
+        "a short row gets no comma hint: {out:?}"
+    );
+    let no_worker = s.write("w.csv", "AssignmentId,BonusAmount,Reason\n3XYZ,1.00,T\n");
+    let out = s.run(&["run", no_worker.to_str().unwrap(), "--emulator"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.stderr.contains("no worker column"), "{out:?}");
+    assert!(
+        !out.stderr.contains("--amount-column"),
+        "the amount hint is for the amount column only: {out:?}"
+    );
+}
+
+#[test]
+fn a_file_after_an_excel_sep_line_is_paid() {
+    let s = Scratch::new();
+    let rows = rows(3);
+    let file = s.write("sep.csv", &format!("sep=,\r\n{}", csv_text(&rows)));
+    let out = s.run(&["run", file.to_str().unwrap(), "--emulator"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains(&format!("paid     {:>6}", 3)),
+        "{out:?}"
+    );
+    assert!(s.journal().exists());
 }

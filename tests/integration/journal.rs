@@ -9,7 +9,7 @@ use std::time::Duration;
 use payout::emulator::{BackgroundEmulator, EmulatorConfig, RunningEmulator};
 use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute, pace::Pacer};
 use payout::ids::{AssignmentId, QualificationTypeId, WorkerId};
-use payout::input::{InputOptions, Row as OpRow, parse_bonuses};
+use payout::input::{InputOptions, Row as OpRow, parse_bytes};
 use payout::journal::{BatchKind, ItemState, Journal};
 use payout::plan::PlanConfig;
 use payout::platform::{
@@ -115,15 +115,12 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
         )
         .await
         .unwrap();
-        let rows: Vec<OpRow> = parse_bonuses(
+        let rows: Vec<OpRow> = parse_bytes(
             csv_text(&rows(60)).as_bytes(),
             "t.csv",
             &InputOptions::default(),
         )
-        .unwrap()
-        .into_iter()
-        .map(OpRow::from)
-        .collect();
+        .unwrap();
         let config = PlanConfig {
             kind: BatchKind::Bonus,
             target: Target::Emulator,
@@ -212,11 +209,7 @@ fn a_version_1_journal_migrates_and_its_unfinished_batch_resumes_to_the_same_res
     let fixtures = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
     std::fs::copy(format!("{fixtures}/journal-v1.sqlite"), s.journal()).unwrap();
     let csv = std::fs::read_to_string(format!("{fixtures}/v1-batch.csv")).unwrap();
-    let all: Vec<OpRow> = parse_bonuses(csv.as_bytes(), "v1", &InputOptions::default())
-        .unwrap()
-        .into_iter()
-        .map(OpRow::from)
-        .collect();
+    let all: Vec<OpRow> = parse_bytes(csv.as_bytes(), "v1", &InputOptions::default()).unwrap();
 
     // The old version wrote the journal; this one reads and migrates it.
     let status = s.run(&["status", "--json"]);

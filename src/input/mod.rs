@@ -1,0 +1,26 @@
+//! Reading and validating input CSV files — bonuses, API-style qualification files and the
+//! requester website's worker CSV — streamed once, with every problem reported by line and
+//! column before anything is sent.
+//!
+//! The pipeline inside: `sniff` (encoding, Excel's `sep=` line) → `records` (CSV with true
+//! lines and quote checks) → `columns` (header → format) → `bonus` / `qual_api` / `website`
+//! (rows → operations) → `dedupe` (repeats and conflicts) → `scan` (the API).
+
+mod bonus;
+mod columns;
+mod dedupe;
+mod problems;
+mod qual_api;
+mod records;
+mod row;
+mod scan;
+mod sniff;
+mod website;
+
+pub use columns::{
+    COLUMNS_SCHEMA, ColumnSchema, ColumnSpec, QUALIFICATION_COLUMNS_SCHEMA, WebsiteSpec,
+    qualification_schema, schema,
+};
+pub use problems::{InputErrors, InputProblem, MAX_STORED_PROBLEMS};
+pub use row::MAX_REASON_CHARS;
+pub use scan::{FileFacts, FileKind, Format, InputOptions, Row, parse_bytes, scan, scan_bytes};

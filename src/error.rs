@@ -95,8 +95,10 @@ pub enum FailureKind {
     TargetMismatch,
     /// Rows overlap another batch.
     Overlap,
-    /// Production without the confirmation it needs.
+    /// Production without the rehearsal or confirmation it needs.
     Confirmation,
+    /// A bonus above `--max-bonus`, or a total above `--max-total`.
+    OverCap,
     /// Qualification types named but not found.
     MissingQualification,
     /// Writing a report where it must not go.
@@ -106,7 +108,7 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 17] = [
+    pub const ALL: [FailureKind; 18] = [
         FailureKind::Usage,
         FailureKind::NoSuchBatch,
         FailureKind::InvalidInput,
@@ -121,6 +123,7 @@ impl FailureKind {
         FailureKind::TargetMismatch,
         FailureKind::Overlap,
         FailureKind::Confirmation,
+        FailureKind::OverCap,
         FailureKind::MissingQualification,
         FailureKind::UnsafeOutput,
         FailureKind::Interrupted,
@@ -134,9 +137,8 @@ impl FailureKind {
             Journal | Output => Exit::Error,
             Interrupted => Exit::Incomplete,
             JournalLocked | JournalTooNew | NotAJournal | Credentials | Unreachable | Account
-            | TargetMismatch | Overlap | Confirmation | MissingQualification | UnsafeOutput => {
-                Exit::Refused
-            }
+            | TargetMismatch | Overlap | Confirmation | OverCap | MissingQualification
+            | UnsafeOutput => Exit::Refused,
         }
     }
 }

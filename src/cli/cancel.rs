@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::execute::{conclude, resolve_quals};
-use super::run::verify_batch;
+use super::new_batch::verify_batch;
 use super::session::{Place, Session};
 use super::{Ctx, Outcome};
 use crate::engine::QualMap;

@@ -5,7 +5,10 @@
 
 mod args;
 mod cancel;
+mod confirm;
+mod dry_run;
 mod execute;
+mod new_batch;
 mod report;
 mod resume;
 mod run;

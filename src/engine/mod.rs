@@ -8,6 +8,7 @@
 
 mod locks;
 pub mod pace;
+mod preflight;
 mod quals;
 mod retry;
 mod run;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub use locks::{GroupGuard, GroupLocks};
+pub use preflight::{Finding, preflight};
 pub use quals::{LookupError, QualMap, create_missing, look_up_qualifications};
 pub use retry::{backoff, read_with_retries};
 pub use run::{Next, after_answer, execute, verify_open};

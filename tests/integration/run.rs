@@ -457,7 +457,13 @@ fn a_production_dry_run_needs_no_yes_and_only_reads() {
     assert!(out.stderr.contains("PRODUCTION"), "{out:?}");
     let calls = emu.handle().stats().calls;
     assert_eq!(calls.get("GetAccountBalance"), Some(&1), "{calls:?}");
-    assert_eq!(calls.len(), 1, "only the balance was read: {calls:?}");
+    // Issue 9 added read-only preflight checks to dry runs: still nothing but reads.
+    let reads = ["GetAccountBalance", "GetAssignment", "ListBonusPayments"];
+    assert!(
+        calls.keys().all(|k| reads.contains(&k.as_str())),
+        "only reads: {calls:?}"
+    );
+    assert!(emu.handle().ledger().is_empty());
 }
 
 #[test]

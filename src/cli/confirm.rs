@@ -1,0 +1,105 @@
+//! Production's gate: the same content rehearsed first (a finished sandbox run, or a production
+//! dry run whose read-only checks passed), then the totals shown and confirmed by the user.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use super::Ctx;
+use crate::error::{Failure, FailureKind};
+use crate::journal::Journal;
+use crate::output::{plan_text, plural};
+use crate::plan::{PlanSummary, Totals};
+use crate::platform::Balance;
+
+/// Refuses a new production batch whose content was never rehearsed (no call is made), unless
+/// `skip`. Returns how it was rehearsed.
+pub fn rehearsal_gate(
+    ctx: &Ctx,
+    journal: &Journal,
+    probe: &PlanSummary,
+    file: &str,
+    skip: bool,
+) -> Result<Option<String>, Failure> {
+    match journal.rehearsal(&probe.content_digest)? {
+        Some(how) => {
+            ctx.printer.say(format!("Rehearsed: {how}."));
+            Ok(Some(how))
+        }
+        None if skip => {
+            ctx.printer.warn(
+                "warning: production without a rehearsal (--skip-rehearsal); this is recorded with the batch.",
+            );
+            Ok(None)
+        }
+        None => Err(Failure::new(
+            FailureKind::Confirmation,
+            "this file has not been rehearsed: production needs a finished sandbox run of the same content, or a production dry run whose checks passed",
+        )
+        .with_fix(format!(
+            "Rehearse it first, then run this again:\n  payout run {file} --sandbox                 (the whole batch in the sandbox)\n  payout run {file} --production --dry-run    (read-only checks against production)\nOr add --skip-rehearsal to go on without one (it is recorded)."
+        ))),
+    }
+}
+
+/// Production without `--yes` needs someone at a terminal to confirm: refused before any call
+/// otherwise.
+pub fn need_terminal(yes: bool) -> Result<(), Failure> {
+    if yes || std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        FailureKind::Confirmation,
+        "--production works with real money and real workers and asks for confirmation at a terminal; there is none here, and no --yes",
+    )
+    .with_fix("Run it in a terminal to confirm the totals, or add --yes in a script (after a rehearsal)."))
+}
+
+/// Shows the production banner and asks for `yes` (or the grand total); `--yes` answers for
+/// the user.
+pub fn confirm(
+    ctx: &Ctx,
+    totals: &Totals,
+    balance: &Balance,
+    rehearsal: Option<&str>,
+    yes: bool,
+) -> Result<(), Failure> {
+    let mut banner = format!(
+        "\n  *** PRODUCTION: real money, real workers ***\n{}\n  {} in all",
+        plan_text(totals, Some(balance)),
+        plural(totals.operations, "operation")
+    );
+    banner.push_str(&match rehearsal {
+        Some(how) => format!("\n  rehearsed: {how}"),
+        None => "\n  NOT rehearsed (--skip-rehearsal)".into(),
+    });
+    ctx.printer.warn(banner);
+    if yes {
+        ctx.printer.warn("Confirmed by --yes.");
+        return Ok(());
+    }
+    need_terminal(false)?;
+    let total = totals.grand_total();
+    let prompt = if totals.bonuses > 0 {
+        format!("Type yes (or the grand total, {total}) to go on: ")
+    } else {
+        "Type yes to go on: ".to_owned()
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(prompt.as_bytes());
+    let _ = err.flush();
+    drop(err);
+    let mut answer = String::new();
+    let read = std::io::stdin().lock().read_line(&mut answer);
+    let answer = answer.trim();
+    let agreed = read.is_ok()
+        && (answer.eq_ignore_ascii_case("yes")
+            || (totals.bonuses > 0
+                && (answer == total.to_string() || answer == total.to_api_string())));
+    if agreed {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            FailureKind::Confirmation,
+            "not confirmed; nothing was sent",
+        ))
+    }
+}

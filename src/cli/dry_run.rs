@@ -1,0 +1,243 @@
+//! `payout run FILE --dry-run`: the plan of what is left (the journal says what was done
+//! before), the account checked, and read-only preflight checks of every operation. Nothing is
+//! sent; nothing is journaled — except that a production dry run whose checks pass is recorded
+//! as the rehearsal production needs.
+
+use std::sync::Arc;
+
+use super::args::{JournalArgs, PaceArgs, TargetArgs};
+use super::execute::{Signals, first_signal, interrupted, open_totals};
+use super::new_batch::show_overlaps;
+use super::session::{Place, Session};
+use super::{Ctx, Outcome};
+use crate::engine::{Finding, QualMap, StopSignal, look_up_qualifications, pace::Pacer, preflight};
+use crate::error::{Exit, Failure};
+use crate::input::Row;
+use crate::journal::{ItemFilter, ItemState, Journal, Write};
+use crate::op::{Operation, Origin};
+use crate::output::{Summary, plan_text, plural};
+use crate::plan::{PlanConfig, PlanSummary, Totals, plan_rows};
+use crate::target::Target;
+
+/// Findings listed at most; the rest are counted.
+const LISTED_FINDINGS: usize = 30;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn dry_run(
+    ctx: &Ctx,
+    journal_args: &JournalArgs,
+    target: &TargetArgs,
+    pace: &PaceArgs,
+    rows: Vec<Row>,
+    config: PlanConfig,
+    probe: &PlanSummary,
+    place: &Place,
+    source: &str,
+    signals: &mut Option<Signals>,
+) -> Outcome {
+    let path = journal_args.path();
+    let journal = if path.exists() {
+        Some(Journal::open_read_only(&path)?)
+    } else {
+        None
+    };
+    // What is left to do: the journal's open operations of this batch, or the whole plan.
+    let (totals, todo): (Totals, Vec<(Origin, Operation)>) = match &journal {
+        Some(j) => match j.batch_by_fingerprint(&probe.fingerprint)? {
+            Some(batch) => {
+                let done = Summary::load(j, &batch)?;
+                ctx.printer.say(format!(
+                    "Batch {} of this file is in the journal: {} done before ({} paid), {} left.",
+                    batch.name,
+                    plural(done.done, "operation"),
+                    crate::money::Cents(done.paid_cents),
+                    done.pending
+                ));
+                let open = j
+                    .items_page(batch.id, None, usize::MAX >> 1, ItemFilter::Open)?
+                    .into_iter()
+                    .map(|i| (i.origin, i.op))
+                    .collect();
+                (open_totals(j, &batch)?, open)
+            }
+            None => {
+                let (items, s) = plan_rows(rows, config, &mut j.prior(&place.ledger())?)?;
+                if s.skipped > 0 {
+                    ctx.printer.say(format!(
+                        "{} already done by earlier batches would be skipped.",
+                        plural(s.skipped, "operation")
+                    ));
+                }
+                if s.overlap_count > 0 {
+                    show_overlaps(ctx, &s);
+                    ctx.put("overlaps", &s.overlaps);
+                }
+                let todo = items
+                    .into_iter()
+                    .filter(|i| i.state == ItemState::Pending)
+                    .map(|i| (i.origin, i.op))
+                    .collect();
+                (s.totals, todo)
+            }
+        },
+        None => (
+            probe.totals.clone(),
+            rows.into_iter().map(|r| (r.origin, r.op)).collect(),
+        ),
+    };
+    let startup = async {
+        let session = Session::connect(place, target, pace).await?;
+        let balance = session.check_account(place, pace, &ctx.printer).await?;
+        Ok::<_, Failure>((session, balance))
+    };
+    let (session, balance) = tokio::select! {
+        r = startup => r?,
+        _ = first_signal(signals) => return Err(interrupted()),
+    };
+    ctx.printer.say(format!(
+        "Plan (dry run):\n{}",
+        plan_text(&totals, Some(&balance))
+    ));
+    ctx.put("plan", plan_json(&totals, &balance));
+
+    // Read-only checks.
+    let cfg = pace.engine();
+    let mut findings = Vec::new();
+    let mut names: Vec<String> = todo
+        .iter()
+        .filter_map(|(_, op)| op.qualification()?.name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names.dedup();
+    let (quals, missing) = if names.is_empty() {
+        (QualMap::default(), Vec::new())
+    } else {
+        look_up_qualifications(
+            session.platform.as_ref(),
+            journal.as_ref(),
+            &place.ledger(),
+            &names,
+            &cfg,
+        )
+        .await?
+    };
+    let checks = todo
+        .iter()
+        .filter(|(_, op)| matches!(op, Operation::Bonus { .. }))
+        .map(|(_, op)| match op {
+            Operation::Bonus { assignment, .. } => assignment.as_str(),
+            _ => "",
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        + todo
+            .iter()
+            .filter(|(_, op)| op.qualification().is_some())
+            .count();
+    ctx.printer.say(format!(
+        "Checking {} with the platform (read-only)…",
+        plural(checks as u64, "thing")
+    ));
+    let bar = ctx.printer.bar.then(|| {
+        let b = indicatif::ProgressBar::new(checks as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:24} {pos}/{len} checked {wide_msg}")
+                .expect("a valid template"),
+        );
+        b
+    });
+    let tick: Arc<dyn Fn() + Send + Sync> = match &bar {
+        Some(b) => {
+            let b = b.clone();
+            Arc::new(move || b.inc(1))
+        }
+        None => Arc::new(|| {}),
+    };
+    let stop = Arc::new(StopSignal::default());
+    let run = preflight(
+        session.platform.clone(),
+        &todo,
+        &quals,
+        &cfg,
+        Arc::new(Pacer::new(cfg.start_rate, cfg.max_rate)),
+        stop.clone(),
+        tick,
+    );
+    let found = tokio::select! {
+        f = run => f,
+        _ = first_signal(signals) => {
+            stop.stop(crate::engine::StopReason::User);
+            return Err(interrupted());
+        }
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for name in &missing {
+        findings.push(format!(
+            "no qualification type of yours is named {name:?} (--create-missing creates it)"
+        ));
+    }
+    let failing = found.iter().filter(|f| f.fails()).count() + missing.len();
+    findings.extend(found.iter().map(Finding::to_string));
+    if totals.bonuses > 0 && balance.available < totals.grand_total() {
+        findings.push(format!(
+            "the balance is {} short of the total",
+            totals.grand_total() - balance.available
+        ));
+    }
+    let short = totals.bonuses > 0 && balance.available < totals.grand_total();
+    let passed = failing == 0 && !short;
+    if findings.is_empty() {
+        ctx.printer.say("Checks: all passed.");
+    } else {
+        ctx.printer.warn(format!(
+            "Checks found {}:",
+            plural(findings.len() as u64, "problem")
+        ));
+        for f in findings.iter().take(LISTED_FINDINGS) {
+            ctx.printer.warn(format!("  {f}"));
+        }
+        if findings.len() > LISTED_FINDINGS {
+            ctx.printer
+                .warn(format!("  … and {} more", findings.len() - LISTED_FINDINGS));
+        }
+    }
+    ctx.put(
+        "preflight",
+        serde_json::json!({ "passed": passed, "findings": found, "problems": findings }),
+    );
+    if place.target == Target::Production && passed {
+        drop(journal);
+        let mut j = Journal::open(&path)?;
+        j.write(&Write::Rehearsal {
+            content_digest: probe.content_digest.clone(),
+            ledger: place.ledger(),
+            source: source.to_owned(),
+        })?;
+        ctx.printer.say(
+            "Dry run: nothing was sent. The rehearsal is recorded: the same file may now run in production (which still asks for confirmation).",
+        );
+    } else {
+        ctx.printer
+            .say("Dry run: nothing was sent and nothing was journaled.");
+    }
+    Ok(Exit::Ok)
+}
+
+fn plan_json(t: &Totals, balance: &crate::platform::Balance) -> serde_json::Value {
+    serde_json::json!({
+        "operations": t.operations,
+        "bonuses": t.bonuses,
+        "scores": t.scores,
+        "revokes": t.revokes,
+        "blocks": t.blocks,
+        "unblocks": t.unblocks,
+        "workers": t.workers,
+        "bonus_cents": t.bonus.0,
+        "fee_cents": t.fee.0,
+        "total_cents": t.grand_total().0,
+        "notifications": t.notifications,
+        "balance_cents": balance.available.0,
+    })
+}

@@ -1,0 +1,300 @@
+//! A new batch: planned against the journal, its overlaps with other batches shown and refused
+//! (or superseded), its qualification types looked up — and only then recorded.
+
+use super::Ctx;
+use super::args::PaceArgs;
+use super::execute::missing_qualifications;
+use super::session::{Place, Session};
+use crate::engine::{
+    QualMap, Silent, StopSignal, create_missing, look_up_qualifications, pace::Pacer, verify_open,
+};
+use crate::error::{Failure, FailureKind};
+use crate::input::Row;
+use crate::journal::{BatchInfo, BatchOptions, CloseKind, Journal, NewBatch, Write};
+use crate::op::QualRef;
+use crate::output::plural;
+use crate::plan::{OverlapReason, PlanConfig, PlanSummary, PlannedItem, plan_rows};
+
+/// The choices of `payout run` that shape a new batch.
+pub struct NewOptions<'a> {
+    pub allow_repeat: bool,
+    pub allow_overlap: bool,
+    pub supersede: bool,
+    pub create_missing: bool,
+    pub skip_rehearsal: bool,
+    pub pace: &'a PaceArgs,
+}
+
+/// A new batch planned and checked, not yet recorded.
+pub struct NewPlan {
+    pub items: Vec<PlannedItem>,
+    pub summary: PlanSummary,
+    pub config: PlanConfig,
+    /// Qualification names no type of the requester has (created when recorded).
+    pub missing: Vec<String>,
+}
+
+/// Plans a new batch against the journal; refuses (or, with `--supersede`, resolves) overlaps
+/// with other batches; looks its qualification types up. Nothing is written.
+#[allow(clippy::too_many_arguments)]
+pub async fn plan_new(
+    opts: &NewOptions<'_>,
+    ctx: &Ctx,
+    journal: &mut Journal,
+    rows: Vec<Row>,
+    config: PlanConfig,
+    probe: &PlanSummary,
+    place: &Place,
+    session: &Session,
+) -> Result<NewPlan, Failure> {
+    refuse_other_endpoint(journal, probe, place)?;
+    let ledger = place.ledger();
+    let (mut items, mut summary) = plan_rows(
+        rows.iter().cloned(),
+        config.clone(),
+        &mut journal.prior(&ledger)?,
+    )?;
+    if summary.overlap_count > 0 {
+        show_overlaps(ctx, &summary);
+        let unfinished = summary
+            .overlaps
+            .iter()
+            .any(|o| o.reason == OverlapReason::Unfinished);
+        let paid = summary
+            .overlaps
+            .iter()
+            .any(|o| o.reason == OverlapReason::AlreadyPaid);
+        if unfinished && opts.supersede && !paid {
+            supersede(ctx, journal, &summary, place, session, opts.pace).await?;
+            (items, summary) = plan_rows(rows, config.clone(), &mut journal.prior(&ledger)?)?;
+        }
+        if summary.overlap_count > 0 {
+            ctx.put("overlaps", &summary.overlaps);
+            let mut fix = Vec::new();
+            if unfinished {
+                fix.push(format!(
+                    "Finish the other batch first (`payout resume {}`), or cancel it (`payout cancel {0}`), or add --supersede to cancel it now (what it sent without an answer is verified first).",
+                    summary.overlapping_batches[0]
+                ));
+            }
+            if paid {
+                fix.push("If these are further bonuses (another round, not a correction), add --allow-overlap.".into());
+            }
+            return Err(Failure::new(
+                FailureKind::Overlap,
+                format!(
+                    "{} of this file overlap {} ({}); nothing was sent",
+                    plural(summary.overlap_count, "row"),
+                    plural(summary.overlapping_batches.len() as u64, "other batch"),
+                    summary.overlapping_batches.join(", ")
+                ),
+            )
+            .with_fix(fix.join("\n")));
+        }
+    }
+    let names = qualification_names(&items);
+    let (_, missing) = look_up_qualifications(
+        session.platform.as_ref(),
+        Some(journal),
+        &ledger,
+        &names,
+        &opts.pace.engine(),
+    )
+    .await?;
+    if !missing.is_empty() && !opts.create_missing {
+        return Err(missing_qualifications(&missing));
+    }
+    Ok(NewPlan {
+        items,
+        summary,
+        config,
+        missing,
+    })
+}
+
+/// Records a planned batch and creates its missing qualification types (once each).
+pub async fn record_new(
+    opts: &NewOptions<'_>,
+    ctx: &Ctx,
+    journal: &mut Journal,
+    plan: NewPlan,
+    place: &Place,
+    session: &Session,
+    source: &str,
+) -> Result<BatchInfo, Failure> {
+    let batch = journal.insert_batch(&NewBatch {
+        fingerprint: plan.summary.fingerprint.clone(),
+        content_digest: plan.summary.content_digest.clone(),
+        kind: plan.config.kind,
+        target: place.target,
+        endpoint: place.endpoint.clone(),
+        source: source.to_owned(),
+        options: BatchOptions {
+            allow_repeat: opts.allow_repeat,
+            allow_overlap: opts.allow_overlap,
+            create_missing: opts.create_missing,
+            skip_rehearsal: opts.skip_rehearsal,
+        },
+    })?;
+    journal.insert_items(batch.id, &plan.items)?;
+    if !plan.missing.is_empty() {
+        let created = create_missing(
+            session.platform.as_ref(),
+            journal,
+            &place.ledger(),
+            batch.id,
+            &plan.missing,
+            &opts.pace.engine(),
+        )
+        .await?;
+        for name in &plan.missing {
+            if let Some(id) = created.id(&QualRef::Name(name.clone())) {
+                ctx.printer
+                    .say(format!("Created the qualification type {name:?} ({id})."));
+            }
+        }
+    }
+    ctx.printer.say(format!("New batch {}.", batch.name));
+    if plan.summary.skipped > 0 {
+        ctx.printer.say(format!(
+            "{} already done by earlier batches: skipped (--allow-repeat does them again).",
+            plural(plan.summary.skipped, "operation")
+        ));
+    }
+    Ok(batch)
+}
+
+fn qualification_names(items: &[PlannedItem]) -> Vec<String> {
+    let mut names: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.op.qualification()?.name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A batch of the same content on the same target that pays through another endpoint, and is
+/// not finished: running this one would pay the same rows into another ledger.
+fn refuse_other_endpoint(
+    journal: &Journal,
+    probe: &PlanSummary,
+    place: &Place,
+) -> Result<(), Failure> {
+    for other in journal.open_batches_on_target(place.target)? {
+        if other.content_digest.as_deref() == Some(probe.content_digest.as_str())
+            && other.ledger != place.ledger()
+        {
+            let there = match &other.endpoint {
+                Some(e) => format!("through {e}"),
+                None => format!("through {}'s own endpoint", other.target.banner()),
+            };
+            return Err(Failure::new(
+                FailureKind::TargetMismatch,
+                format!(
+                    "batch {} of this file on {} is unfinished and works {there}; this run would work elsewhere",
+                    other.name,
+                    other.target.banner()
+                ),
+            )
+            .with_fix(format!(
+                "Finish it where it was recorded (`payout resume {}`), or cancel it (`payout cancel {0}`).",
+                other.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn show_overlaps(ctx: &Ctx, summary: &PlanSummary) {
+    ctx.printer.warn(format!(
+        "These rows overlap other batches in the journal ({} in all):",
+        summary.overlap_count
+    ));
+    for o in &summary.overlaps {
+        let why = match o.reason {
+            OverlapReason::Unfinished => "unfinished",
+            OverlapReason::AlreadyPaid => "already paid",
+        };
+        ctx.printer.warn(format!(
+            "  {}: {} — batch {} {}: {} ({})",
+            o.origin, o.what, o.other_batch, o.other_origin, o.other_what, why
+        ));
+    }
+    if summary.overlap_count as usize > summary.overlaps.len() {
+        ctx.printer.warn(format!(
+            "  … and {} more",
+            summary.overlap_count as usize - summary.overlaps.len()
+        ));
+    }
+}
+
+/// Cancels the unfinished batches this file overlaps: what they sent without an answer is
+/// verified first; a batch that cannot be verified now is not touched.
+async fn supersede(
+    ctx: &Ctx,
+    journal: &mut Journal,
+    summary: &PlanSummary,
+    place: &Place,
+    session: &Session,
+    pace: &PaceArgs,
+) -> Result<(), Failure> {
+    for name in &summary.overlapping_batches {
+        let Some(old) = journal.batch_by_name(name)? else {
+            continue;
+        };
+        if old.closed.is_some() {
+            continue;
+        }
+        let quals = super::execute::resolve_quals(journal, &old, session, place, pace)
+            .await
+            .unwrap_or_else(|_| QualMap::default());
+        let left = verify_batch(journal, &old, session, quals, pace).await?;
+        if left > 0 {
+            return Err(Failure::new(
+                FailureKind::Overlap,
+                format!(
+                    "batch {name} has {} sent without an answer that could not be verified now; it was not superseded",
+                    plural(left, "operation")
+                ),
+            )
+            .with_fix("Run the same command again later."));
+        }
+        journal.write(&Write::Close {
+            batch: old.id,
+            how: CloseKind::Superseded,
+            by: None,
+        })?;
+        ctx.printer.say(format!(
+            "Batch {name} superseded: its operations not done are closed and will not be done by it."
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies every unknown operation of `batch` with the platform; returns how many remain
+/// unknown. The journal is lent to the engine's writer and given back.
+pub async fn verify_batch(
+    journal: &mut Journal,
+    batch: &BatchInfo,
+    session: &Session,
+    quals: QualMap,
+    pace: &PaceArgs,
+) -> Result<u64, Failure> {
+    let cfg = pace.engine();
+    let left = journal
+        .with_writer(|writer| {
+            verify_open(
+                session.platform.clone(),
+                writer,
+                batch.clone(),
+                quals,
+                cfg.clone(),
+                Pacer::new(cfg.start_rate, cfg.max_rate),
+                std::sync::Arc::new(Silent),
+                std::sync::Arc::new(StopSignal::default()),
+            )
+        })
+        .await?;
+    Ok(left)
+}

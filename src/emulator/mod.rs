@@ -7,6 +7,7 @@
 mod cli;
 mod config;
 mod errors;
+mod guesses;
 mod ops;
 mod server;
 mod sigv4;

@@ -25,6 +25,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::config::EmulatorConfig;
 use super::errors::ApiError;
+use super::guesses;
 use super::ops::{self, Op, UNKNOWN_OPERATION};
 use super::sigv4::{self, AuthFailure};
 use super::state::{Payment, QualificationGrant, State, Stats};
@@ -94,24 +95,17 @@ fn request_id(shared: &Shared) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
 }
 
+/// An answer on the API path: the operation's JSON or an error body, and only the headers every
+/// AWS JSON service sends (`x-amzn-RequestId`, `Content-Type`; hyper adds `Content-Length` and
+/// `Date`). No `x-amzn-ErrorType` or `x-amzn-query-error`: see `guesses.rs`.
 fn api_answer(shared: &Shared, outcome: Result<String, ApiError>, now_ms: u64) -> Answer {
-    let mut r = match &outcome {
-        Ok(_) => answer(StatusCode::OK, JSON_11, Bytes::new()),
-        Err(e) => answer(e.status, JSON_11, Bytes::new()),
+    let (status, body) = match outcome {
+        Ok(body) => (StatusCode::OK, body),
+        Err(e) => (e.status, e.body(now_ms)),
     };
-    let headers = r.headers_mut();
-    headers.insert("x-amzn-requestid", request_id(shared));
-    let body = match outcome {
-        Ok(body) => body,
-        Err(e) => {
-            headers.insert("x-amzn-errortype", HeaderValue::from_static(e.kind));
-            if let Ok(v) = HeaderValue::from_str(&e.query_error_header()) {
-                headers.insert("x-amzn-query-error", v);
-            }
-            e.body(now_ms)
-        }
-    };
-    *r.body_mut() = Full::new(Bytes::from(body));
+    let mut r = answer(status, JSON_11, body);
+    r.headers_mut()
+        .insert("x-amzn-requestid", request_id(shared));
     r
 }
 
@@ -120,8 +114,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, D
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            let e = ApiError::serialization("The request body is too large.");
-            return Ok(answer(StatusCode::PAYLOAD_TOO_LARGE, JSON_11, e.body(0)));
+            return Ok(api_answer(&shared, Err(guesses::body_too_large()), 0));
         }
         // The client went away mid-body: nobody to answer.
         Err(_) => return Err(DropConnection),
@@ -132,11 +125,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, D
     } else if let Some(what) = path.strip_prefix("/_emulator/") {
         Ok(inspect(&shared, &parts, what))
     } else {
-        Ok(answer(
-            StatusCode::NOT_FOUND,
-            JSON_11,
-            ApiError::unknown_operation().body(0),
-        ))
+        Ok(api_answer(&shared, Err(guesses::unknown_path()), 0))
     }
 }
 
@@ -190,13 +179,13 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
             }
             Ok(()) if st.roll(st.config.fault_rate) => {
                 st.stats.faulted += 1;
-                Err(ApiError::service_fault())
+                Err(guesses::service_fault())
             }
             Ok(()) => {
                 let result = match parsed {
                     Some(Ok(request)) => st.apply(request, now_ms),
                     Some(Err(e)) => Err(e),
-                    None => Err(ApiError::unknown_operation()),
+                    None => Err(guesses::unknown_operation()),
                 };
                 if st.roll(st.config.lost_rate) {
                     st.stats.lost += 1;

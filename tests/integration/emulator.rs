@@ -98,10 +98,18 @@ fn request_error(
     }
 }
 
-/// MTurk-layer messages end in " (<ms timestamp>)"; returns the text before it.
+/// MTurk-layer messages end in " (<ms timestamp>)" (" (<ms timestamp> s)" on
+/// ParameterValidationError, as seen live); returns the text before it.
 fn strip_timestamp(message: &str) -> &str {
     let (text, ts) = message.rsplit_once(" (").expect("message has a timestamp");
-    assert!(ts.ends_with(')') && ts[..ts.len() - 1].bytes().all(|b| b.is_ascii_digit()));
+    let digits = ts
+        .strip_suffix(" s)")
+        .or_else(|| ts.strip_suffix(')'))
+        .expect("timestamp in parentheses");
+    assert!(
+        digits.len() >= 13 && digits.bytes().all(|b| b.is_ascii_digit()),
+        "{message}"
+    );
     text
 }
 
@@ -159,6 +167,91 @@ async fn duplicate_token_is_refused_for_24_hours_then_pays_again() {
         assert_eq!(doubles.len(), 1);
         assert_eq!(doubles[0].0.amount, Cents(50));
         assert!(doubles[0].1.time_ms >= doubles[0].0.time_ms + 24 * 3600 * 1000);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// The duplicate-token answer as the SDK sees it: a modeled `RequestError` (the code payout keys
+/// on), with the known text and no invented TurkErrorCode.
+#[tokio::test]
+async fn the_sdk_reports_a_duplicate_token_as_request_error() {
+    bounded(async {
+        let emu = start(EmulatorConfig::default()).await;
+        let c = client(&emu.url());
+        bonus(&c, W1, A1, "0.50", Some("dup-1")).await.unwrap();
+        let err = bonus(&c, W1, A1, "0.50", Some("dup-1")).await.unwrap_err();
+        assert_eq!(err.code(), Some("RequestError"));
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+        match err.into_service_error() {
+            SendBonusError::RequestError(e) => {
+                assert_eq!(
+                    strip_timestamp(e.message().unwrap_or_default()),
+                    "The idempotency token \"dup-1\" has already been processed."
+                );
+                assert_eq!(e.turk_error_code(), None, "the live code is unknown");
+            }
+            other => panic!("expected RequestError, got {other:?}"),
+        }
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// Every kind of error answer carries the headers every AWS JSON service sends and nothing the
+/// emulator would have to invent: no `x-amzn-query-error` (botocore would report its code
+/// instead of `RequestError`), no `x-amzn-errortype`.
+#[tokio::test]
+async fn error_answers_carry_only_aws_headers() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            known: Some(known()),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let url = emu.url();
+        let h = emu.handle();
+        let pay = |token: &str, worker: &str| {
+            format!(
+                r#"{{"WorkerId":"{worker}","AssignmentId":"{A1}","BonusAmount":"1","Reason":"r","UniqueRequestToken":"{token}"}}"#
+            )
+        };
+        let signed = |target: &str, body: &str| api_request(Some(target), Some(FAKE_AUTH), body);
+        let (status, _, _) = raw_http(&url, signed("SendBonus", &pay("hdr-1", W1))).await;
+        assert_eq!(status, 200);
+        let mut cases = vec![
+            ("duplicate token", signed("SendBonus", &pay("hdr-1", W1)), 400, "RequestError"),
+            ("unknown worker", signed("SendBonus", &pay("hdr-2", "A9NOSUCH")), 400, "ParameterValidationError"),
+            ("validation", signed("SendBonus", "{}"), 400, "ValidationException"),
+            ("serialization", signed("SendBonus", "{oops"), 400, "SerializationException"),
+            ("unknown operation", signed("PayEveryone", "{}"), 400, "UnknownOperationException"),
+            ("unsigned", api_request(Some("SendBonus"), None, "{}"), 400, "MissingAuthenticationTokenException"),
+        ];
+        for (what, request, want_status, want_type) in cases.drain(..) {
+            let (status, head, body) = raw_http(&url, request).await;
+            assert_eq!(status, want_status, "{what}: {head}{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+            assert_eq!(v["__type"], want_type, "{what}");
+            assert!(!head.contains("x-amzn-query-error"), "{what}: {head}");
+            assert!(!head.contains("x-amzn-errortype"), "{what}: {head}");
+            for expected in ["x-amzn-requestid: ", "content-type: application/x-amz-json-1.1", "content-length: ", "date: "] {
+                assert!(head.contains(expected), "{what}: no {expected} in {head}");
+            }
+        }
+        // Throttling and a ServiceFault too.
+        h.update_faults(|c| c.fault_rate = 1.0);
+        let (status, head, body) = raw_http(&url, signed("GetAccountBalance", "{}")).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("ServiceFault"));
+        assert!(!head.contains("x-amzn-query-error"), "{head}");
+        h.update_faults(|c| {
+            c.fault_rate = 0.0;
+            c.throttle_rps = Some(0);
+        });
+        let (status, head, body) = raw_http(&url, signed("GetAccountBalance", "{}")).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("ThrottlingException"));
+        assert!(!head.contains("x-amzn-query-error"), "{head}");
         emu.shutdown().await;
     })
     .await
@@ -225,8 +318,10 @@ async fn known_mode_refuses_unknown_assignments_workers_and_mismatches() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Some("ParameterValidationError"));
+        let message = err.message().unwrap_or_default();
+        assert!(message.ends_with(" s)"), "{message}");
         assert_eq!(
-            strip_timestamp(err.message().unwrap_or_default()),
+            strip_timestamp(message),
             "The value \"A9NOSUCHWORKER\" is not valid for the parameter WorkerId."
         );
 
@@ -732,10 +827,8 @@ async fn unsigned_and_malformed_requests_get_awss_answers() {
         let (status, head, body_out) =
             raw_http(&url, api_request(Some("SendBonus"), None, &body)).await;
         assert_eq!(status, 400);
-        assert!(
-            head.contains("x-amzn-errortype: missingauthenticationtokenexception"),
-            "{head}"
-        );
+        // The error type travels in the body only (see error_answers_carry_only_aws_headers).
+        assert!(!head.contains("x-amzn-errortype"), "{head}");
         let v: serde_json::Value = serde_json::from_str(&body_out).unwrap();
         assert_eq!(v["__type"], "MissingAuthenticationTokenException");
         assert_eq!(emu.handle().stats().unsigned, 1);

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::config::{EmulatorConfig, load_known_csv};
+use super::config::{AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope, load_known_csv};
 use super::server::RunningEmulator;
 use crate::money::Cents;
 
@@ -61,6 +61,21 @@ pub struct EmulatorArgs {
     /// Fraction of API requests applied, then left with no response at all.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub lost_rate: f64,
+    /// Fraction of API requests applied, then answered with a 5xx (see --fault-after-status).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_after_rate: f64,
+    /// The 5xx of --fault-after-rate: 500 ServiceFault, 503, a load balancer's 504 page, or a
+    /// seeded pick among the three.
+    #[arg(long, value_enum, default_value_t = AfterApplyStatus::Mixed)]
+    pub fault_after_status: AfterApplyStatus,
+    /// Fraction of API requests read, then dropped with no response and NOT applied (the
+    /// client cannot tell this from --lost-rate).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub drop_before_rate: f64,
+    /// Which requests the fault rates apply to: all, or only those that change something
+    /// (so lookups such as ListBonusPayments stay clean).
+    #[arg(long, value_enum, default_value_t = FaultScope::All)]
+    pub fault_scope: FaultScope,
     /// Refuse bonuses (insufficient funds) once bonus + fee spent would pass this many dollars.
     #[arg(long, value_parser = parse_cents)]
     pub spend_limit: Option<Cents>,
@@ -98,6 +113,12 @@ impl EmulatorArgs {
             throttle_rps: self.throttle_rps,
             fault_rate: self.fault_rate,
             lost_rate: self.lost_rate,
+            fault_after_rate: self.fault_after_rate,
+            fault_after_status: self.fault_after_status,
+            drop_before_rate: self.drop_before_rate,
+            fault_scope: self.fault_scope,
+            account: AccountMode::Ready,
+            clock_skew_secs: None,
             spend_limit: self.spend_limit,
             credentials,
             known,

@@ -14,6 +14,8 @@ mod sigv4;
 mod state;
 
 pub use cli::{ACCESS_KEY_ENV, EmulatorArgs, SECRET_KEY_ENV, serve_cli, serve_until};
-pub use config::{EmulatorConfig, KnownAssignment, load_known_csv};
+pub use config::{
+    AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope, KnownAssignment, load_known_csv,
+};
 pub use server::{BackgroundEmulator, EmulatorHandle, RunningEmulator};
 pub use state::{Payment, QualificationGrant, QualificationStatus, Stats};

@@ -55,6 +55,21 @@ ops!(
     DeleteWorkerBlock,
 );
 
+impl Op {
+    /// Whether the operation changes anything (what `FaultScope::Mutating` limits faults to).
+    pub fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Op::SendBonus
+                | Op::AssociateQualificationWithWorker
+                | Op::DisassociateQualificationFromWorker
+                | Op::CreateWorkerBlock
+                | Op::DeleteWorkerBlock
+                | Op::CreateQualificationType
+        )
+    }
+}
+
 /// The stats key for anything that is not one of the operations above.
 pub(crate) const UNKNOWN_OPERATION: &str = "UnknownOperation";
 

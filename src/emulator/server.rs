@@ -1,5 +1,5 @@
-//! The HTTP side: the hyper server, the per-request pipeline (auth → throttle → fault → apply
-//! → lost), the `/_emulator/*` inspection endpoints, and the handles tests hold.
+//! The HTTP side: the hyper server, the per-request pipeline (auth → throttle → faults before →
+//! apply → faults after), the `/_emulator/*` inspection endpoints, and the handles tests hold.
 
 use std::fmt;
 use std::io;
@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::config::EmulatorConfig;
+use super::config::{AfterApplyStatus, EmulatorConfig, FaultScope};
 use super::errors::ApiError;
 use super::guesses;
 use super::ops::{self, Op, UNKNOWN_OPERATION};
@@ -153,7 +153,7 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
         _ => None,
     };
     let now_ns = shared.started.elapsed().as_nanos() as u64;
-    let (outcome, delay, lost, now_ms) = {
+    let (verdict, delay, now_ms) = {
         let mut guard = shared.lock();
         let st = &mut *guard;
         st.count_request(op.map_or(UNKNOWN_OPERATION, Op::name), now_ns);
@@ -163,47 +163,103 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
         if jitter > 0 {
             delay += Duration::from_nanos(st.rng.u64(0..jitter));
         }
-        let mut lost = false;
-        let outcome = match auth {
-            Err(AuthFailure::Unsigned(e)) => {
-                st.stats.unsigned += 1;
-                Err(e)
-            }
-            Err(AuthFailure::Rejected(e)) => {
-                st.stats.bad_signatures += 1;
-                Err(e)
-            }
-            Ok(()) if !st.admit(now_ns) => {
-                st.stats.throttled += 1;
-                Err(ApiError::throttling())
-            }
-            Ok(()) if st.roll(st.config.fault_rate) => {
-                st.stats.faulted += 1;
-                Err(guesses::service_fault())
-            }
-            Ok(()) => {
-                let result = match parsed {
-                    Some(Ok(request)) => st.apply(request, now_ms),
-                    Some(Err(e)) => Err(e),
-                    None => Err(guesses::unknown_operation()),
-                };
-                if st.roll(st.config.lost_rate) {
-                    st.stats.lost += 1;
-                    lost = true;
-                }
-                result
-            }
-        };
-        (outcome, delay, lost, now_ms)
+        let verdict = decide(st, op, auth, parsed, now_ns, now_ms);
+        (verdict, delay, now_ms)
     };
     shared.changed.notify_all();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    if lost {
-        return Err(DropConnection);
+    match verdict {
+        Verdict::Answer(outcome) => Ok(api_answer(shared, outcome, now_ms)),
+        Verdict::GatewayTimeout => {
+            // A load balancer's own page, so no AWS request ID either.
+            Ok(answer(
+                StatusCode::GATEWAY_TIMEOUT,
+                guesses::GATEWAY_TIMEOUT_CONTENT_TYPE,
+                guesses::GATEWAY_TIMEOUT_BODY,
+            ))
+        }
+        Verdict::Drop => Err(DropConnection),
     }
-    Ok(api_answer(shared, outcome, now_ms))
+}
+
+/// What becomes of one API request.
+enum Verdict {
+    /// A JSON answer (success or error).
+    Answer(Result<String, ApiError>),
+    /// A load balancer's 504 page (not JSON).
+    GatewayTimeout,
+    /// The connection is closed without an answer.
+    Drop,
+}
+
+/// The per-request pipeline, under the lock: auth → throttle → (drop before | fault) → apply →
+/// (lost | fault after). The four faults draw from the one RNG, each only when its rate is not
+/// zero, so turning one on leaves the others' picks unchanged.
+fn decide(
+    st: &mut State,
+    op: Option<Op>,
+    auth: Result<(), AuthFailure>,
+    parsed: Option<Result<ops::Request, ApiError>>,
+    now_ns: u64,
+    now_ms: u64,
+) -> Verdict {
+    match auth {
+        Err(AuthFailure::Unsigned(e)) => {
+            st.stats.unsigned += 1;
+            return Verdict::Answer(Err(e));
+        }
+        Err(AuthFailure::Rejected(e)) => {
+            st.stats.bad_signatures += 1;
+            return Verdict::Answer(Err(e));
+        }
+        Ok(()) => {}
+    }
+    if !st.admit(now_ns) {
+        st.stats.throttled += 1;
+        return Verdict::Answer(Err(ApiError::throttling()));
+    }
+    let faults = match st.config.fault_scope {
+        FaultScope::All => true,
+        FaultScope::Mutating => op.is_some_and(Op::is_mutating),
+    };
+    if faults && st.roll(st.config.drop_before_rate) {
+        st.stats.dropped_before_apply += 1;
+        return Verdict::Drop;
+    }
+    if faults && st.roll(st.config.fault_rate) {
+        st.stats.faulted += 1;
+        return Verdict::Answer(Err(guesses::service_fault()));
+    }
+    let result = match parsed {
+        Some(Ok(request)) => st.apply(request, now_ms),
+        Some(Err(e)) => Err(e),
+        None => Err(guesses::unknown_operation()),
+    };
+    if faults && st.roll(st.config.lost_rate) {
+        st.stats.lost += 1;
+        return Verdict::Drop;
+    }
+    if faults && st.roll(st.config.fault_after_rate) {
+        st.stats.faulted_after_apply += 1;
+        let status = match st.config.fault_after_status {
+            AfterApplyStatus::Mixed => match st.rng.u8(0..3) {
+                0 => AfterApplyStatus::ServiceFault,
+                1 => AfterApplyStatus::ServiceUnavailable,
+                _ => AfterApplyStatus::GatewayTimeout,
+            },
+            fixed => fixed,
+        };
+        return match status {
+            AfterApplyStatus::ServiceUnavailable => {
+                Verdict::Answer(Err(guesses::service_unavailable()))
+            }
+            AfterApplyStatus::GatewayTimeout => Verdict::GatewayTimeout,
+            _ => Verdict::Answer(Err(guesses::service_fault())),
+        };
+    }
+    Verdict::Answer(result)
 }
 
 fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
@@ -502,8 +558,8 @@ impl EmulatorHandle {
         self.shared.lock().config.spend_limit = limit;
     }
 
-    /// Changes latency, jitter, throttle, fault and lost rates or the spend limit live.
-    /// Changes to balance, seed, credentials and known assignments are ignored.
+    /// Changes latency, jitter, throttle, the fault rates, status and scope, or the spend limit
+    /// live. Changes to balance, seed, credentials and known assignments are ignored.
     pub fn update_faults(&self, f: impl FnOnce(&mut EmulatorConfig)) {
         f(&mut self.shared.lock().config);
     }

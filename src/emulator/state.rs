@@ -37,8 +37,14 @@ pub struct Stats {
     pub calls: BTreeMap<String, u64>,
     pub payments: u64,
     pub throttled: u64,
+    /// Answered 500 ServiceFault without being applied (`fault_rate`).
     pub faulted: u64,
+    /// Applied, then the connection dropped without an answer (`lost_rate`).
     pub lost: u64,
+    /// Applied, then answered with a 5xx (`fault_after_rate`).
+    pub faulted_after_apply: u64,
+    /// Read, then the connection dropped without applying anything (`drop_before_rate`).
+    pub dropped_before_apply: u64,
     /// Requests refused for a missing or malformed `Authorization`.
     pub unsigned: u64,
     /// Requests refused for a wrong signature, unknown key, bad scope or session token.

@@ -12,8 +12,8 @@ use aws_sdk_mturk::operation::send_bonus::SendBonusError;
 use aws_sdk_mturk::types::{QualificationStatus, QualificationTypeStatus};
 use clap::Parser;
 use payout::emulator::{
-    BackgroundEmulator, EmulatorArgs, EmulatorConfig, KnownAssignment, RunningEmulator,
-    load_known_csv, serve_until,
+    AfterApplyStatus, BackgroundEmulator, EmulatorArgs, EmulatorConfig, FaultScope,
+    KnownAssignment, RunningEmulator, load_known_csv, serve_until,
 };
 use payout::money::Cents;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -504,6 +504,156 @@ async fn lost_response_is_a_connection_error_but_the_bonus_was_paid() {
         let msg = request_error(bonus(&c, W1, A1, "1.00", Some("lost-1")).await);
         assert!(msg.contains("has already been processed"));
         assert_eq!(h.ledger().len(), 1);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// The ambiguous 5xx: the bonus WAS paid, yet the client sees a server error. Each status, then
+/// the seeded mix.
+#[tokio::test]
+async fn fault_after_apply_answers_5xx_but_the_ledger_holds_the_bonus() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            fault_after_rate: 1.0,
+            fault_after_status: AfterApplyStatus::ServiceFault,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        let err = bonus(&c, W1, A1, "1.00", Some("after-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+        assert!(
+            matches!(err.into_service_error(), SendBonusError::ServiceFault(_)),
+            "500 is MTurk's modeled fault"
+        );
+        assert_eq!(h.ledger().len(), 1, "applied before the fault");
+        assert_eq!(h.stats().faulted_after_apply, 1);
+        assert_eq!(h.stats().faulted, 0);
+
+        h.update_faults(|c| c.fault_after_status = AfterApplyStatus::ServiceUnavailable);
+        let err = bonus(&c, W1, A1, "1.00", Some("after-2"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(503));
+        assert_eq!(err.code(), Some("ServiceUnavailable"));
+        assert_eq!(h.ledger().len(), 2);
+
+        h.update_faults(|c| c.fault_after_status = AfterApplyStatus::GatewayTimeout);
+        let err = bonus(&c, W1, A1, "1.00", Some("after-3"))
+            .await
+            .unwrap_err();
+        let raw = err.raw_response().expect("an HTTP answer");
+        assert_eq!(raw.status().as_u16(), 504);
+        assert_eq!(raw.headers().get("content-type"), Some("text/html"));
+        assert_eq!(h.ledger().len(), 3);
+
+        // The seeded mix gives every status, and every call is applied.
+        h.update_faults(|c| c.fault_after_status = AfterApplyStatus::Mixed);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..30 {
+            let err = bonus(&c, W1, A1, "0.01", Some(&format!("mix-{i}")))
+                .await
+                .unwrap_err();
+            seen.insert(err.raw_response().map(|r| r.status().as_u16()));
+        }
+        assert_eq!(
+            seen,
+            [Some(500), Some(503), Some(504)].into_iter().collect()
+        );
+        assert_eq!(h.ledger().len(), 33);
+
+        // The retry with the same token is recognised as already done.
+        h.update_faults(|c| c.fault_after_rate = 0.0);
+        let msg = request_error(bonus(&c, W1, A1, "1.00", Some("after-1")).await);
+        assert!(msg.contains("has already been processed"), "{msg}");
+        assert_eq!(h.ledger().len(), 33);
+        assert_eq!(h.stats().faulted_after_apply, 33);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// What the client sees is the same as for a lost response (no answer at all), but nothing was
+/// applied: the retry with the same token pays.
+#[tokio::test]
+async fn drop_before_apply_is_a_connection_error_and_pays_nothing() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            drop_before_rate: 1.0,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        let err = bonus(&c, W1, A1, "1.00", Some("drop-1")).await.unwrap_err();
+        assert!(
+            matches!(err, SdkError::DispatchFailure(_)),
+            "expected a dispatch failure, got {err:?}"
+        );
+        assert!(err.raw_response().is_none());
+        assert!(h.ledger().is_empty());
+        assert_eq!(h.stats().dropped_before_apply, 1);
+        assert_eq!(h.stats().lost, 0);
+        h.update_faults(|c| c.drop_before_rate = 0.0);
+        bonus(&c, W1, A1, "1.00", Some("drop-1")).await.unwrap();
+        assert_eq!(h.ledger().len(), 1);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// With the Mutating scope, every fault hits SendBonus and none hits the lookups a verifier
+/// uses; with All, the same rates hit lookups too.
+#[tokio::test]
+async fn fault_scope_mutating_keeps_lookups_clean() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            fault_rate: 1.0,
+            fault_scope: FaultScope::Mutating,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        let list = |c: &Client| {
+            c.list_bonus_payments()
+                .assignment_id(A1)
+                .max_results(100)
+                .send()
+        };
+        let err = bonus(&c, W1, A1, "1.00", Some("scope-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+        assert_eq!(list(&c).await.unwrap().num_results(), Some(0));
+        c.get_account_balance().send().await.unwrap();
+
+        h.update_faults(|c| {
+            c.fault_rate = 0.0;
+            c.fault_after_rate = 1.0;
+            c.fault_after_status = AfterApplyStatus::GatewayTimeout;
+        });
+        bonus(&c, W1, A1, "1.00", Some("scope-2"))
+            .await
+            .unwrap_err();
+        let page = list(&c).await.unwrap();
+        assert_eq!(
+            page.num_results(),
+            Some(1),
+            "the applied bonus is listed, cleanly"
+        );
+        assert_eq!(page.bonus_payments()[0].worker_id(), Some(W1));
+        c.get_assignment().assignment_id(A1).send().await.unwrap();
+        let stats = h.stats();
+        assert_eq!((stats.faulted, stats.faulted_after_apply), (1, 1));
+
+        h.update_faults(|c| c.fault_scope = FaultScope::All);
+        let err = list(&c).await.unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(504));
         emu.shutdown().await;
     })
     .await
@@ -1027,6 +1177,34 @@ async fn cli_flags_configure_a_server_that_stops_on_signal() {
         ])
         .unwrap();
         assert!(Cli::try_parse_from(["emulator", "--fault-rate", "2"]).is_err());
+        let faults = Cli::try_parse_from([
+            "emulator",
+            "--fault-after-rate",
+            "0.25",
+            "--fault-after-status",
+            "gateway-timeout",
+            "--drop-before-rate",
+            "0.5",
+            "--fault-scope",
+            "mutating",
+        ])
+        .unwrap();
+        let (fc, _) = faults.emulator.config(|_| None).unwrap();
+        assert_eq!(fc.fault_after_rate, 0.25);
+        assert_eq!(fc.fault_after_status, AfterApplyStatus::GatewayTimeout);
+        assert_eq!(fc.drop_before_rate, 0.5);
+        assert_eq!(fc.fault_scope, FaultScope::Mutating);
+        let (dc, _) = Cli::try_parse_from(["emulator"])
+            .unwrap()
+            .emulator
+            .config(|_| None)
+            .unwrap();
+        assert_eq!(
+            (dc.fault_after_rate, dc.drop_before_rate, dc.fault_scope),
+            (0.0, 0.0, FaultScope::All),
+            "no new fault unless asked"
+        );
+        assert!(Cli::try_parse_from(["emulator", "--fault-scope", "lookups"]).is_err());
         assert!(Cli::try_parse_from(["emulator", "--balance", "$5"]).is_err());
 
         let env = |name: &str| match name {

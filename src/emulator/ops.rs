@@ -53,6 +53,7 @@ ops!(
     ListWorkersWithQualificationType,
     CreateWorkerBlock,
     DeleteWorkerBlock,
+    ListWorkerBlocks,
 );
 
 impl Op {
@@ -294,6 +295,13 @@ struct ListWorkersIn {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct PageIn {
+    next_token: Option<String>,
+    max_results: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct WorkerBlockIn {
     worker_id: Option<String>,
     reason: Option<String>,
@@ -348,6 +356,7 @@ pub(crate) enum Request {
         reason: String,
     },
     DeleteWorkerBlock(String),
+    ListWorkerBlocks(Page),
 }
 
 pub(crate) struct Page {
@@ -553,6 +562,12 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
                 Request::DeleteWorkerBlock(worker_id)
             }
         }
+        Op::ListWorkerBlocks => {
+            let r: PageIn = decode(body)?;
+            let page = page(&mut c, r.max_results, r.next_token);
+            c.finish()?;
+            Request::ListWorkerBlocks(page)
+        }
     };
     Ok(request)
 }
@@ -588,10 +603,11 @@ fn fingerprint(text: &str) -> u32 {
     h
 }
 
-/// One page of `items`. Like MTurk, a page that is exactly full carries a NextToken even when
-/// nothing follows, and the page after it is empty with `NumResults: 0` and no token.
+/// One page of `items`. A page that is exactly full carries a NextToken even when nothing
+/// follows (`guesses::TOKEN_ON_EXACTLY_FULL_PAGE`), and the page after it is empty with
+/// `NumResults: 0` and no token. Skipping to the offset costs nothing on a slice iterator.
 fn paginate<T>(
-    items: Vec<T>,
+    items: impl IntoIterator<Item = T>,
     page: &Page,
     query: &str,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
@@ -604,8 +620,12 @@ fn paginate<T>(
             .and_then(|(o, _)| o.parse::<usize>().ok())
             .ok_or_else(|| guesses::next_token_invalid(t))?,
     };
-    let items: Vec<T> = items.into_iter().skip(offset).take(page.max).collect();
-    let next = (items.len() == page.max).then(|| format!("{}-{fp:08x}", offset + items.len()));
+    let mut rest = items.into_iter().skip(offset).peekable();
+    let items: Vec<T> = rest.by_ref().take(page.max).collect();
+    let full = items.len() == page.max;
+    let more = rest.peek().is_some();
+    let next = (more || (full && guesses::TOKEN_ON_EXACTLY_FULL_PAGE))
+        .then(|| format!("{}-{fp:08x}", offset + items.len()));
     Ok((items, next))
 }
 
@@ -887,9 +907,18 @@ impl State {
             }
             Request::DeleteWorkerBlock(worker_id) => {
                 self.check_worker(&worker_id)?;
-                // Unblocking a worker who is not blocked succeeds (the operation is idempotent).
+                // Unblocking a worker who is not blocked succeeds (a guess: see guesses.rs).
                 self.blocks.remove(&worker_id);
                 Ok("{}".into())
+            }
+            Request::ListWorkerBlocks(page) => {
+                // By worker ID: a stable order, so offsets in NextTokens stay meaningful.
+                let (items, next) = paginate(&self.blocks, &page, "blocks")?;
+                let items = items
+                    .into_iter()
+                    .map(|(worker, reason)| json!({ "WorkerId": worker, "Reason": reason }))
+                    .collect();
+                Ok(list_answer("WorkerBlocks", items, next))
             }
         }
     }

@@ -934,6 +934,85 @@ async fn worker_blocks() {
     .await
 }
 
+/// ListWorkerBlocks pages like the other lists: an exactly full page carries a NextToken, the
+/// page after it is empty with NumResults 0 and no token.
+#[tokio::test]
+async fn list_worker_blocks_pages_including_the_empty_last_page() {
+    bounded(async {
+        let emu = start(EmulatorConfig::default()).await;
+        let c = client(&emu.url());
+        let empty = c.list_worker_blocks().send().await.unwrap();
+        assert_eq!(empty.num_results(), Some(0));
+        assert_eq!(empty.next_token(), None);
+        let workers: Vec<String> = (0..4).map(|i| format!("A1BLOCKED{i}")).collect();
+        for (i, w) in workers.iter().enumerate() {
+            c.create_worker_block()
+                .worker_id(w)
+                .reason(format!("reason {i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+        let mut listed = Vec::new();
+        let mut token = None;
+        let mut pages = Vec::new();
+        loop {
+            let page = c
+                .list_worker_blocks()
+                .max_results(2)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .unwrap();
+            pages.push(page.num_results().unwrap());
+            for b in page.worker_blocks() {
+                listed.push((
+                    b.worker_id().unwrap().to_owned(),
+                    b.reason().unwrap().to_owned(),
+                ));
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(pages, vec![2, 2, 0], "two full pages, then an empty one");
+        let expected: Vec<(String, String)> = workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), format!("reason {i}")))
+            .collect();
+        assert_eq!(listed, expected);
+
+        // A short page carries no token; an unblocked worker is no longer listed.
+        c.delete_worker_block()
+            .worker_id(&workers[0])
+            .send()
+            .await
+            .unwrap();
+        let page = c.list_worker_blocks().max_results(5).send().await.unwrap();
+        assert_eq!(page.num_results(), Some(3));
+        assert_eq!(page.next_token(), None);
+        let err = c
+            .list_worker_blocks()
+            .max_results(0)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ValidationException"));
+        let err = c
+            .list_worker_blocks()
+            .next_token("3-deadbeef")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ParameterValidationError"));
+        assert_eq!(emu.handle().stats().calls["ListWorkerBlocks"], 7);
+        emu.shutdown().await;
+    })
+    .await
+}
+
 /// One HTTP/1.1 exchange over a fresh connection: (status, headers, body).
 async fn raw_http(url: &str, request: String) -> (u16, String, String) {
     let addr = url.trim_start_matches("http://");

@@ -840,6 +840,13 @@ impl State {
             } => {
                 self.owned_type(&type_id)?;
                 self.check_worker(&worker_id)?;
+                if notify {
+                    *self
+                        .notifications
+                        .entry((worker_id.clone(), type_id.clone()))
+                        .or_default() += 1;
+                    self.stats.notifications += 1;
+                }
                 self.quals.insert(
                     (type_id.clone(), worker_id.clone()),
                     QualificationGrant {

@@ -1,6 +1,7 @@
 //! The HTTP side: the hyper server, the per-request pipeline (auth → throttle → faults before →
 //! apply → faults after), the `/_emulator/*` inspection endpoints, and the handles tests hold.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -298,6 +299,11 @@ fn inspect(shared: &Shared, parts: &Parts, what: &str) -> Answer {
                 "qualification_types": st.qual_types.iter().filter(|t| t.owned).map(ops::qual_type_json).collect::<Vec<_>>(),
                 "qualifications": st.quals.values().collect::<Vec<_>>(),
                 "blocks": st.blocks,
+                "notifications": st.notifications.iter().map(|((worker, type_id), count)| json!({
+                    "worker_id": worker,
+                    "qualification_type_id": type_id,
+                    "count": count,
+                })).collect::<Vec<_>>(),
             });
             answer(StatusCode::OK, JSON, body.to_string())
         }
@@ -618,6 +624,23 @@ impl EmulatorHandle {
             .iter()
             .find(|t| t.owned && t.name == name)
             .map(|t| t.id.clone())
+    }
+
+    /// How many notification e-mails MTurk would have sent `worker_id` about
+    /// `qualification_type_id`: one per applied AssociateQualificationWithWorker with
+    /// SendNotification true (MTurk's default when it is omitted).
+    pub fn notifications(&self, worker_id: &str, qualification_type_id: &str) -> u64 {
+        self.shared
+            .lock()
+            .notifications
+            .get(&(worker_id.to_owned(), qualification_type_id.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every (worker, qualification type) that got a notification, with its count.
+    pub fn notification_counts(&self) -> BTreeMap<(String, String), u64> {
+        self.shared.lock().notifications.clone()
     }
 
     pub fn blocked(&self, worker_id: &str) -> bool {

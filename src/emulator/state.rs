@@ -45,6 +45,9 @@ pub struct Stats {
     pub faulted_after_apply: u64,
     /// Read, then the connection dropped without applying anything (`drop_before_rate`).
     pub dropped_before_apply: u64,
+    /// Notification e-mails MTurk would have sent: one per applied
+    /// AssociateQualificationWithWorker whose SendNotification is true (the default).
+    pub notifications: u64,
     /// Requests refused for a missing or malformed `Authorization`.
     pub unsigned: u64,
     /// Requests refused for a wrong signature, unknown key, bad scope or session token.
@@ -186,6 +189,8 @@ pub(crate) struct State {
     pub qual_types: Vec<QualType>,
     pub quals: BTreeMap<(String, String), QualificationGrant>,
     pub blocks: BTreeMap<String, String>,
+    /// Notification e-mails per (worker, qualification type).
+    pub notifications: BTreeMap<(String, String), u64>,
     pub stats: Stats,
     all_requests: RateWindow,
     admitted: RateWindow,
@@ -224,6 +229,7 @@ impl State {
             qual_types: system_qualification_types(),
             quals: BTreeMap::new(),
             blocks: BTreeMap::new(),
+            notifications: BTreeMap::new(),
             stats: Stats::default(),
             all_requests: RateWindow::default(),
             admitted: RateWindow::default(),

@@ -905,6 +905,76 @@ async fn qualifications_create_grant_score_revoke_and_list() {
     .await
 }
 
+/// One notification e-mail per applied grant with SendNotification true (or omitted), per
+/// (worker, type); none for SendNotification false or for a refused call.
+#[tokio::test]
+async fn notifications_are_counted_per_worker_and_type() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            known: Some(known()),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        let mut types = Vec::new();
+        for name in ["Study A", "Study B"] {
+            let t = c
+                .create_qualification_type()
+                .name(name)
+                .description(name)
+                .qualification_type_status(QualificationTypeStatus::Active)
+                .send()
+                .await
+                .unwrap();
+            types.push(
+                t.qualification_type()
+                    .unwrap()
+                    .qualification_type_id()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let (ta, tb) = (&types[0], &types[1]);
+        let grant = |t: &str, w: &str, notify: Option<bool>| {
+            c.associate_qualification_with_worker()
+                .qualification_type_id(t)
+                .worker_id(w)
+                .set_send_notification(notify)
+                .send()
+        };
+        grant(ta, W1, None).await.unwrap();
+        grant(ta, W1, Some(true)).await.unwrap();
+        grant(tb, W1, Some(false)).await.unwrap();
+        grant(tb, W2, None).await.unwrap();
+        // Refused (unknown worker in known mode): nothing is sent.
+        grant(ta, "A9NOSUCHWORKER", None).await.unwrap_err();
+        assert_eq!(h.notifications(W1, ta), 2);
+        assert_eq!(h.notifications(W1, tb), 0, "SendNotification false");
+        assert_eq!(h.notifications(W2, tb), 1);
+        assert_eq!(h.notifications(W2, ta), 0);
+        assert_eq!(h.stats().notifications, 3);
+        let all = h.notification_counts();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[&(W1.to_owned(), ta.clone())], 2);
+
+        let (status, _, body) = raw_http(
+            &emu.url(),
+            "GET /_emulator/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let listed = v["notifications"].as_array().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|n| n["worker_id"] == W2
+            && n["qualification_type_id"] == tb.as_str()
+            && n["count"] == 1));
+        emu.shutdown().await;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn worker_blocks() {
     bounded(async {

@@ -76,6 +76,14 @@ pub struct EmulatorArgs {
     /// (so lookups such as ListBonusPayments stay clean).
     #[arg(long, value_enum, default_value_t = FaultScope::All)]
     pub fault_scope: FaultScope,
+    /// What the account may do: ready; not-linked (to a requester account; the sandbox's
+    /// wording with not-linked-sandbox); access-denied (an IAM user without an MTurk policy).
+    #[arg(long, value_enum, default_value_t = AccountMode::Ready)]
+    pub account: AccountMode,
+    /// Make the server's clock read real time plus this many seconds (may be negative), and
+    /// refuse requests signed more than 15 minutes away from it. Off unless given.
+    #[arg(long, allow_negative_numbers = true, value_name = "SECONDS")]
+    pub clock_skew_secs: Option<i64>,
     /// Refuse bonuses (insufficient funds) once bonus + fee spent would pass this many dollars.
     #[arg(long, value_parser = parse_cents)]
     pub spend_limit: Option<Cents>,
@@ -117,8 +125,8 @@ impl EmulatorArgs {
             fault_after_status: self.fault_after_status,
             drop_before_rate: self.drop_before_rate,
             fault_scope: self.fault_scope,
-            account: AccountMode::Ready,
-            clock_skew_secs: None,
+            account: self.account,
+            clock_skew_secs: self.clock_skew_secs,
             spend_limit: self.spend_limit,
             credentials,
             known,

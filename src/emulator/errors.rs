@@ -93,13 +93,6 @@ impl ApiError {
         )
     }
 
-    pub fn turk_code(&self) -> Option<&'static str> {
-        match self.layer {
-            Layer::Turk { code, .. } => code,
-            Layer::Front => None,
-        }
-    }
-
     /// The full message as sent: MTurk-layer messages get the server timestamp appended.
     pub fn full_message(&self, now_ms: u64) -> String {
         match self.layer {

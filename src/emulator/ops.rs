@@ -944,6 +944,29 @@ impl State {
         {
             return Err(guesses::duplicate_token(t));
         }
+        let refused_token = token
+            .as_ref()
+            .filter(|_| guesses::REFUSED_CALL_USES_TOKEN)
+            .cloned();
+        let result = self.pay(worker_id, amount, assignment_id, reason, token, now_ms);
+        if result.is_err()
+            && let Some(t) = refused_token
+        {
+            self.tokens.record(t, now_ms);
+        }
+        result
+    }
+
+    /// SendBonus once the token is known to be fresh: checks, debits, records the payment.
+    fn pay(
+        &mut self,
+        worker_id: String,
+        amount: Cents,
+        assignment_id: String,
+        reason: String,
+        token: Option<String>,
+        now_ms: u64,
+    ) -> Result<String, ApiError> {
         self.check_worker(&worker_id)?;
         let hit_id = match self.assignments.get(&assignment_id) {
             Some(rec) if rec.worker_id != worker_id => {
@@ -967,8 +990,7 @@ impl State {
         }
         self.balance = self.balance - total;
         self.spent += total;
-        // Only a bonus actually paid uses up its token: whether a refused call does on the live
-        // service is unknown (mturk-api.md), and this choice never swallows a later payment.
+        // A paid bonus always uses up its token (a refused one per REFUSED_CALL_USES_TOKEN).
         if let Some(t) = &token {
             self.tokens.record(t.clone(), now_ms);
         }

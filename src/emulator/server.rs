@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, DATE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,12 +24,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::config::{AfterApplyStatus, EmulatorConfig, FaultScope};
+use super::config::{AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope};
 use super::errors::ApiError;
-use super::guesses;
+use super::guesses::{self, Site};
 use super::ops::{self, Op, UNKNOWN_OPERATION};
 use super::sigv4::{self, AuthFailure};
-use super::state::{Payment, QualificationGrant, State, Stats};
+use super::state::{Payment, QualificationGrant, State, Stats, real_now_ms};
 use crate::money::Cents;
 
 const JSON_11: &str = "application/x-amz-json-1.1";
@@ -76,6 +76,10 @@ fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
+}
+
+fn real_now_secs() -> i64 {
+    (real_now_ms() / 1000) as i64
 }
 
 fn request_id(shared: &Shared) -> HeaderValue {
@@ -153,8 +157,13 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
         (Some(op), Ok(())) => Some(ops::parse(op, body)),
         _ => None,
     };
+    let amz_date = parts
+        .headers
+        .get("x-amz-date")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
     let now_ns = shared.started.elapsed().as_nanos() as u64;
-    let (verdict, delay, now_ms) = {
+    let (verdict, delay, now_ms, server_date) = {
         let mut guard = shared.lock();
         let st = &mut *guard;
         st.count_request(op.map_or(UNKNOWN_OPERATION, Op::name), now_ns);
@@ -164,25 +173,46 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
         if jitter > 0 {
             delay += Duration::from_nanos(st.rng.u64(0..jitter));
         }
-        let verdict = decide(st, op, auth, parsed, now_ns, now_ms);
-        (verdict, delay, now_ms)
+        // With a skewed clock the server also says what time it thinks it is, as AWS does.
+        let server_now = st.config.clock_skew_secs.map(|skew| real_now_secs() + skew);
+        let inbound = Inbound {
+            op,
+            auth,
+            amz_date: &amz_date,
+            parsed,
+        };
+        let verdict = decide(st, inbound, server_now, now_ns, now_ms);
+        (verdict, delay, now_ms, server_now.map(sigv4::format_http_date))
     };
     shared.changed.notify_all();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    match verdict {
-        Verdict::Answer(outcome) => Ok(api_answer(shared, outcome, now_ms)),
-        Verdict::GatewayTimeout => {
-            // A load balancer's own page, so no AWS request ID either.
-            Ok(answer(
-                StatusCode::GATEWAY_TIMEOUT,
-                guesses::GATEWAY_TIMEOUT_CONTENT_TYPE,
-                guesses::GATEWAY_TIMEOUT_BODY,
-            ))
-        }
-        Verdict::Drop => Err(DropConnection),
+    let mut r = match verdict {
+        Verdict::Answer(outcome) => api_answer(shared, outcome, now_ms),
+        // A load balancer's own page, so no AWS request ID either.
+        Verdict::GatewayTimeout => answer(
+            StatusCode::GATEWAY_TIMEOUT,
+            guesses::GATEWAY_TIMEOUT_CONTENT_TYPE,
+            guesses::GATEWAY_TIMEOUT_BODY,
+        ),
+        Verdict::Drop => return Err(DropConnection),
+    };
+    // hyper writes its own (real-time) Date only when the answer has none.
+    if let Some(date) = server_date.and_then(|d| HeaderValue::from_str(&d).ok()) {
+        r.headers_mut().insert(DATE, date);
     }
+    Ok(r)
+}
+
+/// What the lock-free part of the pipeline learnt about one API request.
+struct Inbound<'a> {
+    op: Option<Op>,
+    /// The signature check (structure always, signature when credentials are configured).
+    auth: Result<(), AuthFailure>,
+    amz_date: &'a str,
+    /// The decoded, validated input; `None` when unsigned or the operation is unknown.
+    parsed: Option<Result<ops::Request, ApiError>>,
 }
 
 /// What becomes of one API request.
@@ -195,17 +225,23 @@ enum Verdict {
     Drop,
 }
 
-/// The per-request pipeline, under the lock: auth → throttle → (drop before | fault) → apply →
-/// (lost | fault after). The four faults draw from the one RNG, each only when its rate is not
-/// zero, so turning one on leaves the others' picks unchanged.
+/// The per-request pipeline, under the lock: auth (signature, then request time when
+/// `server_now` is set) → IAM (access denied) → throttle → (drop before | fault) → account
+/// linked? → apply → (lost | fault after). The four faults draw from the one RNG, each only when
+/// its rate is not zero, so turning one on leaves the others' picks unchanged.
 fn decide(
     st: &mut State,
-    op: Option<Op>,
-    auth: Result<(), AuthFailure>,
-    parsed: Option<Result<ops::Request, ApiError>>,
+    inbound: Inbound<'_>,
+    server_now: Option<i64>,
     now_ns: u64,
     now_ms: u64,
 ) -> Verdict {
+    let Inbound {
+        op,
+        auth,
+        amz_date,
+        parsed,
+    } = inbound;
     match auth {
         Err(AuthFailure::Unsigned(e)) => {
             st.stats.unsigned += 1;
@@ -216,6 +252,18 @@ fn decide(
             return Verdict::Answer(Err(e));
         }
         Ok(()) => {}
+    }
+    if let Some(server_now) = server_now
+        && let Err(e) = sigv4::check_request_time(amz_date, server_now)
+    {
+        st.stats.bad_signatures += 1;
+        return Verdict::Answer(Err(e));
+    }
+    // IAM decides before MTurk sees the request; an unknown operation is refused as such.
+    if st.config.account == AccountMode::AccessDenied
+        && let Some(op) = op
+    {
+        return Verdict::Answer(Err(guesses::access_denied(op.name())));
     }
     if !st.admit(now_ns) {
         st.stats.throttled += 1;
@@ -234,6 +282,12 @@ fn decide(
         return Verdict::Answer(Err(guesses::service_fault()));
     }
     let result = match parsed {
+        Some(Ok(_)) if st.config.account == AccountMode::NotLinked => {
+            Err(guesses::account_not_linked(Site::Production))
+        }
+        Some(Ok(_)) if st.config.account == AccountMode::NotLinkedSandbox => {
+            Err(guesses::account_not_linked(Site::Sandbox))
+        }
         Some(Ok(request)) => st.apply(request, now_ms),
         Some(Err(e)) => Err(e),
         None => Err(guesses::unknown_operation()),
@@ -564,8 +618,9 @@ impl EmulatorHandle {
         self.shared.lock().config.spend_limit = limit;
     }
 
-    /// Changes latency, jitter, throttle, the fault rates, status and scope, or the spend limit
-    /// live. Changes to balance, seed, credentials and known assignments are ignored.
+    /// Changes latency, jitter, throttle, the fault rates, status and scope, the account mode,
+    /// the clock skew or the spend limit live. Changes to balance, seed, credentials and known
+    /// assignments are ignored.
     pub fn update_faults(&self, f: impl FnOnce(&mut EmulatorConfig)) {
         f(&mut self.shared.lock().config);
     }

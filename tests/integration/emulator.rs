@@ -12,7 +12,7 @@ use aws_sdk_mturk::operation::send_bonus::SendBonusError;
 use aws_sdk_mturk::types::{QualificationStatus, QualificationTypeStatus};
 use clap::Parser;
 use payout::emulator::{
-    AfterApplyStatus, BackgroundEmulator, EmulatorArgs, EmulatorConfig, FaultScope,
+    AccountMode, AfterApplyStatus, BackgroundEmulator, EmulatorArgs, EmulatorConfig, FaultScope,
     KnownAssignment, RunningEmulator, load_known_csv, serve_until,
 };
 use payout::money::Cents;
@@ -33,12 +33,21 @@ async fn bounded<F: Future>(f: F) -> F::Output {
 }
 
 fn client_with(url: &str, akid: &str, secret: &str) -> Client {
+    client_with_session(url, akid, secret, None)
+}
+
+/// A client whose credentials may carry a session token (temporary credentials).
+fn client_with_session(url: &str, akid: &str, secret: &str, token: Option<&str>) -> Client {
     let conf = aws_sdk_mturk::Config::builder()
         .behavior_version(aws_sdk_mturk::config::BehaviorVersion::latest())
         .region(aws_sdk_mturk::config::Region::new("us-east-1"))
         .endpoint_url(url)
         .credentials_provider(aws_sdk_mturk::config::Credentials::new(
-            akid, secret, None, None, "test",
+            akid,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "test",
         ))
         .retry_config(aws_sdk_mturk::config::retry::RetryConfig::disabled())
         .build();
@@ -1233,6 +1242,204 @@ async fn signatures_are_verified_when_credentials_are_set() {
     .await
 }
 
+/// Accounts that cannot use MTurk: not linked to a requester account (an MTurk-layer
+/// RequestError, after the front end's validation) and an IAM user without an MTurk policy (the
+/// front end's AccessDeniedException). Nothing is applied in either.
+#[tokio::test]
+async fn account_modes_answer_their_shapes() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            account: AccountMode::NotLinked,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        for (mode, site) in [
+            (AccountMode::NotLinked, "https://requester.mturk.com/developer"),
+            (
+                AccountMode::NotLinkedSandbox,
+                "https://requestersandbox.mturk.com/developer",
+            ),
+        ] {
+            h.update_faults(|c| c.account = mode);
+            let err = c.get_account_balance().send().await.unwrap_err();
+            assert_eq!(err.code(), Some("RequestError"), "{mode:?}");
+            let message = strip_timestamp(err.message().unwrap_or_default()).to_owned();
+            assert!(message.contains(site), "{mode:?}: {message}");
+            assert!(message.contains("must be linked"), "{message}");
+            match bonus(&c, W1, A1, "1.00", Some("t")).await.unwrap_err().into_service_error() {
+                SendBonusError::RequestError(e) => {
+                    assert_eq!(e.turk_error_code(), Some("AWS.AccountNotLinked"));
+                }
+                other => panic!("expected RequestError, got {other:?}"),
+            }
+            // The front end still checks the input first.
+            let err = bonus(&c, W1, A1, "1.234", None).await.unwrap_err();
+            assert_eq!(err.code(), Some("ValidationException"));
+        }
+
+        h.update_faults(|c| c.account = AccountMode::AccessDenied);
+        let err = bonus(&c, W1, A1, "1.00", Some("t")).await.unwrap_err();
+        assert_eq!(err.code(), Some("AccessDeniedException"));
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+        assert_eq!(
+            err.message(),
+            Some(
+                "User: arn:aws:iam::123456789012:user/payout-emulator is not authorized to perform: mechanicalturk:SendBonus because no identity-based policy allows the mechanicalturk:SendBonus action"
+            )
+        );
+        let err = c.get_account_balance().send().await.unwrap_err();
+        assert!(
+            err.message()
+                .unwrap_or_default()
+                .contains("mechanicalturk:GetAccountBalance"),
+            "{err:?}"
+        );
+        assert!(h.ledger().is_empty());
+
+        h.update_faults(|c| c.account = AccountMode::Ready);
+        bonus(&c, W1, A1, "1.00", Some("t")).await.unwrap();
+        assert_eq!(h.ledger().len(), 1, "the refused calls did not use up the token");
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// Temporary credentials (a session token) are refused whether or not signatures are checked;
+/// an unknown access key is refused when they are.
+#[tokio::test]
+async fn temporary_credentials_and_unknown_keys_are_refused() {
+    bounded(async {
+        for credentials in [None, Some(("AKIDTEST".to_owned(), "secret".to_owned()))] {
+            let checked = credentials.is_some();
+            let emu = start(EmulatorConfig {
+                credentials,
+                ..EmulatorConfig::default()
+            })
+            .await;
+            let url = emu.url();
+            let temporary =
+                client_with_session(&url, "AKIDTEST", "secret", Some("FwoGZXIvYXdzEXAMPLE"));
+            let err = c_balance(&temporary).await;
+            assert_eq!(
+                err.0.as_deref(),
+                Some("UnrecognizedClientException"),
+                "checked: {checked}"
+            );
+            assert_eq!(err.1, 400);
+            let err = c_balance(&client_with(&url, "AKIDUNKNOWN", "secret")).await;
+            if checked {
+                assert_eq!(err.0.as_deref(), Some("UnrecognizedClientException"));
+            } else {
+                assert_eq!(err.1, 200, "without credentials any key is accepted");
+            }
+            assert!(emu.handle().stats().bad_signatures >= 1);
+            emu.shutdown().await;
+        }
+    })
+    .await
+}
+
+/// (error code, HTTP status) of a GetAccountBalance; (None, 200) on success.
+async fn c_balance(c: &Client) -> (Option<String>, u16) {
+    match c.get_account_balance().send().await {
+        Ok(_) => (None, 200),
+        Err(e) => (
+            e.code().map(str::to_owned),
+            e.raw_response().map_or(0, |r| r.status().as_u16()),
+        ),
+    }
+}
+
+/// With a clock skew set the server compares X-Amz-Date with its own clock: 15 minutes either
+/// way is accepted, more is refused with AWS's texts. The emulator clock that tests advance to
+/// expire tokens is a different clock and never breaks signatures. The answer's `Date` is the
+/// server's clock, from which the SDK corrects its own for the calls after a refusal.
+#[tokio::test]
+async fn clock_skew_refuses_stale_signatures_and_accepts_current_ones() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            clock_skew_secs: Some(0),
+            credentials: Some(("AKIDTEST".into(), "secret".into())),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let url = emu.url();
+        let h = emu.handle();
+        let c = client(&url);
+        bonus(&c, W1, A1, "1.00", Some("skew-1")).await.unwrap();
+        h.advance_clock(Duration::from_secs(25 * 3600));
+        bonus(&c, W1, A1, "1.00", Some("skew-1")).await.unwrap();
+        assert_eq!(
+            h.ledger().len(),
+            2,
+            "token expired, signature still current"
+        );
+
+        // The server runs an hour ahead of this client.
+        h.update_faults(|c| c.clock_skew_secs = Some(3600));
+        let behind = client(&url);
+        let err = bonus(&behind, W1, A1, "1.00", Some("skew-2"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidSignatureException"));
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+        let message = err.message().unwrap_or_default().to_owned();
+        assert!(message.starts_with("Signature expired: "), "{message}");
+        assert!(message.contains(" is now earlier than "), "{message}");
+        assert!(message.ends_with(" - 15 min.)"), "{message}");
+        assert_eq!(h.ledger().len(), 2);
+        // The SDK read the server's clock from that answer's Date: its next call is accepted.
+        bonus(&behind, W1, A1, "1.00", Some("skew-2"))
+            .await
+            .unwrap();
+        assert_eq!(h.ledger().len(), 3);
+
+        // An hour behind this client.
+        h.update_faults(|c| c.clock_skew_secs = Some(-3600));
+        let err = bonus(&client(&url), W1, A1, "1.00", Some("skew-3"))
+            .await
+            .unwrap_err();
+        let message = err.message().unwrap_or_default();
+        assert!(
+            message.starts_with("Signature not yet current: "),
+            "{message}"
+        );
+        assert!(message.contains(" is still later than "), "{message}");
+        assert!(message.ends_with(" + 15 min.)"), "{message}");
+        assert_eq!(h.stats().bad_signatures, 2);
+
+        // Ten minutes off is inside the window.
+        h.update_faults(|c| c.clock_skew_secs = Some(600));
+        bonus(&client(&url), W1, A1, "1.00", Some("skew-3"))
+            .await
+            .unwrap();
+        assert_eq!(h.ledger().len(), 4);
+        emu.shutdown().await;
+
+        // A request signed on a fixed date: refused while times are checked, accepted (as
+        // hand-written requests are) when they are not.
+        let emu = start(EmulatorConfig {
+            clock_skew_secs: Some(0),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let balance = || api_request(Some("GetAccountBalance"), Some(FAKE_AUTH), "{}");
+        let (status, _, body) = raw_http(&emu.url(), balance()).await;
+        assert_eq!(status, 400);
+        assert!(
+            body.contains("Signature expired: 20240101T000000Z is now earlier than "),
+            "{body}"
+        );
+        emu.handle().update_faults(|c| c.clock_skew_secs = None);
+        let (status, _, _) = raw_http(&emu.url(), balance()).await;
+        assert_eq!(status, 200);
+        emu.shutdown().await;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn inspection_endpoints() {
     bounded(async {
@@ -1354,6 +1561,20 @@ async fn cli_flags_configure_a_server_that_stops_on_signal() {
             "no new fault unless asked"
         );
         assert!(Cli::try_parse_from(["emulator", "--fault-scope", "lookups"]).is_err());
+        let (ac, _) = Cli::try_parse_from([
+            "emulator",
+            "--account",
+            "not-linked-sandbox",
+            "--clock-skew-secs",
+            "-3600",
+        ])
+        .unwrap()
+        .emulator
+        .config(|_| None)
+        .unwrap();
+        assert_eq!(ac.account, AccountMode::NotLinkedSandbox);
+        assert_eq!(ac.clock_skew_secs, Some(-3600));
+        assert_eq!((dc.account, dc.clock_skew_secs), (AccountMode::Ready, None));
         assert!(Cli::try_parse_from(["emulator", "--balance", "$5"]).is_err());
 
         let env = |name: &str| match name {

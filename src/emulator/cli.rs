@@ -37,9 +37,13 @@ pub struct EmulatorArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Address to listen on.
+    /// Address to listen on. Anything but a loopback address needs --allow-remote.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// Allow --host to be an address other machines can reach. The emulator pays anything to
+    /// anyone who can connect and, unless credentials are set, checks no signature.
+    #[arg(long)]
+    pub allow_remote: bool,
     /// Starting account balance in dollars.
     #[arg(long, default_value = "10000.00", value_parser = parse_cents)]
     pub balance: Cents,
@@ -99,6 +103,15 @@ impl EmulatorArgs {
         &self,
         env: impl Fn(&str) -> Option<String>,
     ) -> io::Result<(EmulatorConfig, SocketAddr)> {
+        if !self.host.is_loopback() && !self.allow_remote {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing to listen on {}: other machines could reach the emulator; use a loopback address such as 127.0.0.1, or pass --allow-remote",
+                    self.host
+                ),
+            ));
+        }
         let credentials = match (env(ACCESS_KEY_ENV), env(SECRET_KEY_ENV)) {
             (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Some((id, secret)),
             (None, None) => None,
@@ -171,10 +184,16 @@ async fn ctrl_c_or_sigterm() {
     }
 }
 
-/// `payout emulator`: prints `payout emulator listening on URL` and serves until Ctrl-C or
-/// SIGTERM.
+/// `payout emulator`: prints `payout emulator listening on URL` (the address really bound) and
+/// serves until Ctrl-C or SIGTERM.
 pub async fn serve_cli(args: EmulatorArgs) -> io::Result<()> {
     let (config, addr) = args.config(|name| std::env::var(name).ok())?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: the emulator listens on {}: anyone who can reach it can use it",
+            addr.ip()
+        );
+    }
     let mut printed = Ok(());
     serve_until(config, addr, ctrl_c_or_sigterm(), |url| {
         let mut out = io::stdout().lock();

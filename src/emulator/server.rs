@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -182,7 +182,12 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
             parsed,
         };
         let verdict = decide(st, inbound, server_now, now_ns, now_ms);
-        (verdict, delay, now_ms, server_now.map(sigv4::format_http_date))
+        (
+            verdict,
+            delay,
+            now_ms,
+            server_now.map(sigv4::format_http_date),
+        )
     };
     shared.changed.notify_all();
     if !delay.is_zero() {
@@ -472,15 +477,10 @@ impl RunningEmulator {
         })
     }
 
-    /// `http://HOST:PORT`; a wildcard bind address is reported as loopback.
+    /// `http://HOST:PORT` of the address really bound (a wildcard address stays a wildcard, so
+    /// what is printed is what is exposed).
     pub fn url(&self) -> String {
-        let mut addr = self.addr;
-        match addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => addr.set_ip(Ipv4Addr::LOCALHOST.into()),
-            IpAddr::V6(ip) if ip.is_unspecified() => addr.set_ip(Ipv6Addr::LOCALHOST.into()),
-            _ => {}
-        }
-        format!("http://{addr}")
+        format!("http://{}", self.addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {

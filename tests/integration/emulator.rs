@@ -1533,6 +1533,22 @@ async fn cli_flags_configure_a_server_that_stops_on_signal() {
         ])
         .unwrap();
         assert!(Cli::try_parse_from(["emulator", "--fault-rate", "2"]).is_err());
+        // Only loopback addresses unless --allow-remote.
+        for host in ["0.0.0.0", "::", "192.0.2.7"] {
+            let parsed = Cli::try_parse_from(["emulator", "--host", host]).unwrap();
+            let err = parsed.emulator.config(|_| None).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("--allow-remote"), "{err}");
+            let parsed =
+                Cli::try_parse_from(["emulator", "--host", host, "--allow-remote"]).unwrap();
+            let (_, addr) = parsed.emulator.config(|_| None).unwrap();
+            assert_eq!(addr.ip().to_string(), host);
+        }
+        let parsed = Cli::try_parse_from(["emulator", "--host", "::1"]).unwrap();
+        assert!(
+            parsed.emulator.config(|_| None).is_ok(),
+            "IPv6 loopback is local"
+        );
         let faults = Cli::try_parse_from([
             "emulator",
             "--fault-after-rate",

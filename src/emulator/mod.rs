@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod errors;
 mod guesses;
+mod ledger;
 mod ops;
 mod server;
 mod sigv4;

@@ -8,9 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
 use super::guesses;
-use super::state::{
-    AssignmentRec, Payment, QualType, QualificationGrant, QualificationStatus, State,
-};
+use super::ledger::PaymentRef;
+use super::state::{AssignmentRec, QualType, QualificationGrant, QualificationStatus, State};
 use crate::ids::{IdError, check_entity_id, check_worker_id};
 use crate::money::Cents;
 
@@ -727,20 +726,17 @@ impl State {
                         return Err(guesses::assignment_missing(a));
                     }
                     if let Some(h) = &hit_id
-                        && !self.assignments.values().any(|r| &r.hit_id == h)
+                        && !self.known_hits.contains(h)
                     {
                         return Err(guesses::hit_missing(h));
                     }
                 }
-                let matching: Vec<&Payment> = self
-                    .ledger
-                    .iter()
-                    .filter(|p| match (&hit_id, &assignment_id) {
-                        (Some(h), _) => &p.hit_id == h,
-                        (_, Some(a)) => &p.assignment_id == a,
-                        _ => false,
-                    })
-                    .collect();
+                // From the index: a page costs the page, not the ledger.
+                let matching = match (&hit_id, &assignment_id) {
+                    (Some(h), _) => self.ledger.for_hit(h),
+                    (_, Some(a)) => self.ledger.for_assignment(a),
+                    _ => &[],
+                };
                 let query = format!(
                     "bonus:{}:{}",
                     hit_id.as_deref().unwrap_or(""),
@@ -749,7 +745,8 @@ impl State {
                 let (items, next) = paginate(matching, &page, &query)?;
                 let items = items
                     .into_iter()
-                    .map(|p| {
+                    .map(|&i| {
+                        let p = self.ledger.view(i);
                         json!({
                             "WorkerId": p.worker_id,
                             "BonusAmount": p.amount.to_api_string(),
@@ -1004,16 +1001,16 @@ impl State {
                 },
             );
         }
-        self.record_payment(Payment {
-            worker_id,
-            assignment_id,
-            hit_id,
+        self.ledger.record(PaymentRef {
+            worker_id: &worker_id,
+            assignment_id: &assignment_id,
+            hit_id: &hit_id,
             amount,
-            fee,
-            reason,
-            token,
+            reason: &reason,
+            token: token.as_deref(),
             time_ms: now_ms,
         });
+        self.stats.payments += 1;
         Ok("{}".into())
     }
 }

@@ -340,8 +340,8 @@ fn inspect(shared: &Shared, parts: &Parts, what: &str) -> Answer {
         (&Method::GET, "ledger") => {
             let st = shared.lock();
             let body = json!({
-                "payments": st.ledger,
-                "double_payments": st.double_payments(),
+                "payments": st.ledger.all(),
+                "double_payments": st.ledger.double_payments(),
             });
             answer(StatusCode::OK, JSON, body.to_string())
         }
@@ -588,13 +588,13 @@ impl fmt::Debug for EmulatorHandle {
 impl EmulatorHandle {
     /// Every bonus actually paid, in order.
     pub fn ledger(&self) -> Vec<Payment> {
-        self.shared.lock().ledger.clone()
+        self.shared.lock().ledger.all()
     }
 
     /// Each payment that repeats an earlier one (same worker, assignment, amount and reason),
     /// paired with the first.
     pub fn double_payments(&self) -> Vec<(Payment, Payment)> {
-        self.shared.lock().double_payments()
+        self.shared.lock().ledger.double_payments()
     }
 
     pub fn stats(&self) -> Stats {

@@ -28,11 +28,11 @@ use super::errors::{ApiError, Stamp};
 //   MTurk is known to send.
 
 /// The member that carries the message of an AWS front-end error (auth, validation,
-/// throttling). M: Coral front ends of other awsJson services answer
+/// throttling). M: the Coral front end of another awsJson 1.1 service answers
 /// `{"__type":"InvalidSignatureException","message":"Signature expired: ..."}` with a
-/// lower-case `message` (public reports for Rekognition, Kinesis); MTurk's own modeled errors
-/// use `Message` (the model). SDKs read either, so a client that only reads one spelling fails
-/// here instead of in production.
+/// lower-case `message` (a public Rekognition report, aws-sdk-ios#1514); MTurk's own modeled
+/// errors use `Message` (the model). SDKs read either, so a client that reads only one spelling
+/// fails here instead of in production.
 pub(crate) const FRONT_END_MESSAGE_KEY: &str = "message";
 
 /// How `__type` names a front-end error. M: some Coral services send a namespaced
@@ -59,7 +59,7 @@ pub(crate) fn validation_member(member: &str) -> String {
 
 /// Status of the front end's authentication errors (MissingAuthenticationToken,
 /// IncompleteSignature, InvalidSignature, UnrecognizedClient, AccessDenied). M: Coral-based
-/// awsJson services answer 400 (DynamoDB, Kinesis, Rekognition in public reports); API
+/// awsJson services answer 400 (Kinesis, Rekognition, DynamoDB in public reports); API
 /// Gateway-fronted services answer 403.
 pub(crate) const AUTH_ERROR_STATUS: StatusCode = StatusCode::BAD_REQUEST;
 
@@ -140,9 +140,9 @@ pub(crate) fn access_denied(operation: &str) -> ApiError {
 pub(crate) const ACCESS_DENIED_USER_ARN: &str = "arn:aws:iam::123456789012:user/payout-emulator";
 
 /// How far `X-Amz-Date` may be from the server's clock. L: AWS services differ — public reports
-/// show `... (<now> - 5 min.)` (Kinesis, Rekognition, Secrets Manager) and `... (<now> - 15
-/// min.)` (DynamoDB, ECR, STS). MTurk's window is unknown; 15 minutes is the SigV4 documentation's
-/// figure and the safer guess for a test (a client that is refused here is refused anywhere).
+/// show `... (<now> - 5 min.)` (Kinesis, Rekognition, Secrets Manager, Elastic Transcoder) and
+/// `... (<now> - 15 min.)` (ECR, STS). MTurk's window is unknown; 15 minutes is the wider of the
+/// two, so a client refused here would be refused by either.
 pub(crate) const SIGNATURE_WINDOW_MINUTES: i64 = 15;
 
 /// A request signed too long ago. M: the text every AWS JSON front end uses, with the window

@@ -1,8 +1,10 @@
 //! A local MTurk Requester API (awsJson 1.1 + SigV4) for tests, benchmarks and dry runs.
 //!
 //! The real `aws-sdk-mturk` client talks to it unchanged; it keeps a ledger of every bonus it
-//! paid so tests can prove "exactly once", and it injects throttling, faults, latency and lost
-//! responses from a seeded RNG.
+//! paid so tests can prove "exactly once", and it injects throttling, latency, faults before and
+//! after a call is applied, and dropped or lost responses from a seeded RNG. It can also play an
+//! account that cannot use MTurk and a server whose clock is skewed. It sends only what MTurk
+//! sends; where that is unknown, the guess is named in `guesses.rs`.
 
 mod cli;
 mod config;

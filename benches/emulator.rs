@@ -155,9 +155,7 @@ fn send_bonus_throughput(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5))
         .throughput(Throughput::Elements(1));
     group.bench_function("list_bonus_payments_page_of_100_1m_ledger", |b| {
-        let mut stream = runtime
-            .block_on(TcpStream::connect(addr))
-            .expect("connect");
+        let mut stream = runtime.block_on(TcpStream::connect(addr)).expect("connect");
         stream.set_nodelay(true).expect("nodelay");
         let request = list_request(0);
         let mut buf = Vec::with_capacity(16 * 1024);

@@ -83,6 +83,7 @@ pub(crate) fn op_from_target(target: Option<&str>) -> Option<Op> {
 const CURRENCY_PATTERN: &str = r"^[0-9]+(\.)?[0-9]{0,2}$";
 const WORKER_PATTERN: &str = "^A[A-Z0-9]+$";
 const ENTITY_PATTERN: &str = "^[A-Z0-9]+$";
+
 /// Collects constraint violations the way the AWS front end reports them, all at once. Members
 /// are given by their model name (`BonusAmount`) and quoted as the front end quotes them.
 #[derive(Default)]

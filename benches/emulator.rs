@@ -1,5 +1,6 @@
 //! Throughput of the MTurk emulator: SendBonus over many concurrent keep-alive loopback
-//! connections, with no faults and no signature checking.
+//! connections, with no faults and no signature checking; then ListBonusPayments for one
+//! assignment once the ledger holds over a million payments (it must not scan them).
 //!
 //! The client is a minimal HTTP/1.1 writer/reader over `TcpStream` with pre-built requests, so
 //! the figure measures the emulator rather than a client stack.
@@ -15,13 +16,27 @@ use tokio::net::TcpStream;
 
 const CONNECTIONS: usize = 32;
 
+fn assignment(i: usize) -> String {
+    format!("3BENCH{i:024}")
+}
+
 fn send_bonus_request(i: usize) -> Vec<u8> {
     let body = format!(
-        r#"{{"WorkerId":"A143XRCI1YXAFE","AssignmentId":"3BENCH{i:024}","BonusAmount":"0.01","Reason":"benchmark"}}"#
+        r#"{{"WorkerId":"A143XRCI1YXAFE","AssignmentId":"{}","BonusAmount":"0.01","Reason":"benchmark"}}"#,
+        assignment(i)
     );
+    api_request("SendBonus", &body)
+}
+
+fn list_request(i: usize) -> Vec<u8> {
+    let body = format!(r#"{{"AssignmentId":"{}","MaxResults":100}}"#, assignment(i));
+    api_request("ListBonusPayments", &body)
+}
+
+fn api_request(operation: &str, body: &str) -> Vec<u8> {
     format!(
         "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: MTurkRequesterServiceV20170117.SendBonus\r\n\
+         X-Amz-Target: MTurkRequesterServiceV20170117.{operation}\r\n\
          X-Amz-Date: 20240101T000000Z\r\n\
          Authorization: AWS4-HMAC-SHA256 Credential=AKIDBENCH/20240101/us-east-1/mturk-requester/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=00\r\n\
          Content-Length: {}\r\n\r\n{body}",
@@ -128,12 +143,41 @@ fn send_bonus_throughput(c: &mut Criterion) {
     });
     group.finish();
 
+    // Listing one assignment must cost a page, not the ledger: fill it past a million first.
+    let paid = emulator.handle().stats().payments;
+    if paid < 1_000_000 {
+        runtime.block_on(burst(addr, 1_000_000 - paid));
+    }
+    let mut group = c.benchmark_group("emulator");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(1));
+    group.bench_function("list_bonus_payments_page_of_100_1m_ledger", |b| {
+        let mut stream = runtime.block_on(TcpStream::connect(addr)).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let request = list_request(0);
+        let mut buf = Vec::with_capacity(16 * 1024);
+        b.iter(|| runtime.block_on(round_trip(&mut stream, &request, &mut buf)));
+    });
+    group.finish();
+
     let stats = emulator.handle().stats();
     println!(
-        "emulator: {} payments, peak {} requests in one second",
-        stats.payments, stats.max_requests_in_1s
+        "emulator: {} payments, peak {} requests in one second, resident memory {}",
+        stats.payments,
+        stats.max_requests_in_1s,
+        resident_memory().unwrap_or_else(|| "unknown".into())
     );
     runtime.block_on(emulator.shutdown());
+}
+
+/// This process's resident memory as Linux reports it (`VmRSS`), for a rough bytes-per-payment.
+fn resident_memory() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.trim_start_matches("VmRSS:").trim().to_owned())
 }
 
 criterion_group!(benches, send_bonus_throughput);

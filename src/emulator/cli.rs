@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::config::{EmulatorConfig, load_known_csv};
+use super::config::{AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope, load_known_csv};
 use super::server::RunningEmulator;
 use crate::money::Cents;
 
@@ -37,9 +37,13 @@ pub struct EmulatorArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// Address to listen on.
+    /// Address to listen on. Anything but a loopback address needs --allow-remote.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
+    /// Allow --host to be an address other machines can reach. The emulator pays anything to
+    /// anyone who can connect and, unless credentials are set, checks no signature.
+    #[arg(long)]
+    pub allow_remote: bool,
     /// Starting account balance in dollars.
     #[arg(long, default_value = "10000.00", value_parser = parse_cents)]
     pub balance: Cents,
@@ -61,6 +65,29 @@ pub struct EmulatorArgs {
     /// Fraction of API requests applied, then left with no response at all.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub lost_rate: f64,
+    /// Fraction of API requests applied, then answered with a 5xx (see --fault-after-status).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_after_rate: f64,
+    /// The 5xx of --fault-after-rate: 500 ServiceFault, 503, a load balancer's 504 page, or a
+    /// seeded pick among the three.
+    #[arg(long, value_enum, default_value_t = AfterApplyStatus::Mixed)]
+    pub fault_after_status: AfterApplyStatus,
+    /// Fraction of API requests read, then dropped with no response and NOT applied (the
+    /// client cannot tell this from --lost-rate).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub drop_before_rate: f64,
+    /// Which requests the fault rates apply to: all, or only those that change something
+    /// (so lookups such as ListBonusPayments stay clean).
+    #[arg(long, value_enum, default_value_t = FaultScope::All)]
+    pub fault_scope: FaultScope,
+    /// What the account may do: ready; not-linked (to a requester account; the sandbox's
+    /// wording with not-linked-sandbox); access-denied (an IAM user without an MTurk policy).
+    #[arg(long, value_enum, default_value_t = AccountMode::Ready)]
+    pub account: AccountMode,
+    /// Make the server's clock read real time plus this many seconds (may be negative), and
+    /// refuse requests signed more than 15 minutes away from it. Off unless given.
+    #[arg(long, allow_negative_numbers = true, value_name = "SECONDS")]
+    pub clock_skew_secs: Option<i64>,
     /// Refuse bonuses (insufficient funds) once bonus + fee spent would pass this many dollars.
     #[arg(long, value_parser = parse_cents)]
     pub spend_limit: Option<Cents>,
@@ -76,6 +103,15 @@ impl EmulatorArgs {
         &self,
         env: impl Fn(&str) -> Option<String>,
     ) -> io::Result<(EmulatorConfig, SocketAddr)> {
+        if !self.host.is_loopback() && !self.allow_remote {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "refusing to listen on {}: other machines could reach the emulator; use a loopback address such as 127.0.0.1, or pass --allow-remote",
+                    self.host
+                ),
+            ));
+        }
         let credentials = match (env(ACCESS_KEY_ENV), env(SECRET_KEY_ENV)) {
             (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Some((id, secret)),
             (None, None) => None,
@@ -98,6 +134,12 @@ impl EmulatorArgs {
             throttle_rps: self.throttle_rps,
             fault_rate: self.fault_rate,
             lost_rate: self.lost_rate,
+            fault_after_rate: self.fault_after_rate,
+            fault_after_status: self.fault_after_status,
+            drop_before_rate: self.drop_before_rate,
+            fault_scope: self.fault_scope,
+            account: self.account,
+            clock_skew_secs: self.clock_skew_secs,
             spend_limit: self.spend_limit,
             credentials,
             known,
@@ -142,10 +184,16 @@ async fn ctrl_c_or_sigterm() {
     }
 }
 
-/// `payout emulator`: prints `payout emulator listening on URL` and serves until Ctrl-C or
-/// SIGTERM.
+/// `payout emulator`: prints `payout emulator listening on URL` (the address really bound) and
+/// serves until Ctrl-C or SIGTERM.
 pub async fn serve_cli(args: EmulatorArgs) -> io::Result<()> {
     let (config, addr) = args.config(|name| std::env::var(name).ok())?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: the emulator listens on {}: anyone who can reach it can use it",
+            addr.ip()
+        );
+    }
     let mut printed = Ok(());
     serve_until(config, addr, ctrl_c_or_sigterm(), |url| {
         let mut out = io::stdout().lock();

@@ -25,6 +25,24 @@ pub struct EmulatorConfig {
     pub fault_rate: f64,
     /// Fraction of API requests applied and then left without any HTTP response.
     pub lost_rate: f64,
+    /// Fraction of API requests applied and then answered with a 5xx (see
+    /// `fault_after_status`): the client cannot tell whether the call took effect.
+    pub fault_after_rate: f64,
+    /// Which 5xx a `fault_after_rate` fault answers.
+    pub fault_after_status: AfterApplyStatus,
+    /// Fraction of API requests read in full and then dropped (connection closed, no answer)
+    /// without being applied. The client sees exactly what it sees for `lost_rate`.
+    pub drop_before_rate: f64,
+    /// Which requests the four fault rates above apply to.
+    pub fault_scope: FaultScope,
+    /// Whether the AWS account behind the credentials may use MTurk.
+    pub account: AccountMode,
+    /// `None` (the default): `X-Amz-Date` is not compared with any clock, so hand-written
+    /// requests with fixed dates work. `Some(s)`: the server's clock reads real time + `s`
+    /// seconds (independent of `EmulatorHandle::advance_clock`), it answers with that `Date`,
+    /// and refuses requests signed more than 15 minutes away from it
+    /// (`InvalidSignatureException`, "Signature expired ..."). `Some(0)` checks without skew.
+    pub clock_skew_secs: Option<i64>,
     /// Once bonus + fee spent reaches this, SendBonus answers "insufficient funds".
     pub spend_limit: Option<Cents>,
     /// (access key id, secret): when set, SigV4 signatures are verified.
@@ -44,6 +62,12 @@ impl std::fmt::Debug for EmulatorConfig {
             .field("throttle_rps", &self.throttle_rps)
             .field("fault_rate", &self.fault_rate)
             .field("lost_rate", &self.lost_rate)
+            .field("fault_after_rate", &self.fault_after_rate)
+            .field("fault_after_status", &self.fault_after_status)
+            .field("drop_before_rate", &self.drop_before_rate)
+            .field("fault_scope", &self.fault_scope)
+            .field("account", &self.account)
+            .field("clock_skew_secs", &self.clock_skew_secs)
             .field("spend_limit", &self.spend_limit)
             .field(
                 "credentials",
@@ -64,11 +88,59 @@ impl Default for EmulatorConfig {
             throttle_rps: None,
             fault_rate: 0.0,
             lost_rate: 0.0,
+            fault_after_rate: 0.0,
+            fault_after_status: AfterApplyStatus::default(),
+            drop_before_rate: 0.0,
+            fault_scope: FaultScope::default(),
+            account: AccountMode::default(),
+            clock_skew_secs: None,
             spend_limit: None,
             credentials: None,
             known: None,
         }
     }
+}
+
+/// Which API requests the fault rates apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FaultScope {
+    /// Every API request.
+    #[default]
+    All,
+    /// Only requests that change something: SendBonus, AssociateQualificationWithWorker,
+    /// DisassociateQualificationFromWorker, CreateWorkerBlock, DeleteWorkerBlock and
+    /// CreateQualificationType. Lookups (ListBonusPayments, GetAssignment, ...) stay clean, so a
+    /// test can verify through them.
+    Mutating,
+}
+
+/// The 5xx a fault after the call was applied answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AfterApplyStatus {
+    /// One of the three below, picked by the seeded RNG with equal odds.
+    #[default]
+    Mixed,
+    /// 500 `ServiceFault`, MTurk's modeled fault.
+    ServiceFault,
+    /// 503 from in front of MTurk (a JSON `ServiceUnavailable`; its body is a guess).
+    ServiceUnavailable,
+    /// 504 from a load balancer in front of MTurk (an HTML page; its body is a guess).
+    GatewayTimeout,
+}
+
+/// Whether the AWS account behind the credentials may use MTurk. Checked after the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AccountMode {
+    /// Linked to a requester account, and the IAM user may call MTurk.
+    #[default]
+    Ready,
+    /// Not linked to a requester account: every valid call answers a `RequestError` pointing
+    /// at https://requester.mturk.com/developer (the answer's shape is a guess).
+    NotLinked,
+    /// The same with the sandbox's wording (https://requestersandbox.mturk.com/developer).
+    NotLinkedSandbox,
+    /// The IAM user has no MTurk policy: every call answers `AccessDeniedException`.
+    AccessDenied,
 }
 
 /// One assignment the emulator knows: who did it, in which HIT.

@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
-use super::state::{
-    AssignmentRec, Payment, QualType, QualificationGrant, QualificationStatus, State,
-};
+use super::guesses;
+use super::ledger::PaymentRef;
+use super::state::{AssignmentRec, QualType, QualificationGrant, QualificationStatus, State};
 use crate::ids::{IdError, check_entity_id, check_worker_id};
 use crate::money::Cents;
 
@@ -52,7 +52,23 @@ ops!(
     ListWorkersWithQualificationType,
     CreateWorkerBlock,
     DeleteWorkerBlock,
+    ListWorkerBlocks,
 );
+
+impl Op {
+    /// Whether the operation changes anything (what `FaultScope::Mutating` limits faults to).
+    pub fn is_mutating(self) -> bool {
+        matches!(
+            self,
+            Op::SendBonus
+                | Op::AssociateQualificationWithWorker
+                | Op::DisassociateQualificationFromWorker
+                | Op::CreateWorkerBlock
+                | Op::DeleteWorkerBlock
+                | Op::CreateQualificationType
+        )
+    }
+}
 
 /// The stats key for anything that is not one of the operations above.
 pub(crate) const UNKNOWN_OPERATION: &str = "UnknownOperation";
@@ -67,18 +83,29 @@ pub(crate) fn op_from_target(target: Option<&str>) -> Option<Op> {
 const CURRENCY_PATTERN: &str = r"^[0-9]+(\.)?[0-9]{0,2}$";
 const WORKER_PATTERN: &str = "^A[A-Z0-9]+$";
 const ENTITY_PATTERN: &str = "^[A-Z0-9]+$";
-const DEFAULT_PAGE: usize = 10;
 
-/// Collects constraint violations the way the AWS front end reports them, all at once.
+/// Collects constraint violations the way the AWS front end reports them, all at once. Members
+/// are given by their model name (`BonusAmount`) and quoted as the front end quotes them.
 #[derive(Default)]
 struct Checks(Vec<String>);
 
 impl Checks {
+    /// `Value '<value>' at '<member>' failed to satisfy constraint: <constraint>` (H: the
+    /// sentence mturk-api.md quotes; `Value null` for a missing member).
+    fn violation(&mut self, value: Option<&dyn std::fmt::Display>, member: &str, constraint: &str) {
+        let member = guesses::validation_member(member);
+        let value = match value {
+            Some(v) => format!("'{v}'"),
+            None => "null".to_owned(),
+        };
+        self.0.push(format!(
+            "Value {value} at '{member}' failed to satisfy constraint: {constraint}"
+        ));
+    }
+
     fn required<'a, T>(&mut self, member: &str, value: &'a Option<T>) -> Option<&'a T> {
         if value.is_none() {
-            self.0.push(format!(
-                "Value null at '{member}' failed to satisfy constraint: Member must not be null"
-            ));
+            self.violation(None, member, "Member must not be null");
         }
         value.as_ref()
     }
@@ -86,13 +113,17 @@ impl Checks {
     fn length(&mut self, member: &str, value: &str, min: usize, max: usize) -> bool {
         let n = value.chars().count();
         if n < min {
-            self.0.push(format!(
-                "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
-            ));
+            self.violation(
+                Some(&value),
+                member,
+                &format!("Member must have length greater than or equal to {min}"),
+            );
         } else if n > max {
-            self.0.push(format!(
-                "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length less than or equal to {max}"
-            ));
+            self.violation(
+                Some(&value),
+                member,
+                &format!("Member must have length less than or equal to {max}"),
+            );
         } else {
             return true;
         }
@@ -100,9 +131,11 @@ impl Checks {
     }
 
     fn pattern(&mut self, member: &str, value: &str, pattern: &str) {
-        self.0.push(format!(
-            "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
-        ));
+        self.violation(
+            Some(&value),
+            member,
+            &format!("Member must satisfy regular expression pattern: {pattern}"),
+        );
     }
 
     fn id(&mut self, member: &str, value: Option<&String>, worker: bool) {
@@ -124,12 +157,16 @@ impl Checks {
 
     fn range(&mut self, member: &str, value: Option<i32>, min: i32, max: i32) {
         match value {
-            Some(v) if v < min => self.0.push(format!(
-                "Value '{v}' at '{member}' failed to satisfy constraint: Member must have value greater than or equal to {min}"
-            )),
-            Some(v) if v > max => self.0.push(format!(
-                "Value '{v}' at '{member}' failed to satisfy constraint: Member must have value less than or equal to {max}"
-            )),
+            Some(v) if v < min => self.violation(
+                Some(&v),
+                member,
+                &format!("Member must have value greater than or equal to {min}"),
+            ),
+            Some(v) if v > max => self.violation(
+                Some(&v),
+                member,
+                &format!("Member must have value less than or equal to {max}"),
+            ),
             _ => {}
         }
     }
@@ -138,10 +175,14 @@ impl Checks {
         if let Some(v) = value
             && !allowed.contains(&v.as_str())
         {
-            self.0.push(format!(
-                "Value '{v}' at '{member}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                allowed.join(", ")
-            ));
+            self.violation(
+                Some(v),
+                member,
+                &format!(
+                    "Member must satisfy enum value set: [{}]",
+                    allowed.join(", ")
+                ),
+            );
         }
     }
 
@@ -173,14 +214,7 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| {
-        let message = if e.is_data() {
-            format!("Unable to deserialize the request: {e}")
-        } else {
-            format!("Malformed JSON in the request body: {e}")
-        };
-        ApiError::serialization(message)
-    })
+    serde_json::from_slice(body).map_err(|e| guesses::serialization(&e.to_string(), !e.is_data()))
 }
 
 #[derive(Deserialize)]
@@ -261,6 +295,13 @@ struct ListWorkersIn {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct PageIn {
+    next_token: Option<String>,
+    max_results: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct WorkerBlockIn {
     worker_id: Option<String>,
     reason: Option<String>,
@@ -315,6 +356,7 @@ pub(crate) enum Request {
         reason: String,
     },
     DeleteWorkerBlock(String),
+    ListWorkerBlocks(Page),
 }
 
 pub(crate) struct Page {
@@ -323,12 +365,12 @@ pub(crate) struct Page {
 }
 
 fn page(checks: &mut Checks, max: Option<i32>, token: Option<String>) -> Page {
-    checks.range("maxResults", max, 1, 100);
+    checks.range("MaxResults", max, 1, 100);
     if let Some(t) = &token {
-        checks.length("nextToken", t, 1, 255);
+        checks.length("NextToken", t, 1, 255);
     }
     Page {
-        max: max.map_or(DEFAULT_PAGE, |m| m.clamp(1, 100) as usize),
+        max: max.map_or(guesses::DEFAULT_PAGE_SIZE, |m| m.clamp(1, 100) as usize),
         token,
     }
 }
@@ -340,32 +382,30 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
         Op::GetAccountBalance => Request::GetAccountBalance,
         Op::SendBonus => {
             let r: SendBonusIn = decode(body)?;
-            c.required("workerId", &r.worker_id);
-            c.required("bonusAmount", &r.bonus_amount);
-            c.required("assignmentId", &r.assignment_id);
-            c.required("reason", &r.reason);
-            c.id("workerId", r.worker_id.as_ref(), true);
-            c.id("assignmentId", r.assignment_id.as_ref(), false);
+            c.required("WorkerId", &r.worker_id);
+            c.required("BonusAmount", &r.bonus_amount);
+            c.required("AssignmentId", &r.assignment_id);
+            c.required("Reason", &r.reason);
+            c.id("WorkerId", r.worker_id.as_ref(), true);
+            c.id("AssignmentId", r.assignment_id.as_ref(), false);
             if let Some(a) = &r.bonus_amount
                 && !matches_currency(a)
             {
-                c.pattern("bonusAmount", a, CURRENCY_PATTERN);
+                c.pattern("BonusAmount", a, CURRENCY_PATTERN);
             }
             if let Some(t) = &r.unique_request_token {
-                c.length("uniqueRequestToken", t, 1, 64);
+                c.length("UniqueRequestToken", t, 1, 64);
             }
             c.finish()?;
             let (Some(worker_id), Some(amount_text), Some(assignment_id), Some(reason)) =
                 (r.worker_id, r.bonus_amount, r.assignment_id, r.reason)
             else {
-                return Err(ApiError::serialization("missing member"));
+                return Err(guesses::serialization("missing member", false));
             };
             // The pattern allows a trailing dot ("1."), which parse_amount refuses.
             let amount = match Cents::parse_amount(amount_text.trim_end_matches('.')) {
                 Ok(a) if a > Cents::ZERO => a,
-                // MTurk's minimum is $0.01; the live answer to 0.00 or an absurd amount is not
-                // known, so this uses the ParameterValidationError shape seen for other values.
-                _ => return Err(ApiError::parameter("BonusAmount", &amount_text)),
+                _ => return Err(guesses::bonus_amount_invalid(&amount_text)),
             };
             Request::SendBonus {
                 worker_id,
@@ -377,16 +417,12 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
         }
         Op::ListBonusPayments => {
             let r: ListBonusPaymentsIn = decode(body)?;
-            c.id("hITId", r.hit_id.as_ref(), false);
-            c.id("assignmentId", r.assignment_id.as_ref(), false);
+            c.id("HITId", r.hit_id.as_ref(), false);
+            c.id("AssignmentId", r.assignment_id.as_ref(), false);
             let page = page(&mut c, r.max_results, r.next_token);
             c.finish()?;
             if r.hit_id.is_some() == r.assignment_id.is_some() {
-                // The live text for this is not known.
-                return Err(ApiError::request(
-                    "AWS.MechanicalTurk.InvalidParameterCombination",
-                    "Either the HITId or the AssignmentId parameter must be provided, but not both.",
-                ));
+                return Err(guesses::invalid_parameter_combination());
             }
             Request::ListBonusPayments {
                 hit_id: r.hit_id,
@@ -396,18 +432,18 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
         }
         Op::GetAssignment => {
             let r: AssignmentIn = decode(body)?;
-            c.required("assignmentId", &r.assignment_id);
-            c.id("assignmentId", r.assignment_id.as_ref(), false);
+            c.required("AssignmentId", &r.assignment_id);
+            c.id("AssignmentId", r.assignment_id.as_ref(), false);
             c.finish()?;
             Request::GetAssignment(r.assignment_id.unwrap_or_default())
         }
         Op::CreateQualificationType => {
             let r: CreateQualificationTypeIn = decode(body)?;
-            c.required("name", &r.name);
-            c.required("description", &r.description);
-            c.required("qualificationTypeStatus", &r.qualification_type_status);
+            c.required("Name", &r.name);
+            c.required("Description", &r.description);
+            c.required("QualificationTypeStatus", &r.qualification_type_status);
             c.one_of(
-                "qualificationTypeStatus",
+                "QualificationTypeStatus",
                 r.qualification_type_status.as_ref(),
                 &["Active", "Inactive"],
             );
@@ -433,9 +469,9 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
         }
         Op::GetQualificationType => {
             let r: QualificationTypeIdIn = decode(body)?;
-            c.required("qualificationTypeId", &r.qualification_type_id);
+            c.required("QualificationTypeId", &r.qualification_type_id);
             c.id(
-                "qualificationTypeId",
+                "QualificationTypeId",
                 r.qualification_type_id.as_ref(),
                 false,
             );
@@ -444,7 +480,7 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
         }
         Op::ListQualificationTypes => {
             let r: ListQualificationTypesIn = decode(body)?;
-            c.required("mustBeRequestable", &r.must_be_requestable);
+            c.required("MustBeRequestable", &r.must_be_requestable);
             let page = page(&mut c, r.max_results, r.next_token);
             c.finish()?;
             Request::ListQualificationTypes {
@@ -458,14 +494,14 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
         | Op::DisassociateQualificationFromWorker
         | Op::GetQualificationScore => {
             let r: WorkerQualificationIn = decode(body)?;
-            c.required("qualificationTypeId", &r.qualification_type_id);
-            c.required("workerId", &r.worker_id);
+            c.required("QualificationTypeId", &r.qualification_type_id);
+            c.required("WorkerId", &r.worker_id);
             c.id(
-                "qualificationTypeId",
+                "QualificationTypeId",
                 r.qualification_type_id.as_ref(),
                 false,
             );
-            c.id("workerId", r.worker_id.as_ref(), true);
+            c.id("WorkerId", r.worker_id.as_ref(), true);
             c.finish()?;
             let type_id = r.qualification_type_id.unwrap_or_default();
             let worker_id = r.worker_id.unwrap_or_default();
@@ -487,13 +523,13 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
         }
         Op::ListWorkersWithQualificationType => {
             let r: ListWorkersIn = decode(body)?;
-            c.required("qualificationTypeId", &r.qualification_type_id);
+            c.required("QualificationTypeId", &r.qualification_type_id);
             c.id(
-                "qualificationTypeId",
+                "QualificationTypeId",
                 r.qualification_type_id.as_ref(),
                 false,
             );
-            c.one_of("status", r.status.as_ref(), &["Granted", "Revoked"]);
+            c.one_of("Status", r.status.as_ref(), &["Granted", "Revoked"]);
             let page = page(&mut c, r.max_results, r.next_token);
             c.finish()?;
             Request::ListWorkers {
@@ -510,11 +546,11 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
         }
         Op::CreateWorkerBlock | Op::DeleteWorkerBlock => {
             let r: WorkerBlockIn = decode(body)?;
-            c.required("workerId", &r.worker_id);
+            c.required("WorkerId", &r.worker_id);
             if op == Op::CreateWorkerBlock {
-                c.required("reason", &r.reason);
+                c.required("Reason", &r.reason);
             }
-            c.id("workerId", r.worker_id.as_ref(), true);
+            c.id("WorkerId", r.worker_id.as_ref(), true);
             c.finish()?;
             let worker_id = r.worker_id.unwrap_or_default();
             if op == Op::CreateWorkerBlock {
@@ -525,6 +561,12 @@ pub(crate) fn parse(op: Op, body: &[u8]) -> Result<Request, ApiError> {
             } else {
                 Request::DeleteWorkerBlock(worker_id)
             }
+        }
+        Op::ListWorkerBlocks => {
+            let r: PageIn = decode(body)?;
+            let page = page(&mut c, r.max_results, r.next_token);
+            c.finish()?;
+            Request::ListWorkerBlocks(page)
         }
     };
     Ok(request)
@@ -561,10 +603,11 @@ fn fingerprint(text: &str) -> u32 {
     h
 }
 
-/// One page of `items`. Like MTurk, a page that is exactly full carries a NextToken even when
-/// nothing follows, and the page after it is empty with `NumResults: 0` and no token.
+/// One page of `items`. A page that is exactly full carries a NextToken even when nothing
+/// follows (`guesses::TOKEN_ON_EXACTLY_FULL_PAGE`), and the page after it is empty with
+/// `NumResults: 0` and no token. Skipping to the offset costs nothing on a slice iterator.
 fn paginate<T>(
-    items: Vec<T>,
+    items: impl IntoIterator<Item = T>,
     page: &Page,
     query: &str,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
@@ -575,10 +618,14 @@ fn paginate<T>(
             .split_once('-')
             .filter(|(_, f)| u32::from_str_radix(f, 16).ok() == Some(fp))
             .and_then(|(o, _)| o.parse::<usize>().ok())
-            .ok_or_else(|| ApiError::parameter("NextToken", t))?,
+            .ok_or_else(|| guesses::next_token_invalid(t))?,
     };
-    let items: Vec<T> = items.into_iter().skip(offset).take(page.max).collect();
-    let next = (items.len() == page.max).then(|| format!("{}-{fp:08x}", offset + items.len()));
+    let mut rest = items.into_iter().skip(offset).peekable();
+    let items: Vec<T> = rest.by_ref().take(page.max).collect();
+    let full = items.len() == page.max;
+    let more = rest.peek().is_some();
+    let next = (more || (full && guesses::TOKEN_ON_EXACTLY_FULL_PAGE))
+        .then(|| format!("{}-{fp:08x}", offset + items.len()));
     Ok((items, next))
 }
 
@@ -590,27 +637,6 @@ fn list_answer(key: &str, items: Vec<Value>, next: Option<String>) -> String {
         out.insert("NextToken".into(), json!(t));
     }
     Value::Object(out).to_string()
-}
-
-fn assignment_missing(id: &str) -> ApiError {
-    ApiError::request(
-        "AWS.MechanicalTurk.AssignmentDoesNotExist",
-        format!("Assignment {id} does not exist."),
-    )
-}
-
-fn qual_type_missing(id: &str) -> ApiError {
-    ApiError::request(
-        "AWS.MechanicalTurk.QualificationTypeDoesNotExist",
-        format!("QualificationType {id} does not exist."),
-    )
-}
-
-fn qualification_missing() -> ApiError {
-    ApiError::request(
-        "AWS.MechanicalTurk.QualificationDoesNotExist",
-        "You requested a Qualification that does not exist.",
-    )
 }
 
 pub(crate) fn qual_type_json(t: &QualType) -> Value {
@@ -661,19 +687,15 @@ impl State {
     /// In known mode, a worker who is not in the known list does not exist.
     fn check_worker(&self, worker_id: &str) -> Result<(), ApiError> {
         if self.known_mode && !self.known_workers.contains(worker_id) {
-            return Err(ApiError::parameter("WorkerId", worker_id));
+            return Err(guesses::parameter_invalid("WorkerId", worker_id));
         }
         Ok(())
     }
 
     fn owned_type(&self, type_id: &str) -> Result<&QualType, ApiError> {
         match self.qual_type(type_id) {
-            None => Err(qual_type_missing(type_id)),
-            // The live text for this is not known.
-            Some(t) if !t.owned => Err(ApiError::request(
-                "AWS.MechanicalTurk.PermissionDenied",
-                format!("You do not own the QualificationType {type_id}."),
-            )),
+            None => Err(guesses::qualification_type_missing(type_id)),
+            Some(t) if !t.owned => Err(guesses::qualification_type_not_owned(type_id)),
             Some(t) => Ok(t),
         }
     }
@@ -702,26 +724,20 @@ impl State {
                     if let Some(a) = &assignment_id
                         && !self.assignments.contains_key(a)
                     {
-                        return Err(assignment_missing(a));
+                        return Err(guesses::assignment_missing(a));
                     }
                     if let Some(h) = &hit_id
-                        && !self.assignments.values().any(|r| &r.hit_id == h)
+                        && !self.known_hits.contains(h)
                     {
-                        return Err(ApiError::request(
-                            "AWS.MechanicalTurk.HITDoesNotExist",
-                            format!("Hit {h} does not exist."),
-                        ));
+                        return Err(guesses::hit_missing(h));
                     }
                 }
-                let matching: Vec<&Payment> = self
-                    .ledger
-                    .iter()
-                    .filter(|p| match (&hit_id, &assignment_id) {
-                        (Some(h), _) => &p.hit_id == h,
-                        (_, Some(a)) => &p.assignment_id == a,
-                        _ => false,
-                    })
-                    .collect();
+                // From the index: a page costs the page, not the ledger.
+                let matching = match (&hit_id, &assignment_id) {
+                    (Some(h), _) => self.ledger.for_hit(h),
+                    (_, Some(a)) => self.ledger.for_assignment(a),
+                    _ => &[],
+                };
                 let query = format!(
                     "bonus:{}:{}",
                     hit_id.as_deref().unwrap_or(""),
@@ -730,7 +746,8 @@ impl State {
                 let (items, next) = paginate(matching, &page, &query)?;
                 let items = items
                     .into_iter()
-                    .map(|p| {
+                    .map(|&i| {
+                        let p = self.ledger.view(i);
                         json!({
                             "WorkerId": p.worker_id,
                             "BonusAmount": p.amount.to_api_string(),
@@ -746,7 +763,7 @@ impl State {
                 let rec = self
                     .assignments
                     .get(&id)
-                    .ok_or_else(|| assignment_missing(&id))?;
+                    .ok_or_else(|| guesses::assignment_missing(&id))?;
                 let t = rec.seen_ms;
                 Ok(json!({
                     "Assignment": {
@@ -765,10 +782,7 @@ impl State {
             }
             Request::CreateQualificationType(mut t) => {
                 if self.qual_types.iter().any(|q| q.owned && q.name == t.name) {
-                    return Err(ApiError::request(
-                        "AWS.MechanicalTurk.QualificationTypeAlreadyExists",
-                        "You have already created a QualificationType with this name. A QualificationType's name must be unique among all of the QualificationTypes created by the same user.",
-                    ));
+                    return Err(guesses::qualification_type_exists());
                 }
                 let n = self.qual_types.len() as u64;
                 t.id = derived_id(&[
@@ -783,7 +797,9 @@ impl State {
                 Ok(answer)
             }
             Request::GetQualificationType(id) => {
-                let t = self.qual_type(&id).ok_or_else(|| qual_type_missing(&id))?;
+                let t = self
+                    .qual_type(&id)
+                    .ok_or_else(|| guesses::qualification_type_missing(&id))?;
                 Ok(json!({ "QualificationType": qual_type_json(t) }).to_string())
             }
             Request::ListQualificationTypes {
@@ -822,6 +838,13 @@ impl State {
             } => {
                 self.owned_type(&type_id)?;
                 self.check_worker(&worker_id)?;
+                if notify {
+                    *self
+                        .notifications
+                        .entry((worker_id.clone(), type_id.clone()))
+                        .or_default() += 1;
+                    self.stats.notifications += 1;
+                }
                 self.quals.insert(
                     (type_id.clone(), worker_id.clone()),
                     QualificationGrant {
@@ -849,24 +872,19 @@ impl State {
                         q.revoke_reason = reason;
                         Ok("{}".into())
                     }
-                    _ => Err(qualification_missing()),
+                    _ => Err(guesses::qualification_missing()),
                 }
             }
             Request::GetQualificationScore { type_id, worker_id } => {
                 if self.qual_type(&type_id).is_none() {
-                    return Err(qual_type_missing(&type_id));
+                    return Err(guesses::qualification_type_missing(&type_id));
                 }
                 self.check_worker(&worker_id)?;
                 match self.quals.get(&(type_id, worker_id.clone())) {
-                    None => Err(qualification_missing()),
-                    // Only the "can be called with a status of: Granted" part is known to be
-                    // live text; the code and the first sentence are plausible stand-ins.
-                    Some(q) if q.status == QualificationStatus::Revoked => Err(ApiError::request(
-                        "AWS.MechanicalTurk.QualificationInvalidStatus",
-                        format!(
-                            "The Qualification for worker {worker_id} is in status Revoked. This operation can be called with a status of: Granted"
-                        ),
-                    )),
+                    None => Err(guesses::qualification_missing()),
+                    Some(q) if q.status == QualificationStatus::Revoked => {
+                        Err(guesses::qualification_revoked(&worker_id))
+                    }
                     Some(q) => Ok(json!({ "Qualification": qualification_json(q) }).to_string()),
                 }
             }
@@ -894,9 +912,18 @@ impl State {
             }
             Request::DeleteWorkerBlock(worker_id) => {
                 self.check_worker(&worker_id)?;
-                // Unblocking a worker who is not blocked succeeds (the operation is idempotent).
+                // Unblocking a worker who is not blocked succeeds (a guess: see guesses.rs).
                 self.blocks.remove(&worker_id);
                 Ok("{}".into())
+            }
+            Request::ListWorkerBlocks(page) => {
+                // By worker ID: a stable order, so offsets in NextTokens stay meaningful.
+                let (items, next) = paginate(&self.blocks, &page, "blocks")?;
+                let items = items
+                    .into_iter()
+                    .map(|(worker, reason)| json!({ "WorkerId": worker, "Reason": reason }))
+                    .collect();
+                Ok(list_answer("WorkerBlocks", items, next))
             }
         }
     }
@@ -913,26 +940,41 @@ impl State {
         if let Some(t) = &token
             && self.tokens.is_repeat(t, now_ms)
         {
-            // The TurkErrorCode of this answer is not known (mturk-api.md); the text is.
-            return Err(ApiError::request(
-                "AWS.MechanicalTurk.DuplicateRequest",
-                format!("The idempotency token \"{t}\" has already been processed."),
-            ));
+            return Err(guesses::duplicate_token(t));
         }
+        let refused_token = token
+            .as_ref()
+            .filter(|_| guesses::REFUSED_CALL_USES_TOKEN)
+            .cloned();
+        let result = self.pay(worker_id, amount, assignment_id, reason, token, now_ms);
+        if result.is_err()
+            && let Some(t) = refused_token
+        {
+            self.tokens.record(t, now_ms);
+        }
+        result
+    }
+
+    /// SendBonus once the token is known to be fresh: checks, debits, records the payment.
+    fn pay(
+        &mut self,
+        worker_id: String,
+        amount: Cents,
+        assignment_id: String,
+        reason: String,
+        token: Option<String>,
+        now_ms: u64,
+    ) -> Result<String, ApiError> {
         self.check_worker(&worker_id)?;
         let hit_id = match self.assignments.get(&assignment_id) {
             Some(rec) if rec.worker_id != worker_id => {
-                // MTurk refuses a bonus for an assignment the worker did not do, but its exact
-                // text is not known; this message is a plausible stand-in.
-                return Err(ApiError::request(
-                    "AWS.MechanicalTurk.InvalidAssignmentState",
-                    format!(
-                        "Worker {worker_id} did not work on assignment {assignment_id}, so you cannot grant them a bonus for it."
-                    ),
+                return Err(guesses::worker_not_on_assignment(
+                    &worker_id,
+                    &assignment_id,
                 ));
             }
             Some(rec) => rec.hit_id.clone(),
-            None if self.known_mode => return Err(assignment_missing(&assignment_id)),
+            None if self.known_mode => return Err(guesses::assignment_missing(&assignment_id)),
             None => default_hit_id(&assignment_id),
         };
         let fee = amount.bonus_fee();
@@ -942,15 +984,11 @@ impl State {
             .spend_limit
             .is_some_and(|limit| self.spent + total > limit);
         if total > self.balance || over_limit {
-            return Err(ApiError::request(
-                "AWS.MechanicalTurk.InsufficientFunds",
-                "This Requester has insufficient funds in their account to complete this transaction. Please visit https://requester.mturk.com/prepayments/new to purchase Prepaid HITs.",
-            ));
+            return Err(guesses::insufficient_funds());
         }
         self.balance = self.balance - total;
         self.spent += total;
-        // Only a bonus actually paid uses up its token: whether a refused call does on the live
-        // service is unknown (mturk-api.md), and this choice never swallows a later payment.
+        // A paid bonus always uses up its token (a refused one per REFUSED_CALL_USES_TOKEN).
         if let Some(t) = &token {
             self.tokens.record(t.clone(), now_ms);
         }
@@ -964,16 +1002,16 @@ impl State {
                 },
             );
         }
-        self.record_payment(Payment {
-            worker_id,
-            assignment_id,
-            hit_id,
+        self.ledger.record(PaymentRef {
+            worker_id: &worker_id,
+            assignment_id: &assignment_id,
+            hit_id: &hit_id,
             amount,
-            fee,
-            reason,
-            token,
+            reason: &reason,
+            token: token.as_deref(),
             time_ms: now_ms,
         });
+        self.stats.payments += 1;
         Ok("{}".into())
     }
 }

@@ -1,9 +1,10 @@
-//! The HTTP side: the hyper server, the per-request pipeline (auth → throttle → fault → apply
-//! → lost), the `/_emulator/*` inspection endpoints, and the handles tests hold.
+//! The HTTP side: the hyper server, the per-request pipeline (auth → throttle → faults before →
+//! apply → faults after), the `/_emulator/*` inspection endpoints, and the handles tests hold.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, DATE, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -23,11 +24,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::config::EmulatorConfig;
+use super::config::{AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope};
 use super::errors::ApiError;
+use super::guesses::{self, Site};
 use super::ops::{self, Op, UNKNOWN_OPERATION};
 use super::sigv4::{self, AuthFailure};
-use super::state::{Payment, QualificationGrant, State, Stats};
+use super::state::{Payment, QualificationGrant, State, Stats, real_now_ms};
 use crate::money::Cents;
 
 const JSON_11: &str = "application/x-amz-json-1.1";
@@ -76,6 +78,10 @@ fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>
     r
 }
 
+fn real_now_secs() -> i64 {
+    (real_now_ms() / 1000) as i64
+}
+
 fn request_id(shared: &Shared) -> HeaderValue {
     let n = shared.request_ids.fetch_add(1, Ordering::Relaxed);
     // splitmix64 spreads a counter into something that looks like a UUID.
@@ -94,24 +100,17 @@ fn request_id(shared: &Shared) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
 }
 
+/// An answer on the API path: the operation's JSON or an error body, and only the headers every
+/// AWS JSON service sends (`x-amzn-RequestId`, `Content-Type`; hyper adds `Content-Length` and
+/// `Date`). No `x-amzn-ErrorType` or `x-amzn-query-error`: see `guesses.rs`.
 fn api_answer(shared: &Shared, outcome: Result<String, ApiError>, now_ms: u64) -> Answer {
-    let mut r = match &outcome {
-        Ok(_) => answer(StatusCode::OK, JSON_11, Bytes::new()),
-        Err(e) => answer(e.status, JSON_11, Bytes::new()),
+    let (status, body) = match outcome {
+        Ok(body) => (StatusCode::OK, body),
+        Err(e) => (e.status, e.body(now_ms)),
     };
-    let headers = r.headers_mut();
-    headers.insert("x-amzn-requestid", request_id(shared));
-    let body = match outcome {
-        Ok(body) => body,
-        Err(e) => {
-            headers.insert("x-amzn-errortype", HeaderValue::from_static(e.kind));
-            if let Ok(v) = HeaderValue::from_str(&e.query_error_header()) {
-                headers.insert("x-amzn-query-error", v);
-            }
-            e.body(now_ms)
-        }
-    };
-    *r.body_mut() = Full::new(Bytes::from(body));
+    let mut r = answer(status, JSON_11, body);
+    r.headers_mut()
+        .insert("x-amzn-requestid", request_id(shared));
     r
 }
 
@@ -120,8 +119,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, D
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            let e = ApiError::serialization("The request body is too large.");
-            return Ok(answer(StatusCode::PAYLOAD_TOO_LARGE, JSON_11, e.body(0)));
+            return Ok(api_answer(&shared, Err(guesses::body_too_large()), 0));
         }
         // The client went away mid-body: nobody to answer.
         Err(_) => return Err(DropConnection),
@@ -132,11 +130,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, D
     } else if let Some(what) = path.strip_prefix("/_emulator/") {
         Ok(inspect(&shared, &parts, what))
     } else {
-        Ok(answer(
-            StatusCode::NOT_FOUND,
-            JSON_11,
-            ApiError::unknown_operation().body(0),
-        ))
+        Ok(api_answer(&shared, Err(guesses::unknown_path()), 0))
     }
 }
 
@@ -163,8 +157,13 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
         (Some(op), Ok(())) => Some(ops::parse(op, body)),
         _ => None,
     };
+    let amz_date = parts
+        .headers
+        .get("x-amz-date")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
     let now_ns = shared.started.elapsed().as_nanos() as u64;
-    let (outcome, delay, lost, now_ms) = {
+    let (verdict, delay, now_ms, server_date) = {
         let mut guard = shared.lock();
         let st = &mut *guard;
         st.count_request(op.map_or(UNKNOWN_OPERATION, Op::name), now_ns);
@@ -174,47 +173,153 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
         if jitter > 0 {
             delay += Duration::from_nanos(st.rng.u64(0..jitter));
         }
-        let mut lost = false;
-        let outcome = match auth {
-            Err(AuthFailure::Unsigned(e)) => {
-                st.stats.unsigned += 1;
-                Err(e)
-            }
-            Err(AuthFailure::Rejected(e)) => {
-                st.stats.bad_signatures += 1;
-                Err(e)
-            }
-            Ok(()) if !st.admit(now_ns) => {
-                st.stats.throttled += 1;
-                Err(ApiError::throttling())
-            }
-            Ok(()) if st.roll(st.config.fault_rate) => {
-                st.stats.faulted += 1;
-                Err(ApiError::service_fault())
-            }
-            Ok(()) => {
-                let result = match parsed {
-                    Some(Ok(request)) => st.apply(request, now_ms),
-                    Some(Err(e)) => Err(e),
-                    None => Err(ApiError::unknown_operation()),
-                };
-                if st.roll(st.config.lost_rate) {
-                    st.stats.lost += 1;
-                    lost = true;
-                }
-                result
-            }
+        // With a skewed clock the server also says what time it thinks it is, as AWS does.
+        let server_now = st.config.clock_skew_secs.map(|skew| real_now_secs() + skew);
+        let inbound = Inbound {
+            op,
+            auth,
+            amz_date: &amz_date,
+            parsed,
         };
-        (outcome, delay, lost, now_ms)
+        let verdict = decide(st, inbound, server_now, now_ns, now_ms);
+        (
+            verdict,
+            delay,
+            now_ms,
+            server_now.map(sigv4::format_http_date),
+        )
     };
     shared.changed.notify_all();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    if lost {
-        return Err(DropConnection);
+    let mut r = match verdict {
+        Verdict::Answer(outcome) => api_answer(shared, outcome, now_ms),
+        // A load balancer's own page, so no AWS request ID either.
+        Verdict::GatewayTimeout => answer(
+            StatusCode::GATEWAY_TIMEOUT,
+            guesses::GATEWAY_TIMEOUT_CONTENT_TYPE,
+            guesses::GATEWAY_TIMEOUT_BODY,
+        ),
+        Verdict::Drop => return Err(DropConnection),
+    };
+    // hyper writes its own (real-time) Date only when the answer has none.
+    if let Some(date) = server_date.and_then(|d| HeaderValue::from_str(&d).ok()) {
+        r.headers_mut().insert(DATE, date);
     }
-    Ok(api_answer(shared, outcome, now_ms))
+    Ok(r)
+}
+
+/// What the lock-free part of the pipeline learnt about one API request.
+struct Inbound<'a> {
+    op: Option<Op>,
+    /// The signature check (structure always, signature when credentials are configured).
+    auth: Result<(), AuthFailure>,
+    amz_date: &'a str,
+    /// The decoded, validated input; `None` when unsigned or the operation is unknown.
+    parsed: Option<Result<ops::Request, ApiError>>,
+}
+
+/// What becomes of one API request.
+enum Verdict {
+    /// A JSON answer (success or error).
+    Answer(Result<String, ApiError>),
+    /// A load balancer's 504 page (not JSON).
+    GatewayTimeout,
+    /// The connection is closed without an answer.
+    Drop,
+}
+
+/// The per-request pipeline, under the lock: auth (signature, then request time when
+/// `server_now` is set) → IAM (access denied) → throttle → (drop before | fault) → account
+/// linked? → apply → (lost | fault after). The four faults draw from the one RNG, each only when
+/// its rate is not zero, so turning one on leaves the others' picks unchanged.
+fn decide(
+    st: &mut State,
+    inbound: Inbound<'_>,
+    server_now: Option<i64>,
+    now_ns: u64,
+    now_ms: u64,
+) -> Verdict {
+    let Inbound {
+        op,
+        auth,
+        amz_date,
+        parsed,
+    } = inbound;
+    match auth {
+        Err(AuthFailure::Unsigned(e)) => {
+            st.stats.unsigned += 1;
+            return Verdict::Answer(Err(e));
+        }
+        Err(AuthFailure::Rejected(e)) => {
+            st.stats.bad_signatures += 1;
+            return Verdict::Answer(Err(e));
+        }
+        Ok(()) => {}
+    }
+    if let Some(server_now) = server_now
+        && let Err(e) = sigv4::check_request_time(amz_date, server_now)
+    {
+        st.stats.bad_signatures += 1;
+        return Verdict::Answer(Err(e));
+    }
+    // IAM decides before MTurk sees the request; an unknown operation is refused as such.
+    if st.config.account == AccountMode::AccessDenied
+        && let Some(op) = op
+    {
+        return Verdict::Answer(Err(guesses::access_denied(op.name())));
+    }
+    if !st.admit(now_ns) {
+        st.stats.throttled += 1;
+        return Verdict::Answer(Err(ApiError::throttling()));
+    }
+    let faults = match st.config.fault_scope {
+        FaultScope::All => true,
+        FaultScope::Mutating => op.is_some_and(Op::is_mutating),
+    };
+    if faults && st.roll(st.config.drop_before_rate) {
+        st.stats.dropped_before_apply += 1;
+        return Verdict::Drop;
+    }
+    if faults && st.roll(st.config.fault_rate) {
+        st.stats.faulted += 1;
+        return Verdict::Answer(Err(guesses::service_fault()));
+    }
+    let result = match parsed {
+        Some(Ok(_)) if st.config.account == AccountMode::NotLinked => {
+            Err(guesses::account_not_linked(Site::Production))
+        }
+        Some(Ok(_)) if st.config.account == AccountMode::NotLinkedSandbox => {
+            Err(guesses::account_not_linked(Site::Sandbox))
+        }
+        Some(Ok(request)) => st.apply(request, now_ms),
+        Some(Err(e)) => Err(e),
+        None => Err(guesses::unknown_operation()),
+    };
+    if faults && st.roll(st.config.lost_rate) {
+        st.stats.lost += 1;
+        return Verdict::Drop;
+    }
+    if faults && st.roll(st.config.fault_after_rate) {
+        st.stats.faulted_after_apply += 1;
+        let status = match st.config.fault_after_status {
+            AfterApplyStatus::Mixed => match st.rng.u8(0..3) {
+                0 => AfterApplyStatus::ServiceFault,
+                1 => AfterApplyStatus::ServiceUnavailable,
+                _ => AfterApplyStatus::GatewayTimeout,
+            },
+            fixed => fixed,
+        };
+        return match status {
+            AfterApplyStatus::ServiceUnavailable => {
+                Verdict::Answer(Err(guesses::service_unavailable()))
+            }
+            AfterApplyStatus::GatewayTimeout => Verdict::GatewayTimeout,
+            _ => Verdict::Answer(Err(guesses::service_fault())),
+        };
+    }
+    Verdict::Answer(result)
 }
 
 fn query_param<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
@@ -235,8 +340,8 @@ fn inspect(shared: &Shared, parts: &Parts, what: &str) -> Answer {
         (&Method::GET, "ledger") => {
             let st = shared.lock();
             let body = json!({
-                "payments": st.ledger,
-                "double_payments": st.double_payments(),
+                "payments": st.ledger.all(),
+                "double_payments": st.ledger.double_payments(),
             });
             answer(StatusCode::OK, JSON, body.to_string())
         }
@@ -253,6 +358,11 @@ fn inspect(shared: &Shared, parts: &Parts, what: &str) -> Answer {
                 "qualification_types": st.qual_types.iter().filter(|t| t.owned).map(ops::qual_type_json).collect::<Vec<_>>(),
                 "qualifications": st.quals.values().collect::<Vec<_>>(),
                 "blocks": st.blocks,
+                "notifications": st.notifications.iter().map(|((worker, type_id), count)| json!({
+                    "worker_id": worker,
+                    "qualification_type_id": type_id,
+                    "count": count,
+                })).collect::<Vec<_>>(),
             });
             answer(StatusCode::OK, JSON, body.to_string())
         }
@@ -367,15 +477,10 @@ impl RunningEmulator {
         })
     }
 
-    /// `http://HOST:PORT`; a wildcard bind address is reported as loopback.
+    /// `http://HOST:PORT` of the address really bound (a wildcard address stays a wildcard, so
+    /// what is printed is what is exposed).
     pub fn url(&self) -> String {
-        let mut addr = self.addr;
-        match addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => addr.set_ip(Ipv4Addr::LOCALHOST.into()),
-            IpAddr::V6(ip) if ip.is_unspecified() => addr.set_ip(Ipv6Addr::LOCALHOST.into()),
-            _ => {}
-        }
-        format!("http://{addr}")
+        format!("http://{}", self.addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -487,13 +592,13 @@ impl fmt::Debug for EmulatorHandle {
 impl EmulatorHandle {
     /// Every bonus actually paid, in order.
     pub fn ledger(&self) -> Vec<Payment> {
-        self.shared.lock().ledger.clone()
+        self.shared.lock().ledger.all()
     }
 
     /// Each payment that repeats an earlier one (same worker, assignment, amount and reason),
     /// paired with the first.
     pub fn double_payments(&self) -> Vec<(Payment, Payment)> {
-        self.shared.lock().double_payments()
+        self.shared.lock().ledger.double_payments()
     }
 
     pub fn stats(&self) -> Stats {
@@ -517,8 +622,9 @@ impl EmulatorHandle {
         self.shared.lock().config.spend_limit = limit;
     }
 
-    /// Changes latency, jitter, throttle, fault and lost rates or the spend limit live.
-    /// Changes to balance, seed, credentials and known assignments are ignored.
+    /// Changes latency, jitter, throttle, the fault rates, status and scope, the account mode,
+    /// the clock skew or the spend limit live. Changes to balance, seed, credentials and known
+    /// assignments are ignored.
     pub fn update_faults(&self, f: impl FnOnce(&mut EmulatorConfig)) {
         f(&mut self.shared.lock().config);
     }
@@ -577,6 +683,23 @@ impl EmulatorHandle {
             .iter()
             .find(|t| t.owned && t.name == name)
             .map(|t| t.id.clone())
+    }
+
+    /// How many notification e-mails MTurk would have sent `worker_id` about
+    /// `qualification_type_id`: one per applied AssociateQualificationWithWorker with
+    /// SendNotification true (MTurk's default when it is omitted).
+    pub fn notifications(&self, worker_id: &str, qualification_type_id: &str) -> u64 {
+        self.shared
+            .lock()
+            .notifications
+            .get(&(worker_id.to_owned(), qualification_type_id.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every (worker, qualification type) that got a notification, with its count.
+    pub fn notification_counts(&self) -> BTreeMap<(String, String), u64> {
+        self.shared.lock().notifications.clone()
     }
 
     pub fn blocked(&self, worker_id: &str) -> bool {

@@ -1,13 +1,43 @@
 //! SigV4 checking as AWS does it: parse the `Authorization` header, rebuild the canonical
-//! request and string to sign, and compare HMAC-SHA256 signatures in constant time.
+//! request and string to sign, and compare HMAC-SHA256 signatures in constant time; and, when
+//! asked, compare `X-Amz-Date` with the server's clock.
+//!
+//! The refusal texts here are those of AWS's SigV4 front end, the same for every AWS JSON
+//! service; their status and the few answers that differ between services are in `guesses.rs`.
 
 use hmac::{Hmac, KeyInit, Mac};
 use hyper::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::errors::ApiError;
+use super::guesses;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+
+fn incomplete_signature(message: impl Into<String>) -> ApiError {
+    ApiError::front(
+        guesses::AUTH_ERROR_STATUS,
+        "IncompleteSignatureException",
+        message,
+    )
+}
+
+fn invalid_signature(message: impl Into<String>) -> ApiError {
+    ApiError::front(
+        guesses::AUTH_ERROR_STATUS,
+        "InvalidSignatureException",
+        message,
+    )
+}
+
+/// An access key ID the service does not know.
+fn unrecognized_client() -> ApiError {
+    ApiError::front(
+        guesses::AUTH_ERROR_STATUS,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
+}
 pub(crate) const REGION: &str = "us-east-1";
 pub(crate) const SERVICE: &str = "mturk-requester";
 
@@ -225,20 +255,20 @@ pub(crate) fn check(
     credentials: Option<&(String, String)>,
 ) -> Result<(), AuthFailure> {
     let Some(value) = headers.get("authorization") else {
-        return Err(AuthFailure::Unsigned(ApiError::missing_authentication()));
+        return Err(AuthFailure::Unsigned(guesses::missing_authentication()));
     };
     let value = String::from_utf8_lossy(value.as_bytes());
-    let auth = parse_authorization(&value)
-        .map_err(|m| AuthFailure::Unsigned(ApiError::incomplete_signature(m)))?;
+    let auth =
+        parse_authorization(&value).map_err(|m| AuthFailure::Unsigned(incomplete_signature(m)))?;
     let amz_date = headers
         .get("x-amz-date")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let Some(amz_date) = amz_date else {
-        return Err(AuthFailure::Unsigned(ApiError::incomplete_signature(
+        return Err(AuthFailure::Unsigned(incomplete_signature(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=".to_owned() + &value,
         )));
     };
-    let rejected = |m: String| Err(AuthFailure::Rejected(ApiError::invalid_signature(m)));
+    let rejected = |m: String| Err(AuthFailure::Rejected(invalid_signature(m)));
     if !auth.signed_headers.contains(&"host") {
         return rejected(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
@@ -268,15 +298,15 @@ pub(crate) fn check(
             amz_date.get(..8).unwrap_or(&amz_date)
         ));
     }
-    // MTurk refuses temporary credentials (mturk-api.md): the session token is "invalid".
+    // MTurk refuses temporary credentials (mturk-api.md); how it says so is a guess.
     if headers.contains_key("x-amz-security-token") {
-        return Err(AuthFailure::Rejected(ApiError::unrecognized_client()));
+        return Err(AuthFailure::Rejected(guesses::session_token_refused()));
     }
     let Some((akid, secret)) = credentials else {
         return Ok(());
     };
     if auth.access_key_id != akid {
-        return Err(AuthFailure::Rejected(ApiError::unrecognized_client()));
+        return Err(AuthFailure::Rejected(unrecognized_client()));
     }
     let canonical = canonical_request(method, path, query, headers, &auth.signed_headers, payload);
     let scope = format!(
@@ -289,6 +319,104 @@ pub(crate) fn check(
     if hmac(&key, to_sign.as_bytes()).verify_slice(&given).is_err() {
         return rejected(format!(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.\n\nThe Canonical String for this request should have been\n'{canonical}'\n\nThe String-to-Sign should have been\n'{to_sign}'\n"
+        ));
+    }
+    Ok(())
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Seconds since the Unix epoch of an `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`).
+pub(crate) fn parse_amz_date(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (h, mi, s) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// `YYYYMMDDTHHMMSSZ`, as `X-Amz-Date` and AWS's messages write a time.
+pub(crate) fn format_amz_date(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
+/// An HTTP `Date` value (IMF-fixdate, `Mon, 01 Jan 2024 00:00:00 GMT`).
+pub(crate) fn format_http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
+/// Refuses a request whose `X-Amz-Date` lies more than the signature window away from
+/// `server_now` (seconds since the epoch), with AWS's texts.
+pub(crate) fn check_request_time(amz_date: &str, server_now: i64) -> Result<(), ApiError> {
+    let Some(request) = parse_amz_date(amz_date) else {
+        return Err(guesses::bad_amz_date(amz_date));
+    };
+    let window = guesses::SIGNATURE_WINDOW_MINUTES * 60;
+    if request < server_now - window {
+        return Err(guesses::signature_expired(
+            amz_date,
+            &format_amz_date(server_now - window),
+            &format_amz_date(server_now),
+        ));
+    }
+    if request > server_now + window {
+        return Err(guesses::signature_not_yet_current(
+            amz_date,
+            &format_amz_date(server_now + window),
+            &format_amz_date(server_now),
         ));
     }
     Ok(())
@@ -359,6 +487,51 @@ mod tests {
         let e = parse_authorization("AWS4-HMAC-SHA256 Credential=AKID/x").unwrap_err();
         assert!(e.contains("requires 'Signature' parameter"), "{e}");
         assert!(parse_authorization("Basic dXNlcjpwYXNz").is_err());
+    }
+
+    #[test]
+    fn amz_dates_round_trip_and_http_dates_match_known_days() {
+        assert_eq!(parse_amz_date("19700101T000000Z"), Some(0));
+        assert_eq!(parse_amz_date("20150830T123600Z"), Some(1_440_938_160));
+        assert_eq!(format_amz_date(1_440_938_160), "20150830T123600Z");
+        // A leap day and the turn of a century.
+        for t in [951_782_400, 4_107_542_399, 1_709_164_800] {
+            assert_eq!(parse_amz_date(&format_amz_date(t)), Some(t));
+        }
+        assert_eq!(format_amz_date(951_782_400), "20000229T000000Z");
+        assert_eq!(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(
+            format_http_date(1_440_938_160),
+            "Sun, 30 Aug 2015 12:36:00 GMT"
+        );
+        for bad in [
+            "",
+            "20150830T123600",
+            "20151330T123600Z",
+            "2015-08-30T12:36:00Z",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn request_times_outside_the_window_get_awss_texts() {
+        let now = 1_440_938_160; // 20150830T123600Z
+        assert_eq!(check_request_time("20150830T123600Z", now), Ok(()));
+        assert_eq!(check_request_time("20150830T122100Z", now), Ok(()));
+        let e = check_request_time("20150830T122059Z", now).unwrap_err();
+        assert_eq!(e.kind, "InvalidSignatureException");
+        assert_eq!(
+            e.message,
+            "Signature expired: 20150830T122059Z is now earlier than 20150830T122100Z (20150830T123600Z - 15 min.)"
+        );
+        let e = check_request_time("20150830T125101Z", now).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Signature not yet current: 20150830T125101Z is still later than 20150830T125100Z (20150830T123600Z + 15 min.)"
+        );
+        let e = check_request_time("yesterday", now).unwrap_err();
+        assert_eq!(e.kind, "IncompleteSignatureException");
     }
 
     #[test]

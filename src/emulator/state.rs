@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::config::EmulatorConfig;
+use super::ledger::Ledger;
 use crate::money::Cents;
 
 /// How long MTurk remembers a `UniqueRequestToken`.
@@ -37,11 +38,21 @@ pub struct Stats {
     pub calls: BTreeMap<String, u64>,
     pub payments: u64,
     pub throttled: u64,
+    /// Answered 500 ServiceFault without being applied (`fault_rate`).
     pub faulted: u64,
+    /// Applied, then the connection dropped without an answer (`lost_rate`).
     pub lost: u64,
+    /// Applied, then answered with a 5xx (`fault_after_rate`).
+    pub faulted_after_apply: u64,
+    /// Read, then the connection dropped without applying anything (`drop_before_rate`).
+    pub dropped_before_apply: u64,
+    /// Notification e-mails MTurk would have sent: one per applied
+    /// AssociateQualificationWithWorker whose SendNotification is true (the default).
+    pub notifications: u64,
     /// Requests refused for a missing or malformed `Authorization`.
     pub unsigned: u64,
-    /// Requests refused for a wrong signature, unknown key, bad scope or session token.
+    /// Requests refused for a wrong signature, unknown key, bad scope, session token, or (with a
+    /// clock skew set) a request time outside the signature window.
     pub bad_signatures: u64,
     /// Highest count of API requests in any sliding one-second window.
     pub max_requests_in_1s: u64,
@@ -154,14 +165,6 @@ impl RateWindow {
     }
 }
 
-#[derive(Hash, PartialEq, Eq)]
-struct PaymentKey {
-    worker_id: String,
-    assignment_id: String,
-    amount: Cents,
-    reason: String,
-}
-
 pub(crate) struct State {
     /// Live fault knobs (latency, throttle, fault/lost rates, spend limit). The credentials and
     /// known assignments are fixed at start; changing them here has no effect.
@@ -170,16 +173,18 @@ pub(crate) struct State {
     pub spent: Cents,
     pub clock_offset: Duration,
     pub rng: fastrand::Rng,
-    pub ledger: Vec<Payment>,
-    doubles: Vec<(usize, usize)>,
-    first_payment: HashMap<PaymentKey, usize>,
+    pub ledger: Ledger,
     pub tokens: TokenWindow,
     pub known_mode: bool,
     pub assignments: HashMap<String, AssignmentRec>,
     pub known_workers: HashSet<String>,
+    /// In known mode, the HITs of the known assignments.
+    pub known_hits: HashSet<String>,
     pub qual_types: Vec<QualType>,
     pub quals: BTreeMap<(String, String), QualificationGrant>,
     pub blocks: BTreeMap<String, String>,
+    /// Notification e-mails per (worker, qualification type).
+    pub notifications: BTreeMap<(String, String), u64>,
     pub stats: Stats,
     all_requests: RateWindow,
     admitted: RateWindow,
@@ -190,9 +195,11 @@ impl State {
         let now = real_now_ms();
         let mut assignments = HashMap::new();
         let mut known_workers = HashSet::new();
+        let mut known_hits = HashSet::new();
         if let Some(known) = &config.known {
             for k in known {
                 known_workers.insert(k.worker_id.clone());
+                known_hits.insert(k.hit_id.clone());
                 assignments.insert(
                     k.assignment_id.clone(),
                     AssignmentRec {
@@ -208,16 +215,16 @@ impl State {
             spent: Cents::ZERO,
             clock_offset: Duration::ZERO,
             rng: fastrand::Rng::with_seed(config.seed),
-            ledger: Vec::new(),
-            doubles: Vec::new(),
-            first_payment: HashMap::new(),
+            ledger: Ledger::default(),
             tokens: TokenWindow::default(),
             known_mode: config.known.is_some(),
             assignments,
             known_workers,
+            known_hits,
             qual_types: system_qualification_types(),
             quals: BTreeMap::new(),
             blocks: BTreeMap::new(),
+            notifications: BTreeMap::new(),
             stats: Stats::default(),
             all_requests: RateWindow::default(),
             admitted: RateWindow::default(),
@@ -264,31 +271,6 @@ impl State {
     /// turning one fault on does not reshuffle the others.
     pub fn roll(&mut self, rate: f64) -> bool {
         rate > 0.0 && self.rng.f64() < rate
-    }
-
-    pub fn record_payment(&mut self, payment: Payment) {
-        let key = PaymentKey {
-            worker_id: payment.worker_id.clone(),
-            assignment_id: payment.assignment_id.clone(),
-            amount: payment.amount,
-            reason: payment.reason.clone(),
-        };
-        let index = self.ledger.len();
-        match self.first_payment.get(&key) {
-            Some(&first) => self.doubles.push((first, index)),
-            None => {
-                self.first_payment.insert(key, index);
-            }
-        }
-        self.ledger.push(payment);
-        self.stats.payments += 1;
-    }
-
-    pub fn double_payments(&self) -> Vec<(Payment, Payment)> {
-        self.doubles
-            .iter()
-            .map(|&(a, b)| (self.ledger[a].clone(), self.ledger[b].clone()))
-            .collect()
     }
 
     pub fn qual_type(&self, id: &str) -> Option<&QualType> {
@@ -397,30 +379,5 @@ mod tests {
         assert_eq!(s.stats.max_requests_in_1s, 3);
         assert_eq!(s.stats.total_requests, 6);
         assert_eq!(s.stats.calls["SendBonus"], 6);
-    }
-
-    #[test]
-    fn double_payments_pair_the_first_with_each_repeat() {
-        let mut s = State::new(EmulatorConfig::default());
-        let p = |amount| Payment {
-            worker_id: "A1".into(),
-            assignment_id: "X".into(),
-            hit_id: "H".into(),
-            amount: Cents(amount),
-            fee: Cents(1),
-            reason: "r".into(),
-            token: None,
-            time_ms: 0,
-        };
-        s.record_payment(p(5));
-        s.record_payment(p(6));
-        s.record_payment(p(5));
-        s.record_payment(p(5));
-        let d = s.double_payments();
-        assert_eq!(d.len(), 2);
-        assert!(
-            d.iter()
-                .all(|(a, b)| a.amount == Cents(5) && b.amount == Cents(5))
-        );
     }
 }

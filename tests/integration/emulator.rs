@@ -12,8 +12,8 @@ use aws_sdk_mturk::operation::send_bonus::SendBonusError;
 use aws_sdk_mturk::types::{QualificationStatus, QualificationTypeStatus};
 use clap::Parser;
 use payout::emulator::{
-    BackgroundEmulator, EmulatorArgs, EmulatorConfig, KnownAssignment, RunningEmulator,
-    load_known_csv, serve_until,
+    AccountMode, AfterApplyStatus, BackgroundEmulator, EmulatorArgs, EmulatorConfig, FaultScope,
+    KnownAssignment, RunningEmulator, load_known_csv, serve_until,
 };
 use payout::money::Cents;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,12 +33,21 @@ async fn bounded<F: Future>(f: F) -> F::Output {
 }
 
 fn client_with(url: &str, akid: &str, secret: &str) -> Client {
+    client_with_session(url, akid, secret, None)
+}
+
+/// A client whose credentials may carry a session token (temporary credentials).
+fn client_with_session(url: &str, akid: &str, secret: &str, token: Option<&str>) -> Client {
     let conf = aws_sdk_mturk::Config::builder()
         .behavior_version(aws_sdk_mturk::config::BehaviorVersion::latest())
         .region(aws_sdk_mturk::config::Region::new("us-east-1"))
         .endpoint_url(url)
         .credentials_provider(aws_sdk_mturk::config::Credentials::new(
-            akid, secret, None, None, "test",
+            akid,
+            secret,
+            token.map(str::to_owned),
+            None,
+            "test",
         ))
         .retry_config(aws_sdk_mturk::config::retry::RetryConfig::disabled())
         .build();
@@ -98,10 +107,18 @@ fn request_error(
     }
 }
 
-/// MTurk-layer messages end in " (<ms timestamp>)"; returns the text before it.
+/// MTurk-layer messages end in " (<ms timestamp>)" (" (<ms timestamp> s)" on
+/// ParameterValidationError, as seen live); returns the text before it.
 fn strip_timestamp(message: &str) -> &str {
     let (text, ts) = message.rsplit_once(" (").expect("message has a timestamp");
-    assert!(ts.ends_with(')') && ts[..ts.len() - 1].bytes().all(|b| b.is_ascii_digit()));
+    let digits = ts
+        .strip_suffix(" s)")
+        .or_else(|| ts.strip_suffix(')'))
+        .expect("timestamp in parentheses");
+    assert!(
+        digits.len() >= 13 && digits.bytes().all(|b| b.is_ascii_digit()),
+        "{message}"
+    );
     text
 }
 
@@ -159,6 +176,91 @@ async fn duplicate_token_is_refused_for_24_hours_then_pays_again() {
         assert_eq!(doubles.len(), 1);
         assert_eq!(doubles[0].0.amount, Cents(50));
         assert!(doubles[0].1.time_ms >= doubles[0].0.time_ms + 24 * 3600 * 1000);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// The duplicate-token answer as the SDK sees it: a modeled `RequestError` (the code payout keys
+/// on), with the known text and no invented TurkErrorCode.
+#[tokio::test]
+async fn the_sdk_reports_a_duplicate_token_as_request_error() {
+    bounded(async {
+        let emu = start(EmulatorConfig::default()).await;
+        let c = client(&emu.url());
+        bonus(&c, W1, A1, "0.50", Some("dup-1")).await.unwrap();
+        let err = bonus(&c, W1, A1, "0.50", Some("dup-1")).await.unwrap_err();
+        assert_eq!(err.code(), Some("RequestError"));
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+        match err.into_service_error() {
+            SendBonusError::RequestError(e) => {
+                assert_eq!(
+                    strip_timestamp(e.message().unwrap_or_default()),
+                    "The idempotency token \"dup-1\" has already been processed."
+                );
+                assert_eq!(e.turk_error_code(), None, "the live code is unknown");
+            }
+            other => panic!("expected RequestError, got {other:?}"),
+        }
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// Every kind of error answer carries the headers every AWS JSON service sends and nothing the
+/// emulator would have to invent: no `x-amzn-query-error` (botocore would report its code
+/// instead of `RequestError`), no `x-amzn-errortype`.
+#[tokio::test]
+async fn error_answers_carry_only_aws_headers() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            known: Some(known()),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let url = emu.url();
+        let h = emu.handle();
+        let pay = |token: &str, worker: &str| {
+            format!(
+                r#"{{"WorkerId":"{worker}","AssignmentId":"{A1}","BonusAmount":"1","Reason":"r","UniqueRequestToken":"{token}"}}"#
+            )
+        };
+        let signed = |target: &str, body: &str| api_request(Some(target), Some(FAKE_AUTH), body);
+        let (status, _, _) = raw_http(&url, signed("SendBonus", &pay("hdr-1", W1))).await;
+        assert_eq!(status, 200);
+        let mut cases = vec![
+            ("duplicate token", signed("SendBonus", &pay("hdr-1", W1)), 400, "RequestError"),
+            ("unknown worker", signed("SendBonus", &pay("hdr-2", "A9NOSUCH")), 400, "ParameterValidationError"),
+            ("validation", signed("SendBonus", "{}"), 400, "ValidationException"),
+            ("serialization", signed("SendBonus", "{oops"), 400, "SerializationException"),
+            ("unknown operation", signed("PayEveryone", "{}"), 400, "UnknownOperationException"),
+            ("unsigned", api_request(Some("SendBonus"), None, "{}"), 400, "MissingAuthenticationTokenException"),
+        ];
+        for (what, request, want_status, want_type) in cases.drain(..) {
+            let (status, head, body) = raw_http(&url, request).await;
+            assert_eq!(status, want_status, "{what}: {head}{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+            assert_eq!(v["__type"], want_type, "{what}");
+            assert!(!head.contains("x-amzn-query-error"), "{what}: {head}");
+            assert!(!head.contains("x-amzn-errortype"), "{what}: {head}");
+            for expected in ["x-amzn-requestid: ", "content-type: application/x-amz-json-1.1", "content-length: ", "date: "] {
+                assert!(head.contains(expected), "{what}: no {expected} in {head}");
+            }
+        }
+        // Throttling and a ServiceFault too.
+        h.update_faults(|c| c.fault_rate = 1.0);
+        let (status, head, body) = raw_http(&url, signed("GetAccountBalance", "{}")).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("ServiceFault"));
+        assert!(!head.contains("x-amzn-query-error"), "{head}");
+        h.update_faults(|c| {
+            c.fault_rate = 0.0;
+            c.throttle_rps = Some(0);
+        });
+        let (status, head, body) = raw_http(&url, signed("GetAccountBalance", "{}")).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("ThrottlingException"));
+        assert!(!head.contains("x-amzn-query-error"), "{head}");
         emu.shutdown().await;
     })
     .await
@@ -225,8 +327,10 @@ async fn known_mode_refuses_unknown_assignments_workers_and_mismatches() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Some("ParameterValidationError"));
+        let message = err.message().unwrap_or_default();
+        assert!(message.ends_with(" s)"), "{message}");
         assert_eq!(
-            strip_timestamp(err.message().unwrap_or_default()),
+            strip_timestamp(message),
             "The value \"A9NOSUCHWORKER\" is not valid for the parameter WorkerId."
         );
 
@@ -409,6 +513,156 @@ async fn lost_response_is_a_connection_error_but_the_bonus_was_paid() {
         let msg = request_error(bonus(&c, W1, A1, "1.00", Some("lost-1")).await);
         assert!(msg.contains("has already been processed"));
         assert_eq!(h.ledger().len(), 1);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// The ambiguous 5xx: the bonus WAS paid, yet the client sees a server error. Each status, then
+/// the seeded mix.
+#[tokio::test]
+async fn fault_after_apply_answers_5xx_but_the_ledger_holds_the_bonus() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            fault_after_rate: 1.0,
+            fault_after_status: AfterApplyStatus::ServiceFault,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        let err = bonus(&c, W1, A1, "1.00", Some("after-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+        assert!(
+            matches!(err.into_service_error(), SendBonusError::ServiceFault(_)),
+            "500 is MTurk's modeled fault"
+        );
+        assert_eq!(h.ledger().len(), 1, "applied before the fault");
+        assert_eq!(h.stats().faulted_after_apply, 1);
+        assert_eq!(h.stats().faulted, 0);
+
+        h.update_faults(|c| c.fault_after_status = AfterApplyStatus::ServiceUnavailable);
+        let err = bonus(&c, W1, A1, "1.00", Some("after-2"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(503));
+        assert_eq!(err.code(), Some("ServiceUnavailable"));
+        assert_eq!(h.ledger().len(), 2);
+
+        h.update_faults(|c| c.fault_after_status = AfterApplyStatus::GatewayTimeout);
+        let err = bonus(&c, W1, A1, "1.00", Some("after-3"))
+            .await
+            .unwrap_err();
+        let raw = err.raw_response().expect("an HTTP answer");
+        assert_eq!(raw.status().as_u16(), 504);
+        assert_eq!(raw.headers().get("content-type"), Some("text/html"));
+        assert_eq!(h.ledger().len(), 3);
+
+        // The seeded mix gives every status, and every call is applied.
+        h.update_faults(|c| c.fault_after_status = AfterApplyStatus::Mixed);
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..30 {
+            let err = bonus(&c, W1, A1, "0.01", Some(&format!("mix-{i}")))
+                .await
+                .unwrap_err();
+            seen.insert(err.raw_response().map(|r| r.status().as_u16()));
+        }
+        assert_eq!(
+            seen,
+            [Some(500), Some(503), Some(504)].into_iter().collect()
+        );
+        assert_eq!(h.ledger().len(), 33);
+
+        // The retry with the same token is recognised as already done.
+        h.update_faults(|c| c.fault_after_rate = 0.0);
+        let msg = request_error(bonus(&c, W1, A1, "1.00", Some("after-1")).await);
+        assert!(msg.contains("has already been processed"), "{msg}");
+        assert_eq!(h.ledger().len(), 33);
+        assert_eq!(h.stats().faulted_after_apply, 33);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// What the client sees is the same as for a lost response (no answer at all), but nothing was
+/// applied: the retry with the same token pays.
+#[tokio::test]
+async fn drop_before_apply_is_a_connection_error_and_pays_nothing() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            drop_before_rate: 1.0,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        let err = bonus(&c, W1, A1, "1.00", Some("drop-1")).await.unwrap_err();
+        assert!(
+            matches!(err, SdkError::DispatchFailure(_)),
+            "expected a dispatch failure, got {err:?}"
+        );
+        assert!(err.raw_response().is_none());
+        assert!(h.ledger().is_empty());
+        assert_eq!(h.stats().dropped_before_apply, 1);
+        assert_eq!(h.stats().lost, 0);
+        h.update_faults(|c| c.drop_before_rate = 0.0);
+        bonus(&c, W1, A1, "1.00", Some("drop-1")).await.unwrap();
+        assert_eq!(h.ledger().len(), 1);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// With the Mutating scope, every fault hits SendBonus and none hits the lookups a verifier
+/// uses; with All, the same rates hit lookups too.
+#[tokio::test]
+async fn fault_scope_mutating_keeps_lookups_clean() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            fault_rate: 1.0,
+            fault_scope: FaultScope::Mutating,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        let list = |c: &Client| {
+            c.list_bonus_payments()
+                .assignment_id(A1)
+                .max_results(100)
+                .send()
+        };
+        let err = bonus(&c, W1, A1, "1.00", Some("scope-1"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+        assert_eq!(list(&c).await.unwrap().num_results(), Some(0));
+        c.get_account_balance().send().await.unwrap();
+
+        h.update_faults(|c| {
+            c.fault_rate = 0.0;
+            c.fault_after_rate = 1.0;
+            c.fault_after_status = AfterApplyStatus::GatewayTimeout;
+        });
+        bonus(&c, W1, A1, "1.00", Some("scope-2"))
+            .await
+            .unwrap_err();
+        let page = list(&c).await.unwrap();
+        assert_eq!(
+            page.num_results(),
+            Some(1),
+            "the applied bonus is listed, cleanly"
+        );
+        assert_eq!(page.bonus_payments()[0].worker_id(), Some(W1));
+        c.get_assignment().assignment_id(A1).send().await.unwrap();
+        let stats = h.stats();
+        assert_eq!((stats.faulted, stats.faulted_after_apply), (1, 1));
+
+        h.update_faults(|c| c.fault_scope = FaultScope::All);
+        let err = list(&c).await.unwrap_err();
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(504));
         emu.shutdown().await;
     })
     .await
@@ -660,6 +914,76 @@ async fn qualifications_create_grant_score_revoke_and_list() {
     .await
 }
 
+/// One notification e-mail per applied grant with SendNotification true (or omitted), per
+/// (worker, type); none for SendNotification false or for a refused call.
+#[tokio::test]
+async fn notifications_are_counted_per_worker_and_type() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            known: Some(known()),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        let mut types = Vec::new();
+        for name in ["Study A", "Study B"] {
+            let t = c
+                .create_qualification_type()
+                .name(name)
+                .description(name)
+                .qualification_type_status(QualificationTypeStatus::Active)
+                .send()
+                .await
+                .unwrap();
+            types.push(
+                t.qualification_type()
+                    .unwrap()
+                    .qualification_type_id()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        let (ta, tb) = (&types[0], &types[1]);
+        let grant = |t: &str, w: &str, notify: Option<bool>| {
+            c.associate_qualification_with_worker()
+                .qualification_type_id(t)
+                .worker_id(w)
+                .set_send_notification(notify)
+                .send()
+        };
+        grant(ta, W1, None).await.unwrap();
+        grant(ta, W1, Some(true)).await.unwrap();
+        grant(tb, W1, Some(false)).await.unwrap();
+        grant(tb, W2, None).await.unwrap();
+        // Refused (unknown worker in known mode): nothing is sent.
+        grant(ta, "A9NOSUCHWORKER", None).await.unwrap_err();
+        assert_eq!(h.notifications(W1, ta), 2);
+        assert_eq!(h.notifications(W1, tb), 0, "SendNotification false");
+        assert_eq!(h.notifications(W2, tb), 1);
+        assert_eq!(h.notifications(W2, ta), 0);
+        assert_eq!(h.stats().notifications, 3);
+        let all = h.notification_counts();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[&(W1.to_owned(), ta.clone())], 2);
+
+        let (status, _, body) = raw_http(
+            &emu.url(),
+            "GET /_emulator/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let listed = v["notifications"].as_array().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.iter().any(|n| n["worker_id"] == W2
+            && n["qualification_type_id"] == tb.as_str()
+            && n["count"] == 1));
+        emu.shutdown().await;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn worker_blocks() {
     bounded(async {
@@ -684,6 +1008,85 @@ async fn worker_blocks() {
         assert!(!h.blocked(W2));
         c.delete_worker_block().worker_id(W1).send().await.unwrap();
         assert!(!h.blocked(W1));
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// ListWorkerBlocks pages like the other lists: an exactly full page carries a NextToken, the
+/// page after it is empty with NumResults 0 and no token.
+#[tokio::test]
+async fn list_worker_blocks_pages_including_the_empty_last_page() {
+    bounded(async {
+        let emu = start(EmulatorConfig::default()).await;
+        let c = client(&emu.url());
+        let empty = c.list_worker_blocks().send().await.unwrap();
+        assert_eq!(empty.num_results(), Some(0));
+        assert_eq!(empty.next_token(), None);
+        let workers: Vec<String> = (0..4).map(|i| format!("A1BLOCKED{i}")).collect();
+        for (i, w) in workers.iter().enumerate() {
+            c.create_worker_block()
+                .worker_id(w)
+                .reason(format!("reason {i}"))
+                .send()
+                .await
+                .unwrap();
+        }
+        let mut listed = Vec::new();
+        let mut token = None;
+        let mut pages = Vec::new();
+        loop {
+            let page = c
+                .list_worker_blocks()
+                .max_results(2)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .unwrap();
+            pages.push(page.num_results().unwrap());
+            for b in page.worker_blocks() {
+                listed.push((
+                    b.worker_id().unwrap().to_owned(),
+                    b.reason().unwrap().to_owned(),
+                ));
+            }
+            match page.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(pages, vec![2, 2, 0], "two full pages, then an empty one");
+        let expected: Vec<(String, String)> = workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), format!("reason {i}")))
+            .collect();
+        assert_eq!(listed, expected);
+
+        // A short page carries no token; an unblocked worker is no longer listed.
+        c.delete_worker_block()
+            .worker_id(&workers[0])
+            .send()
+            .await
+            .unwrap();
+        let page = c.list_worker_blocks().max_results(5).send().await.unwrap();
+        assert_eq!(page.num_results(), Some(3));
+        assert_eq!(page.next_token(), None);
+        let err = c
+            .list_worker_blocks()
+            .max_results(0)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ValidationException"));
+        let err = c
+            .list_worker_blocks()
+            .next_token("3-deadbeef")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("ParameterValidationError"));
+        assert_eq!(emu.handle().stats().calls["ListWorkerBlocks"], 7);
         emu.shutdown().await;
     })
     .await
@@ -732,10 +1135,8 @@ async fn unsigned_and_malformed_requests_get_awss_answers() {
         let (status, head, body_out) =
             raw_http(&url, api_request(Some("SendBonus"), None, &body)).await;
         assert_eq!(status, 400);
-        assert!(
-            head.contains("x-amzn-errortype: missingauthenticationtokenexception"),
-            "{head}"
-        );
+        // The error type travels in the body only (see error_answers_carry_only_aws_headers).
+        assert!(!head.contains("x-amzn-errortype"), "{head}");
         let v: serde_json::Value = serde_json::from_str(&body_out).unwrap();
         assert_eq!(v["__type"], "MissingAuthenticationTokenException");
         assert_eq!(emu.handle().stats().unsigned, 1);
@@ -841,6 +1242,204 @@ async fn signatures_are_verified_when_credentials_are_set() {
     .await
 }
 
+/// Accounts that cannot use MTurk: not linked to a requester account (an MTurk-layer
+/// RequestError, after the front end's validation) and an IAM user without an MTurk policy (the
+/// front end's AccessDeniedException). Nothing is applied in either.
+#[tokio::test]
+async fn account_modes_answer_their_shapes() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            account: AccountMode::NotLinked,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        let h = emu.handle();
+        for (mode, site) in [
+            (AccountMode::NotLinked, "https://requester.mturk.com/developer"),
+            (
+                AccountMode::NotLinkedSandbox,
+                "https://requestersandbox.mturk.com/developer",
+            ),
+        ] {
+            h.update_faults(|c| c.account = mode);
+            let err = c.get_account_balance().send().await.unwrap_err();
+            assert_eq!(err.code(), Some("RequestError"), "{mode:?}");
+            let message = strip_timestamp(err.message().unwrap_or_default()).to_owned();
+            assert!(message.contains(site), "{mode:?}: {message}");
+            assert!(message.contains("must be linked"), "{message}");
+            match bonus(&c, W1, A1, "1.00", Some("t")).await.unwrap_err().into_service_error() {
+                SendBonusError::RequestError(e) => {
+                    assert_eq!(e.turk_error_code(), Some("AWS.AccountNotLinked"));
+                }
+                other => panic!("expected RequestError, got {other:?}"),
+            }
+            // The front end still checks the input first.
+            let err = bonus(&c, W1, A1, "1.234", None).await.unwrap_err();
+            assert_eq!(err.code(), Some("ValidationException"));
+        }
+
+        h.update_faults(|c| c.account = AccountMode::AccessDenied);
+        let err = bonus(&c, W1, A1, "1.00", Some("t")).await.unwrap_err();
+        assert_eq!(err.code(), Some("AccessDeniedException"));
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+        assert_eq!(
+            err.message(),
+            Some(
+                "User: arn:aws:iam::123456789012:user/payout-emulator is not authorized to perform: mechanicalturk:SendBonus because no identity-based policy allows the mechanicalturk:SendBonus action"
+            )
+        );
+        let err = c.get_account_balance().send().await.unwrap_err();
+        assert!(
+            err.message()
+                .unwrap_or_default()
+                .contains("mechanicalturk:GetAccountBalance"),
+            "{err:?}"
+        );
+        assert!(h.ledger().is_empty());
+
+        h.update_faults(|c| c.account = AccountMode::Ready);
+        bonus(&c, W1, A1, "1.00", Some("t")).await.unwrap();
+        assert_eq!(h.ledger().len(), 1, "the refused calls did not use up the token");
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// Temporary credentials (a session token) are refused whether or not signatures are checked;
+/// an unknown access key is refused when they are.
+#[tokio::test]
+async fn temporary_credentials_and_unknown_keys_are_refused() {
+    bounded(async {
+        for credentials in [None, Some(("AKIDTEST".to_owned(), "secret".to_owned()))] {
+            let checked = credentials.is_some();
+            let emu = start(EmulatorConfig {
+                credentials,
+                ..EmulatorConfig::default()
+            })
+            .await;
+            let url = emu.url();
+            let temporary =
+                client_with_session(&url, "AKIDTEST", "secret", Some("FwoGZXIvYXdzEXAMPLE"));
+            let err = c_balance(&temporary).await;
+            assert_eq!(
+                err.0.as_deref(),
+                Some("UnrecognizedClientException"),
+                "checked: {checked}"
+            );
+            assert_eq!(err.1, 400);
+            let err = c_balance(&client_with(&url, "AKIDUNKNOWN", "secret")).await;
+            if checked {
+                assert_eq!(err.0.as_deref(), Some("UnrecognizedClientException"));
+            } else {
+                assert_eq!(err.1, 200, "without credentials any key is accepted");
+            }
+            assert!(emu.handle().stats().bad_signatures >= 1);
+            emu.shutdown().await;
+        }
+    })
+    .await
+}
+
+/// (error code, HTTP status) of a GetAccountBalance; (None, 200) on success.
+async fn c_balance(c: &Client) -> (Option<String>, u16) {
+    match c.get_account_balance().send().await {
+        Ok(_) => (None, 200),
+        Err(e) => (
+            e.code().map(str::to_owned),
+            e.raw_response().map_or(0, |r| r.status().as_u16()),
+        ),
+    }
+}
+
+/// With a clock skew set the server compares X-Amz-Date with its own clock: 15 minutes either
+/// way is accepted, more is refused with AWS's texts. The emulator clock that tests advance to
+/// expire tokens is a different clock and never breaks signatures. The answer's `Date` is the
+/// server's clock, from which the SDK corrects its own for the calls after a refusal.
+#[tokio::test]
+async fn clock_skew_refuses_stale_signatures_and_accepts_current_ones() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            clock_skew_secs: Some(0),
+            credentials: Some(("AKIDTEST".into(), "secret".into())),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let url = emu.url();
+        let h = emu.handle();
+        let c = client(&url);
+        bonus(&c, W1, A1, "1.00", Some("skew-1")).await.unwrap();
+        h.advance_clock(Duration::from_secs(25 * 3600));
+        bonus(&c, W1, A1, "1.00", Some("skew-1")).await.unwrap();
+        assert_eq!(
+            h.ledger().len(),
+            2,
+            "token expired, signature still current"
+        );
+
+        // The server runs an hour ahead of this client.
+        h.update_faults(|c| c.clock_skew_secs = Some(3600));
+        let behind = client(&url);
+        let err = bonus(&behind, W1, A1, "1.00", Some("skew-2"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("InvalidSignatureException"));
+        assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+        let message = err.message().unwrap_or_default().to_owned();
+        assert!(message.starts_with("Signature expired: "), "{message}");
+        assert!(message.contains(" is now earlier than "), "{message}");
+        assert!(message.ends_with(" - 15 min.)"), "{message}");
+        assert_eq!(h.ledger().len(), 2);
+        // The SDK read the server's clock from that answer's Date: its next call is accepted.
+        bonus(&behind, W1, A1, "1.00", Some("skew-2"))
+            .await
+            .unwrap();
+        assert_eq!(h.ledger().len(), 3);
+
+        // An hour behind this client.
+        h.update_faults(|c| c.clock_skew_secs = Some(-3600));
+        let err = bonus(&client(&url), W1, A1, "1.00", Some("skew-3"))
+            .await
+            .unwrap_err();
+        let message = err.message().unwrap_or_default();
+        assert!(
+            message.starts_with("Signature not yet current: "),
+            "{message}"
+        );
+        assert!(message.contains(" is still later than "), "{message}");
+        assert!(message.ends_with(" + 15 min.)"), "{message}");
+        assert_eq!(h.stats().bad_signatures, 2);
+
+        // Ten minutes off is inside the window.
+        h.update_faults(|c| c.clock_skew_secs = Some(600));
+        bonus(&client(&url), W1, A1, "1.00", Some("skew-3"))
+            .await
+            .unwrap();
+        assert_eq!(h.ledger().len(), 4);
+        emu.shutdown().await;
+
+        // A request signed on a fixed date: refused while times are checked, accepted (as
+        // hand-written requests are) when they are not.
+        let emu = start(EmulatorConfig {
+            clock_skew_secs: Some(0),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let balance = || api_request(Some("GetAccountBalance"), Some(FAKE_AUTH), "{}");
+        let (status, _, body) = raw_http(&emu.url(), balance()).await;
+        assert_eq!(status, 400);
+        assert!(
+            body.contains("Signature expired: 20240101T000000Z is now earlier than "),
+            "{body}"
+        );
+        emu.handle().update_faults(|c| c.clock_skew_secs = None);
+        let (status, _, _) = raw_http(&emu.url(), balance()).await;
+        assert_eq!(status, 200);
+        emu.shutdown().await;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn inspection_endpoints() {
     bounded(async {
@@ -934,6 +1533,64 @@ async fn cli_flags_configure_a_server_that_stops_on_signal() {
         ])
         .unwrap();
         assert!(Cli::try_parse_from(["emulator", "--fault-rate", "2"]).is_err());
+        // Only loopback addresses unless --allow-remote.
+        for host in ["0.0.0.0", "::", "192.0.2.7"] {
+            let parsed = Cli::try_parse_from(["emulator", "--host", host]).unwrap();
+            let err = parsed.emulator.config(|_| None).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(err.to_string().contains("--allow-remote"), "{err}");
+            let parsed =
+                Cli::try_parse_from(["emulator", "--host", host, "--allow-remote"]).unwrap();
+            let (_, addr) = parsed.emulator.config(|_| None).unwrap();
+            assert_eq!(addr.ip().to_string(), host);
+        }
+        let parsed = Cli::try_parse_from(["emulator", "--host", "::1"]).unwrap();
+        assert!(
+            parsed.emulator.config(|_| None).is_ok(),
+            "IPv6 loopback is local"
+        );
+        let faults = Cli::try_parse_from([
+            "emulator",
+            "--fault-after-rate",
+            "0.25",
+            "--fault-after-status",
+            "gateway-timeout",
+            "--drop-before-rate",
+            "0.5",
+            "--fault-scope",
+            "mutating",
+        ])
+        .unwrap();
+        let (fc, _) = faults.emulator.config(|_| None).unwrap();
+        assert_eq!(fc.fault_after_rate, 0.25);
+        assert_eq!(fc.fault_after_status, AfterApplyStatus::GatewayTimeout);
+        assert_eq!(fc.drop_before_rate, 0.5);
+        assert_eq!(fc.fault_scope, FaultScope::Mutating);
+        let (dc, _) = Cli::try_parse_from(["emulator"])
+            .unwrap()
+            .emulator
+            .config(|_| None)
+            .unwrap();
+        assert_eq!(
+            (dc.fault_after_rate, dc.drop_before_rate, dc.fault_scope),
+            (0.0, 0.0, FaultScope::All),
+            "no new fault unless asked"
+        );
+        assert!(Cli::try_parse_from(["emulator", "--fault-scope", "lookups"]).is_err());
+        let (ac, _) = Cli::try_parse_from([
+            "emulator",
+            "--account",
+            "not-linked-sandbox",
+            "--clock-skew-secs",
+            "-3600",
+        ])
+        .unwrap()
+        .emulator
+        .config(|_| None)
+        .unwrap();
+        assert_eq!(ac.account, AccountMode::NotLinkedSandbox);
+        assert_eq!(ac.clock_skew_secs, Some(-3600));
+        assert_eq!((dc.account, dc.clock_skew_secs), (AccountMode::Ready, None));
         assert!(Cli::try_parse_from(["emulator", "--balance", "$5"]).is_err());
 
         let env = |name: &str| match name {

@@ -92,8 +92,9 @@ pub enum LookupError {
     Platform(#[from] PlatformError),
 }
 
-/// Creates each missing type once: the intent is committed before the call; a type found
-/// already (an earlier, interrupted creation) is recorded as found instead.
+/// Creates each type that [`look_up_qualifications`] found missing, once: the intent is
+/// committed before the call. (An interrupted earlier creation was found by that look-up, by
+/// name, so it is not created again.)
 pub async fn create_missing<P: Platform>(
     platform: &P,
     journal: &mut Journal,
@@ -112,26 +113,6 @@ pub async fn create_missing<P: Platform>(
             state,
             batch,
         };
-        // An interrupted creation may have been applied: look before creating.
-        if journal
-            .qual_type(ledger, name)?
-            .is_some_and(|r| r.state == QualTypeState::Creating)
-        {
-            let found = read_with_retries(
-                cfg,
-                None,
-                None,
-                &mut rng,
-                |_, _| {},
-                || platform.find_qualification_type(name),
-            )
-            .await?;
-            if let Some(id) = found {
-                journal.write(&record(Some(id.to_string()), QualTypeState::Found))?;
-                map.insert(name.clone(), id);
-                continue;
-            }
-        }
         journal.write(&record(None, QualTypeState::Creating))?;
         let description = format!("Created by payout for {name}");
         match platform.create_qualification_type(name, &description).await {

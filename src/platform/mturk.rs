@@ -559,9 +559,11 @@ fn classify_answer(
     // The exact answer for an AWS account not linked to a requester account is not documented
     // (mturk-api.md: L); these are the forms reported publicly. A miss here only means each
     // operation fails alike instead of the batch stopping at the first.
-    if turk == Some("AWS.NotAuthorized")
+    if matches!(turk, Some("AWS.NotAuthorized" | "AWS.AccountNotLinked"))
         || lower.contains("requester.mturk.com/developer")
+        || lower.contains("requestersandbox.mturk.com/developer")
         || (lower.contains("link") && lower.contains("requester account"))
+        || (lower.contains("linked to your") && lower.contains("mechanical turk account"))
     {
         return ErrorClass::Systemic(Systemic::AccountNotLinked);
     }
@@ -650,6 +652,16 @@ mod tests {
         );
         assert_eq!(
             classify_answer(400, Some("RequestError"), Some("AWS.NotAuthorized"), "no"),
+            Systemic(S::AccountNotLinked)
+        );
+        // The sandbox's answer as reported publicly.
+        assert_eq!(
+            classify_answer(
+                400,
+                Some("RequestError"),
+                Some("AWS.AccountNotLinked"),
+                "Your AWS account is not linked to your Amazon Mechanical Turk Account. Please visit https://requestersandbox.mturk.com/developer to link them. (1)"
+            ),
             Systemic(S::AccountNotLinked)
         );
     }

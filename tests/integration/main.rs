@@ -6,9 +6,11 @@
 mod cli;
 mod crash;
 mod emulator;
+mod exactly_once;
 mod failures;
 mod input;
 mod journal;
+mod qualifications;
 mod run;
 mod safety;
 mod support;

@@ -60,9 +60,9 @@ fn the_website_example_with_two_update_columns_and_a_block_column_is_processed()
     let report = s.run(&["report", "--format", "json"]);
     let lines: Vec<serde_json::Value> = serde_json::from_str(&report.stdout).unwrap();
     assert!(
-        lines
-            .iter()
-            .any(|l| l["line"] == 4 && l["column"] == "UPDATE-BlockStatus" && l["outcome"] == "blocked"),
+        lines.iter().any(|l| l["line"] == 4
+            && l["column"] == "UPDATE-BlockStatus"
+            && l["outcome"] == "blocked"),
         "{lines:#?}"
     );
     // Again: nothing left, nobody e-mailed twice.
@@ -100,7 +100,11 @@ fn a_missing_qualification_name_is_refused_before_any_call_and_created_once_acro
     let cmd = args(&["run", f, "--create-missing"], &t);
     let mut child = s.spawn(&cmd);
     assert!(emu.handle().wait_for(Duration::from_secs(30), |st| {
-        st.calls.get("CreateQualificationType").copied().unwrap_or(0) >= 1
+        st.calls
+            .get("CreateQualificationType")
+            .copied()
+            .unwrap_or(0)
+            >= 1
     }));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -227,10 +231,14 @@ fn mixed(workers: usize, before: &Plan) -> Plan {
 
 #[test]
 fn a_thousand_mixed_operations_under_faults_and_kills_end_exactly_as_the_file_asks() {
-    let workers = 600;
+    let workers = 620;
     let first = initial(workers);
     let second = mixed(workers, &first);
-    assert!(second.operations >= 1000, "{} operations", second.operations);
+    assert!(
+        second.operations >= 1000,
+        "{} operations",
+        second.operations
+    );
     let s = Scratch::new();
     let emu = emulator(EmulatorConfig {
         seed: 7,
@@ -256,7 +264,10 @@ fn a_thousand_mixed_operations_under_faults_and_kills_end_exactly_as_the_file_as
         &t,
     ));
     assert_eq!(setup.code, 0, "{setup:?}");
-    assert!(h.notification_counts().values().all(|n| *n == 0), "no e-mail without --notify");
+    assert!(
+        h.notification_counts().values().all(|n| *n == 0),
+        "no e-mail without --notify"
+    );
     // Lost answers, 5xx after the apply, dropped connections before it, and kills.
     h.update_faults(|c| {
         c.lost_rate = 0.05;
@@ -284,7 +295,9 @@ fn a_thousand_mixed_operations_under_faults_and_kills_end_exactly_as_the_file_as
     for at in [150u64, 600] {
         let mut child = s.spawn(&cmd);
         let start = h.stats().total_requests;
-        let reached = h.wait_for(Duration::from_secs(60), |st| st.total_requests >= start + at);
+        let reached = h.wait_for(Duration::from_secs(60), |st| {
+            st.total_requests >= start + at
+        });
         child.kill().unwrap();
         let status = child.wait().unwrap();
         assert!(reached || status.success(), "{status:?}");
@@ -300,11 +313,7 @@ fn a_thousand_mixed_operations_under_faults_and_kills_end_exactly_as_the_file_as
     let excluded = id(&h, "Excluded");
     for ((w, name), want) in &second.scores {
         let type_id = if *name == "Panel" { &panel } else { &excluded };
-        assert_eq!(
-            h.qualification_score(type_id, w),
-            *want,
-            "{w} {name}"
-        );
+        assert_eq!(h.qualification_score(type_id, w), *want, "{w} {name}");
     }
     for w in 0..workers {
         let want = second.blocks.get(&worker(w)).copied().unwrap_or(false);

@@ -59,6 +59,7 @@ impl Prior for NoPrior {
 /// The choices that shape a plan.
 #[derive(Debug, Clone)]
 pub struct PlanConfig {
+    /// Set by the planner from the rows (a file holds one kind of operation).
     pub kind: BatchKind,
     pub target: Target,
     pub endpoint: Option<Endpoint>,
@@ -169,31 +170,46 @@ pub struct Planner<'p> {
 }
 
 impl<'p> Planner<'p> {
+    /// A planner for rows paid on `config`'s target. The batch's kind is that of its rows (a
+    /// file holds one kind), taken from the first.
     pub fn new(config: PlanConfig, prior: &'p mut dyn Prior) -> Planner<'p> {
-        let mut fingerprint = Sha256::new();
-        fingerprint.update(b"payout-batch-v1\x1f");
-        fingerprint.update(config.target.as_str());
-        fingerprint.update(b"\x1f");
-        fingerprint.update(variant(&config));
-        let mut content = Sha256::new();
-        content.update(b"payout-content-v1\x1f");
-        content.update(config.kind.as_str());
         Planner {
             config,
             prior,
             seq: 0,
             in_file: HashMap::new(),
             workers: HashSet::new(),
-            fingerprint,
-            content,
+            fingerprint: Sha256::new(),
+            content: Sha256::new(),
             summary: PlanSummary::default(),
             overlapping: HashSet::new(),
         }
     }
 
+    /// The kind of batch planned (known once a row was planned).
+    pub fn kind(&self) -> BatchKind {
+        self.config.kind
+    }
+
+    fn start(&mut self, first: &Operation) {
+        self.config.kind = match first.kind() {
+            Kind::Bonus => BatchKind::Bonus,
+            _ => BatchKind::Qualification,
+        };
+        self.fingerprint.update(b"payout-batch-v1\x1f");
+        self.fingerprint.update(self.config.target.as_str());
+        self.fingerprint.update(b"\x1f");
+        self.fingerprint.update(variant(&self.config));
+        self.content.update(b"payout-content-v1\x1f");
+        self.content.update(self.config.kind.as_str());
+    }
+
     /// Plans the next row of the file.
     pub fn push(&mut self, row: Row) -> Result<PlannedItem, JournalError> {
         let Row { origin, op } = row;
+        if self.seq == 0 {
+            self.start(&op);
+        }
         let in_file = if self.config.allow_duplicates {
             let n = self.in_file.entry(op.identity_hash()).or_insert(0);
             *n += 1;
@@ -358,6 +374,40 @@ pub fn plan_rows(
         items.push(planner.push(row)?);
     }
     Ok((items, planner.finish()))
+}
+
+/// Feeds every row of a source to `planner`, handing each planned item to `each`: the whole
+/// plan in one pass, in bounded memory. A journal error stops it.
+/// A file read once more: every row to the sink it is given.
+pub type RowSource<'a> = &'a dyn Fn(&mut dyn FnMut(Row)) -> Result<(), crate::input::InputErrors>;
+
+pub fn plan_source(
+    source: RowSource<'_>,
+    planner: &mut Planner<'_>,
+    each: &mut dyn FnMut(PlannedItem) -> Result<(), JournalError>,
+) -> Result<(), PlanError> {
+    let mut failed: Option<JournalError> = None;
+    source(&mut |row| {
+        if failed.is_none()
+            && let Err(e) = planner.push(row).and_then(&mut *each)
+        {
+            failed = Some(e);
+        }
+    })
+    .map_err(PlanError::Input)?;
+    match failed {
+        Some(e) => Err(PlanError::Journal(e)),
+        None => Ok(()),
+    }
+}
+
+/// Why planning a source stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Input(crate::input::InputErrors),
+    #[error(transparent)]
+    Journal(JournalError),
 }
 
 #[cfg(test)]

@@ -7,20 +7,23 @@ use std::sync::Arc;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::execute::{Signals, first_signal, interrupted, open_totals};
-use super::new_batch::show_overlaps;
+use super::new_batch::{plan_failure, show_overlaps};
+use super::run::{FirstPass, Source};
 use super::session::{Place, Session};
 use super::{Ctx, Outcome};
 use crate::engine::{Finding, QualMap, StopSignal, look_up_qualifications, pace::Pacer, preflight};
 use crate::error::{Exit, Failure};
-use crate::input::Row;
 use crate::journal::{ItemFilter, ItemState, Journal, Write};
 use crate::op::{Operation, Origin};
 use crate::output::{Summary, plan_text, plural};
-use crate::plan::{PlanConfig, PlanSummary, Totals, plan_rows};
+use crate::plan::{Planner, Totals, plan_source};
 use crate::target::Target;
 
 /// Findings listed at most; the rest are counted.
 const LISTED_FINDINGS: usize = 30;
+
+/// Operations checked at most by one dry run: at MTurk's pace, checking more would take hours.
+const CHECKED_AT_MOST: usize = 20_000;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn dry_run(
@@ -28,11 +31,10 @@ pub async fn dry_run(
     journal_args: &JournalArgs,
     target: &TargetArgs,
     pace: &PaceArgs,
-    rows: Vec<Row>,
-    config: PlanConfig,
-    probe: &PlanSummary,
+    source: &Source,
+    first: &FirstPass,
     place: &Place,
-    source: &str,
+    name: &str,
     signals: &mut Option<Signals>,
 ) -> Outcome {
     let path = journal_args.path();
@@ -41,49 +43,71 @@ pub async fn dry_run(
     } else {
         None
     };
+    let probe = &first.probe;
+    let mut todo: Vec<(Origin, Operation)> = Vec::new();
+    let mut more = 0u64;
+    let mut keep = |origin: Origin, op: Operation| {
+        if todo.len() < CHECKED_AT_MOST {
+            todo.push((origin, op));
+        } else {
+            more += 1;
+        }
+    };
     // What is left to do: the journal's open operations of this batch, or the whole plan.
-    let (totals, todo): (Totals, Vec<(Origin, Operation)>) = match &journal {
-        Some(j) => match j.batch_by_fingerprint(&probe.fingerprint)? {
-            Some(batch) => {
-                let done = Summary::load(j, &batch)?;
+    let existing = match &journal {
+        Some(j) => j.batch_by_fingerprint(&probe.fingerprint)?,
+        None => None,
+    };
+    let totals: Totals = match (&journal, existing) {
+        (Some(j), Some(batch)) => {
+            let done = Summary::load(j, &batch)?;
+            ctx.printer.say(format!(
+                "Batch {} of this file is in the journal: {} done before ({} paid), {} left.",
+                batch.name,
+                plural(done.done, "operation"),
+                crate::money::Cents(done.paid_cents),
+                done.pending
+            ));
+            let mut after = None;
+            loop {
+                let page = j.items_page(batch.id, after, 1000, ItemFilter::Open)?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.seq);
+                for i in page {
+                    keep(i.origin, i.op);
+                }
+            }
+            open_totals(j, &batch)?
+        }
+        (Some(j), None) => {
+            let mut prior = j.prior(&place.ledger())?;
+            let mut planner = Planner::new(first.config.clone(), &mut prior);
+            plan_source(&|sink| source.scan(sink), &mut planner, &mut |item| {
+                if item.state == ItemState::Pending {
+                    keep(item.origin, item.op);
+                }
+                Ok(())
+            })
+            .map_err(plan_failure)?;
+            let s = planner.finish();
+            if s.skipped > 0 {
                 ctx.printer.say(format!(
-                    "Batch {} of this file is in the journal: {} done before ({} paid), {} left.",
-                    batch.name,
-                    plural(done.done, "operation"),
-                    crate::money::Cents(done.paid_cents),
-                    done.pending
+                    "{} already done by earlier batches would be skipped.",
+                    plural(s.skipped, "operation")
                 ));
-                let open = j
-                    .items_page(batch.id, None, usize::MAX >> 1, ItemFilter::Open)?
-                    .into_iter()
-                    .map(|i| (i.origin, i.op))
-                    .collect();
-                (open_totals(j, &batch)?, open)
             }
-            None => {
-                let (items, s) = plan_rows(rows, config, &mut j.prior(&place.ledger())?)?;
-                if s.skipped > 0 {
-                    ctx.printer.say(format!(
-                        "{} already done by earlier batches would be skipped.",
-                        plural(s.skipped, "operation")
-                    ));
-                }
-                if s.overlap_count > 0 {
-                    show_overlaps(ctx, &s);
-                    ctx.put("overlaps", &s.overlaps);
-                }
-                let todo = items
-                    .into_iter()
-                    .filter(|i| i.state == ItemState::Pending)
-                    .map(|i| (i.origin, i.op))
-                    .collect();
-                (s.totals, todo)
+            if s.overlap_count > 0 {
+                show_overlaps(ctx, &s);
+                ctx.put("overlaps", &s.overlaps);
             }
-        },
-        None => (
-            probe.totals.clone(),
-            rows.into_iter().map(|r| (r.origin, r.op)).collect(),
-        ),
+            s.totals
+        }
+        (None, _) => {
+            source
+                .scan(&mut |row| keep(row.origin, row.op))
+                .map_err(|e| plan_failure(crate::plan::PlanError::Input(e)))?;
+            probe.totals.clone()
+        }
     };
     let startup = async {
         let session = Session::connect(place, target, pace).await?;
@@ -138,6 +162,11 @@ pub async fn dry_run(
         "Checking {} with the platform (read-only)…",
         plural(checks as u64, "thing")
     ));
+    if more > 0 {
+        ctx.printer.say(format!(
+            "Only the first {CHECKED_AT_MOST} operations are checked; {more} more are not (at the platform's pace that would take hours)."
+        ));
+    }
     let bar = ctx.printer.bar.then(|| {
         let b = indicatif::ProgressBar::new(checks as u64);
         b.set_style(
@@ -213,7 +242,7 @@ pub async fn dry_run(
         j.write(&Write::Rehearsal {
             content_digest: probe.content_digest.clone(),
             ledger: place.ledger(),
-            source: source.to_owned(),
+            source: name.to_owned(),
         })?;
         ctx.printer.say(
             "Dry run: nothing was sent. The rehearsal is recorded: the same file may now run in production (which still asks for confirmation).",

@@ -4,16 +4,18 @@
 use super::Ctx;
 use super::args::PaceArgs;
 use super::execute::missing_qualifications;
+use super::run::Source;
 use super::session::{Place, Session};
 use crate::engine::{
     QualMap, Silent, StopSignal, create_missing, look_up_qualifications, pace::Pacer, verify_open,
 };
 use crate::error::{Failure, FailureKind};
-use crate::input::Row;
 use crate::journal::{BatchInfo, BatchOptions, CloseKind, Journal, NewBatch, Write};
 use crate::op::QualRef;
 use crate::output::plural;
-use crate::plan::{OverlapReason, PlanConfig, PlanSummary, PlannedItem, plan_rows};
+use crate::plan::{
+    OverlapReason, PlanConfig, PlanError, PlanSummary, PlannedItem, Planner, plan_source,
+};
 
 /// The choices of `payout run` that shape a new batch.
 pub struct NewOptions<'a> {
@@ -27,11 +29,47 @@ pub struct NewOptions<'a> {
 
 /// A new batch planned and checked, not yet recorded.
 pub struct NewPlan {
-    pub items: Vec<PlannedItem>,
     pub summary: PlanSummary,
     pub config: PlanConfig,
     /// Qualification names no type of the requester has (created when recorded).
     pub missing: Vec<String>,
+}
+
+/// Items written to the journal per call while a file is imported.
+const IMPORT_CHUNK: usize = 20_000;
+
+/// Plans `source` against the ledger's history without keeping its items: what a new batch
+/// would skip and where it overlaps other batches. With no other batch on the ledger there is
+/// nothing to ask, and the first pass's plan (`probe`) is the plan.
+fn plan_pass(
+    journal: &Journal,
+    source: &Source,
+    config: &PlanConfig,
+    probe: &PlanSummary,
+    ledger: &str,
+) -> Result<PlanSummary, Failure> {
+    let mut prior = journal.prior(ledger)?;
+    if !prior.has_history() {
+        return Ok(probe.clone());
+    }
+    let mut planner = Planner::new(config.clone(), &mut prior);
+    plan_source(&|sink| source.scan(sink), &mut planner, &mut |_| Ok(())).map_err(plan_failure)?;
+    Ok(planner.finish())
+}
+
+pub fn plan_failure(e: PlanError) -> Failure {
+    match e {
+        PlanError::Journal(j) => j.into(),
+        // The file changed between two reads of it.
+        PlanError::Input(i) => Failure::new(
+            FailureKind::InvalidInput,
+            format!(
+                "the file changed while payout read it: {}",
+                i.to_string().trim_end()
+            ),
+        )
+        .with_fix("Leave the file alone while payout runs, then run the same command again."),
+    }
 }
 
 /// Plans a new batch against the journal; refuses (or, with `--supersede`, resolves) overlaps
@@ -41,19 +79,16 @@ pub async fn plan_new(
     opts: &NewOptions<'_>,
     ctx: &Ctx,
     journal: &mut Journal,
-    rows: Vec<Row>,
+    source: &Source,
     config: PlanConfig,
     probe: &PlanSummary,
+    names: &[String],
     place: &Place,
     session: &Session,
 ) -> Result<NewPlan, Failure> {
     refuse_other_endpoint(journal, probe, place)?;
     let ledger = place.ledger();
-    let (mut items, mut summary) = plan_rows(
-        rows.iter().cloned(),
-        config.clone(),
-        &mut journal.prior(&ledger)?,
-    )?;
+    let mut summary = plan_pass(journal, source, &config, probe, &ledger)?;
     if summary.overlap_count > 0 {
         show_overlaps(ctx, &summary);
         let unfinished = summary
@@ -66,7 +101,7 @@ pub async fn plan_new(
             .any(|o| o.reason == OverlapReason::AlreadyPaid);
         if unfinished && opts.supersede && !paid {
             supersede(ctx, journal, &summary, place, session, opts.pace).await?;
-            (items, summary) = plan_rows(rows, config.clone(), &mut journal.prior(&ledger)?)?;
+            summary = plan_pass(journal, source, &config, probe, &ledger)?;
         }
         if summary.overlap_count > 0 {
             ctx.put("overlaps", &summary.overlaps);
@@ -92,12 +127,11 @@ pub async fn plan_new(
             .with_fix(fix.join("\n")));
         }
     }
-    let names = qualification_names(&items);
     let (_, missing) = look_up_qualifications(
         session.platform.as_ref(),
         Some(journal),
         &ledger,
-        &names,
+        names,
         &opts.pace.engine(),
     )
     .await?;
@@ -105,14 +139,15 @@ pub async fn plan_new(
         return Err(missing_qualifications(&missing));
     }
     Ok(NewPlan {
-        items,
         summary,
         config,
         missing,
     })
 }
 
-/// Records a planned batch and creates its missing qualification types (once each).
+/// Records a planned batch — the file imported a chunk at a time, the batch usable only once
+/// its import is complete — and creates its missing qualification types (once each).
+#[allow(clippy::too_many_arguments)]
 pub async fn record_new(
     opts: &NewOptions<'_>,
     ctx: &Ctx,
@@ -120,7 +155,8 @@ pub async fn record_new(
     plan: NewPlan,
     place: &Place,
     session: &Session,
-    source: &str,
+    source: &Source,
+    name: &str,
 ) -> Result<BatchInfo, Failure> {
     let batch = journal.insert_batch(&NewBatch {
         fingerprint: plan.summary.fingerprint.clone(),
@@ -128,7 +164,7 @@ pub async fn record_new(
         kind: plan.config.kind,
         target: place.target,
         endpoint: place.endpoint.clone(),
-        source: source.to_owned(),
+        source: name.to_owned(),
         options: BatchOptions {
             allow_repeat: opts.allow_repeat,
             allow_overlap: opts.allow_overlap,
@@ -136,7 +172,38 @@ pub async fn record_new(
             skip_rehearsal: opts.skip_rehearsal,
         },
     })?;
-    journal.insert_items(batch.id, &plan.items)?;
+    // The plan is made again as the items are written: against a second, read-only view of
+    // the journal (what other batches hold does not change meanwhile).
+    let reader = Journal::open_read_only(journal.path())?;
+    let mut prior = reader.prior(&place.ledger())?;
+    let mut planner = Planner::new(plan.config.clone(), &mut prior);
+    let mut chunk: Vec<PlannedItem> = Vec::with_capacity(IMPORT_CHUNK);
+    let mut write_error = None;
+    plan_source(&|sink| source.scan(sink), &mut planner, &mut |item| {
+        chunk.push(item);
+        if chunk.len() >= IMPORT_CHUNK {
+            if let Err(e) = journal.insert_items(batch.id, &chunk) {
+                write_error.get_or_insert(e);
+            }
+            chunk.clear();
+        }
+        Ok(())
+    })
+    .map_err(plan_failure)?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    journal.insert_items(batch.id, &chunk)?;
+    let imported = planner.finish();
+    if imported.fingerprint != plan.summary.fingerprint {
+        return Err(plan_failure(PlanError::Input(
+            crate::input::InputErrors::whole(
+                name,
+                "its content is not what was checked a moment ago",
+            ),
+        )));
+    }
+    journal.finish_import(batch.id)?;
     if !plan.missing.is_empty() {
         let created = create_missing(
             session.platform.as_ref(),
@@ -162,16 +229,6 @@ pub async fn record_new(
         ));
     }
     Ok(batch)
-}
-
-fn qualification_names(items: &[PlannedItem]) -> Vec<String> {
-    let mut names: Vec<String> = items
-        .iter()
-        .filter_map(|i| i.op.qualification()?.name().map(str::to_owned))
-        .collect();
-    names.sort();
-    names.dedup();
-    names
 }
 
 /// A batch of the same content on the same target that pays through another endpoint, and is

@@ -2,6 +2,7 @@
 //! gate, record the batch (or find it again), then do it. Running the same command again
 //! resumes it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -13,12 +14,12 @@ use super::new_batch::{NewOptions, plan_new, record_new};
 use super::session::{Place, Session};
 use super::{Ctx, Outcome, dry_run};
 use crate::error::{Failure, FailureKind};
-use crate::input::{FileKind, InputOptions, Row, scan};
+use crate::input::{FileKind, InputErrors, InputOptions, Row, scan};
 use crate::journal::{BatchKind, Journal};
 use crate::money::Cents;
-use crate::op::Kind;
+use crate::op::QualRef;
 use crate::output::plural;
-use crate::plan::{NoPrior, PlanConfig, plan_rows};
+use crate::plan::{NoPrior, PlanConfig, PlanSummary, Planner};
 
 fn parse_dollars(s: &str) -> Result<Cents, String> {
     Cents::parse_bonus(s).map_err(|e| format!("{s:?} {e}"))
@@ -85,36 +86,58 @@ pub struct RunArgs {
     dry_run: bool,
 }
 
+/// The input file, read again by each pass that needs it: never held whole in memory.
+pub struct Source {
+    path: PathBuf,
+    opts: InputOptions,
+}
+
+impl Source {
+    fn new(args: &RunArgs) -> Source {
+        Source {
+            path: args.file.clone(),
+            opts: InputOptions {
+                amount_column: args.amount_column.clone(),
+                default_reason: args.reason.clone(),
+                allow_duplicates: args.allow_duplicates,
+                kind: args.kind,
+                qualification: args.qualification.clone(),
+                notify: args.notify,
+                block_reason: args.block_reason.clone(),
+            },
+        }
+    }
+
+    /// One pass over the file: every valid operation to `sink`, or every problem.
+    pub fn scan(&self, sink: &mut dyn FnMut(Row)) -> Result<(), InputErrors> {
+        scan(&self.path, &self.opts, sink).map(|_| ())
+    }
+}
+
+/// What the first pass learns: the batch's identity and totals, the names it uses, the rows
+/// over the caps.
+pub struct FirstPass {
+    pub probe: PlanSummary,
+    pub config: PlanConfig,
+    pub names: Vec<String>,
+    pub operations: u64,
+}
+
 pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     let mut signals = Signals::install();
-    let rows = read_input(&args, ctx)?;
-    check_caps(&args, &rows, ctx)?;
-    let kind = if rows.iter().all(|r| r.op.kind() == Kind::Bonus) {
-        BatchKind::Bonus
-    } else {
-        BatchKind::Qualification
-    };
     let production = args.target.production;
     if production && !args.dry_run {
         need_terminal(args.pace.yes)?;
     }
     let place = Place::for_new(&args.target)?;
-    let config = PlanConfig {
-        kind,
-        target: place.target,
-        endpoint: place.endpoint.clone(),
-        allow_repeat: args.allow_repeat,
-        allow_overlap: args.allow_overlap,
-        allow_duplicates: args.allow_duplicates,
-    };
-    // The batch's identity needs no journal: the same file run the same way is the same batch.
-    let (_, probe) = plan_rows(rows.iter().cloned(), config.clone(), &mut NoPrior)?;
-    let source = args.file.display().to_string();
+    let source = Source::new(&args);
+    let first = first_pass(&args, ctx, &source, &place)?;
+    let name = args.file.display().to_string();
     ctx.printer.say(format!(
         "payout · {} · {} · {}",
         place.banner(&ctx.printer),
-        source,
-        plural(rows.len() as u64, "operation")
+        name,
+        plural(first.operations, "operation")
     ));
     if args.dry_run {
         return dry_run::dry_run(
@@ -122,11 +145,10 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
             &args.journal,
             &args.target,
             &args.pace,
-            rows,
-            config,
-            &probe,
-            &place,
             &source,
+            &first,
+            &place,
+            &name,
             &mut signals,
         )
         .await;
@@ -135,9 +157,9 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     for w in journal.take_warnings() {
         ctx.printer.warn(format!("warning: {w}"));
     }
-    let existing = journal.batch_by_fingerprint(&probe.fingerprint)?;
+    let existing = journal.batch_by_fingerprint(&first.probe.fingerprint)?;
     let rehearsal = match (&existing, production) {
-        (None, true) => rehearsal_gate(ctx, &journal, &probe, &source, args.skip_rehearsal)?,
+        (None, true) => rehearsal_gate(ctx, &journal, &first.probe, &name, args.skip_rehearsal)?,
         _ => None,
     };
     let startup = async {
@@ -166,7 +188,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
                 b.name
             ));
             if production {
-                let how = journal.rehearsal(&probe.content_digest)?;
+                let how = journal.rehearsal(&first.probe.content_digest)?;
                 confirm(
                     ctx,
                     &open_totals(&journal, &b)?,
@@ -182,9 +204,10 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
                 &opts,
                 ctx,
                 &mut journal,
-                rows,
-                config,
-                &probe,
+                &source,
+                first.config.clone(),
+                &first.probe,
+                &first.names,
                 &place,
                 &session,
             )
@@ -198,7 +221,17 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
                     args.pace.yes,
                 )?;
             }
-            record_new(&opts, ctx, &mut journal, plan, &place, &session, &source).await?
+            record_new(
+                &opts,
+                ctx,
+                &mut journal,
+                plan,
+                &place,
+                &session,
+                &source,
+                &name,
+            )
+            .await?
         }
     };
     ctx.put("batch", &batch.name);
@@ -208,76 +241,122 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     .await
 }
 
-/// Reads and validates the whole file; with any problem, nothing else happens.
-fn read_input(args: &RunArgs, ctx: &Ctx) -> Result<Vec<Row>, Failure> {
-    let opts = InputOptions {
-        amount_column: args.amount_column.clone(),
-        default_reason: args.reason.clone(),
+/// Reads and validates the whole file once: its identity and totals planned as it goes, the
+/// caps checked, the qualification names gathered. With any problem, nothing else happens.
+fn first_pass(
+    args: &RunArgs,
+    ctx: &Ctx,
+    source: &Source,
+    place: &Place,
+) -> Result<FirstPass, Failure> {
+    let config = PlanConfig {
+        kind: BatchKind::Bonus,
+        target: place.target,
+        endpoint: place.endpoint.clone(),
+        allow_repeat: args.allow_repeat,
+        allow_overlap: args.allow_overlap,
         allow_duplicates: args.allow_duplicates,
-        kind: args.kind,
-        qualification: args.qualification.clone(),
-        notify: args.notify,
-        block_reason: args.block_reason.clone(),
     };
-    let mut rows = Vec::new();
-    match scan(&args.file, &opts, &mut |row| rows.push(row)) {
-        Ok(_) => Ok(rows),
-        Err(e) => {
-            ctx.put("file", &e.file);
-            ctx.put("problems", &e.problems);
-            ctx.put("problems_total", e.total);
-            Err(
-                Failure::new(FailureKind::InvalidInput, e.to_string().trim_end())
-                    .with_fix("Fix these lines and run the same command again."),
-            )
+    let mut none = NoPrior;
+    let mut planner = Planner::new(config.clone(), &mut none);
+    let mut names = BTreeSet::new();
+    let mut caps = Caps::new(args.max_bonus, args.max_total);
+    let mut operations = 0u64;
+    let scanned = source.scan(&mut |row| {
+        operations += 1;
+        caps.check(&row);
+        if let Some(n) = row.op.qualification().and_then(QualRef::name) {
+            names.insert(n.to_owned());
         }
+        // Planning against nothing cannot fail.
+        let _ = planner.push(row);
+    });
+    if let Err(e) = scanned {
+        ctx.put("file", &e.file);
+        ctx.put("problems", &e.problems);
+        ctx.put("problems_total", e.total);
+        return Err(
+            Failure::new(FailureKind::InvalidInput, e.to_string().trim_end())
+                .with_fix("Fix these lines and run the same command again."),
+        );
     }
+    caps.finish(ctx)?;
+    let kind = planner.kind();
+    Ok(FirstPass {
+        probe: planner.finish(),
+        config: PlanConfig { kind, ..config },
+        names: names.into_iter().collect(),
+        operations,
+    })
 }
 
-/// `--max-bonus` and `--max-total`: refused before any call, naming the rows.
-fn check_caps(args: &RunArgs, rows: &[Row], ctx: &Ctx) -> Result<(), Failure> {
-    let over: Vec<String> = rows
-        .iter()
-        .filter_map(|r| {
-            let amount = r.op.amount()?;
-            (amount > args.max_bonus).then(|| format!("{}: {amount}", r.origin))
-        })
-        .collect();
-    if !over.is_empty() {
-        ctx.put("over_cap", &over);
-        let listed: Vec<&str> = over.iter().take(20).map(String::as_str).collect();
-        return Err(Failure::new(
-            FailureKind::OverCap,
-            format!(
-                "{} above the cap of {} a bonus: {}{}",
-                plural(over.len() as u64, "row"),
-                args.max_bonus,
-                listed.join("; "),
-                if over.len() > 20 { "; …" } else { "" }
-            ),
-        )
-        .with_fix(format!(
-            "If an amount was typed in cents (50 for 0.50), fix the file. If these bonuses are meant, raise the cap: --max-bonus {}.",
-            rows.iter()
-                .filter_map(|r| r.op.amount())
-                .max()
-                .unwrap_or(args.max_bonus)
-                .to_api_string()
-        )));
+/// `--max-bonus` and `--max-total`, checked row by row: refused before any call, naming the
+/// rows.
+struct Caps {
+    max_bonus: Cents,
+    max_total: Option<Cents>,
+    over: Vec<String>,
+    over_count: u64,
+    largest: Cents,
+    total: Cents,
+}
+
+impl Caps {
+    fn new(max_bonus: Cents, max_total: Option<Cents>) -> Caps {
+        Caps {
+            max_bonus,
+            max_total,
+            over: Vec::new(),
+            over_count: 0,
+            largest: Cents::ZERO,
+            total: Cents::ZERO,
+        }
     }
-    if let Some(cap) = args.max_total {
-        let total: Cents = rows
-            .iter()
-            .filter_map(|r| r.op.amount())
-            .map(|a| a + crate::platform::bonus_fee(a))
-            .sum();
-        if total > cap {
+
+    fn check(&mut self, row: &Row) {
+        let Some(amount) = row.op.amount() else {
+            return;
+        };
+        self.total += amount + crate::platform::bonus_fee(amount);
+        self.largest = self.largest.max(amount);
+        if amount > self.max_bonus {
+            self.over_count += 1;
+            if self.over.len() < 20 {
+                self.over.push(format!("{}: {amount}", row.origin));
+            }
+        }
+    }
+
+    fn finish(self, ctx: &Ctx) -> Result<(), Failure> {
+        if self.over_count > 0 {
+            ctx.put("over_cap", &self.over);
             return Err(Failure::new(
                 FailureKind::OverCap,
-                format!("the file's bonuses and fees come to {total}, above --max-total {cap}"),
+                format!(
+                    "{} above the cap of {} a bonus: {}{}",
+                    plural(self.over_count, "row"),
+                    self.max_bonus,
+                    self.over.join("; "),
+                    if self.over_count as usize > self.over.len() { "; …" } else { "" }
+                ),
+            )
+            .with_fix(format!(
+                "If an amount was typed in cents (50 for 0.50), fix the file. If these bonuses are meant, raise the cap: --max-bonus {}.",
+                self.largest.to_api_string()
+            )));
+        }
+        if let Some(cap) = self.max_total
+            && self.total > cap
+        {
+            return Err(Failure::new(
+                FailureKind::OverCap,
+                format!(
+                    "the file's bonuses and fees come to {}, above --max-total {cap}",
+                    self.total
+                ),
             )
             .with_fix("Check the file, or raise --max-total."));
         }
+        Ok(())
     }
-    Ok(())
 }

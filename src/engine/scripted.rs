@@ -459,6 +459,7 @@ async fn another_batchs_unknown_operation_in_the_same_group_is_verified_first() 
             })
             .unwrap();
         j.insert_items(batch.id, &items).unwrap();
+        j.finish_import(batch.id).unwrap();
         (batch, items)
     };
     drop(j);

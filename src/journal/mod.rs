@@ -176,10 +176,19 @@ impl Journal {
         journal.configure()?;
         journal.migrate()?;
         journal.conn.execute(
-            "UPDATE items SET state = 'unknown', note = 'interrupted while the call was under way'
-             WHERE state = 'in_flight'",
+            "UPDATE items INDEXED BY items_open
+             SET state = 'unknown', note = 'interrupted while the call was under way'
+             WHERE state IN ('pending', 'in_flight', 'unknown') AND state = 'in_flight'",
             [],
         )?;
+        // A batch whose import was interrupted never ran: it goes, and is imported again.
+        let tx = journal.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM items WHERE batch_id IN (SELECT id FROM batches WHERE imported = 0)",
+            [],
+        )?;
+        tx.execute("DELETE FROM batches WHERE imported = 0", [])?;
+        tx.commit()?;
         Ok(journal)
     }
 

@@ -73,7 +73,8 @@ pub(crate) fn batch_by_fingerprint(
 ) -> Result<Option<BatchInfo>, JournalError> {
     query_batch(
         conn,
-        "WHERE b.fingerprint = ?1 AND b.closed IS NULL ORDER BY b.id DESC LIMIT 1",
+        "WHERE b.fingerprint = ?1 AND b.closed IS NULL AND b.imported = 1
+         ORDER BY b.id DESC LIMIT 1",
         [fingerprint],
     )
 }
@@ -260,7 +261,8 @@ impl Journal {
     /// The most recent batch, or the most recent open one with work left.
     pub fn latest_batch(&self, only_open: bool) -> Result<Option<BatchInfo>, JournalError> {
         let filter = if only_open {
-            "WHERE b.closed IS NULL AND EXISTS (SELECT 1 FROM items i WHERE i.batch_id = b.id
+            "WHERE b.closed IS NULL AND b.imported = 1 AND EXISTS (SELECT 1 FROM items i
+               INDEXED BY items_open WHERE i.batch_id = b.id
                AND i.state IN ('pending', 'in_flight', 'unknown')) ORDER BY b.id DESC LIMIT 1"
         } else {
             "ORDER BY b.id DESC LIMIT 1"
@@ -412,8 +414,8 @@ impl Journal {
         let ledger = ledger(new.target, new.endpoint.as_ref());
         tx.execute(
             "INSERT INTO batches (name, fingerprint, content_digest, kind, target, endpoint, ledger,
-                                  source, created_ms, options)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                  source, created_ms, options, imported)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0)",
             params![
                 name,
                 new.fingerprint,
@@ -461,7 +463,15 @@ impl Journal {
             },
         })?;
         self.insert_items(batch.id, &items)?;
+        self.finish_import(batch.id)?;
         Ok((batch, items))
+    }
+
+    /// Marks a batch's import complete: only then is it found, resumed or run.
+    pub fn finish_import(&mut self, batch: i64) -> Result<(), JournalError> {
+        self.conn()
+            .execute("UPDATE batches SET imported = 1 WHERE id = ?1", [batch])?;
+        self.check_file()
     }
 
     /// Adds planned items to a batch, in transactions of many rows (an import of a large file
@@ -650,6 +660,13 @@ impl Journal {
             ledger: ledger.to_owned(),
             any,
         })
+    }
+}
+
+impl LedgerPrior<'_> {
+    /// Whether any batch pays into this ledger: if not, no answer can be other than "none".
+    pub fn has_history(&self) -> bool {
+        self.any
     }
 }
 

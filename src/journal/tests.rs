@@ -385,3 +385,31 @@ fn every_operation_kind_round_trips_through_its_columns() {
         vec!["Past participants"]
     );
 }
+
+#[test]
+fn a_batch_whose_import_was_interrupted_is_removed_and_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let cfg = config(Target::Emulator);
+    let (items, summary) =
+        crate::plan::plan_rows(rows(5), cfg.clone(), &mut crate::plan::NoPrior).unwrap();
+    let batch = j
+        .insert_batch(&NewBatch {
+            fingerprint: summary.fingerprint.clone(),
+            content_digest: summary.content_digest,
+            kind: cfg.kind,
+            target: cfg.target,
+            endpoint: None,
+            source: "big.csv".into(),
+            options: BatchOptions::default(),
+        })
+        .unwrap();
+    j.insert_items(batch.id, &items[..3]).unwrap();
+    // Not found while importing, and gone once the process that imported it is.
+    assert!(j.batch_by_fingerprint(&summary.fingerprint).unwrap().is_none());
+    drop(j);
+    let j = Journal::open(&path).unwrap();
+    assert!(j.batch_by_id(batch.id).unwrap().is_none());
+    assert!(j.items(batch.id).unwrap().is_empty());
+}

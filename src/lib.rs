@@ -13,6 +13,7 @@ pub mod journal;
 pub mod money;
 pub mod op;
 pub mod output;
+pub mod pace;
 pub mod plan;
 pub mod platform;
 pub mod target;

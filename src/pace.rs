@@ -2,47 +2,59 @@
 //!
 //! MTurk publishes no rate limit. It answers `ThrottlingException: Rate exceeded` (nothing
 //! applied) when a client goes too fast, and that answer is the only signal there is. The
-//! pacer turns it into a pace:
+//! pacer turns it into a pace, in four moves:
 //!
-//! * **Start fast.** Until the first throttle, the pace doubles every half second
-//!   (slow-start style), starting at [`DEFAULT_START`] per second, as long as the callers
-//!   actually use the pace they have (the pace never grows past twice the rate of requests
-//!   really sent, so a run held back by its concurrency does not inflate it).
-//! * **Measure, don't halve.** On a throttle the pacer counts the requests the server
-//!   accepted in the second before the refused one was sent (sent minus refused, by send time).
-//!   Against a server that admits at most R requests in any second that count *is* R; it
-//!   becomes the limit estimate, and the pace drops to [`BACK_OFF`] (90 %) of it. A throttle
-//!   that comes although the pace was already below that (the server's limit fell, or the
-//!   server is still full of an earlier burst) cuts the pace by a further [`CUT`] instead.
+//! * **Fast start.** Until the first throttle the pace grows by [`START_GROWTH`] requests/s
+//!   every second from [`DEFAULT_START`] (10/s, then 80/s a second later, 150/s after two): that
+//!   is a doubling every 0.1 s at 10/s and every second at 100/s, quick while a mistake is cheap
+//!   and slower where overshooting costs more refused calls. The pace never grows past twice
+//!   the rate requests are really sent at, so a run held back by its concurrency (or idle) does
+//!   not inflate it.
+//! * **Measure, don't halve.** On a throttle the pacer counts the requests the server accepted
+//!   in the second before the refused one was sent (sent minus refused, by send time). Against
+//!   a server that admits at most R requests in any second, that count *is* R. It becomes the
+//!   limit estimate and the pace drops to [`BACK_OFF`] (95 %) of it, or of the pace itself if
+//!   that is lower. (Halving, as AIMD does, averages about 75 % of the limit.) When the limit
+//!   falls, each refusal measures a smaller count and the pace follows it down.
 //! * **One decrease per round trip.** Throttled answers to requests sent before the latest
-//!   decrease describe the old pace and are ignored; only a request sent after the decrease
-//!   can prove the new pace too fast. No timer guesses how long "one latency" is.
-//! * **Probe gently, CUBIC style.** After a decrease the pace climbs back to the estimate
-//!   along a concave cubic (quickly at first, flat near the estimate), rests there, then probes
-//!   above it along a convex cubic until the server refuses again. The cycle is scaled in
-//!   *requests* rather than seconds ([`CYCLE_REQUESTS`] requests to get back to the estimate),
-//!   so a probe, and the one or two throttled answers it costs, comes every few hundred
-//!   requests whatever the limit: below 1 % throttled at 10/s as at 100/s.
-//! * **A pace holds for every second, not only on average.** Besides spacing requests
-//!   1/pace apart, the pacer lets no more than `pace` requests (not counting refused ones)
-//!   into any one-second window. Smooth pacing never hits that; it matters right after a
-//!   decrease, when the last second still holds the burst that overshot. Servers that count
-//!   requests in a sliding second (as the emulator does) would go on refusing that burst's
-//!   successors for up to a second, which is where most throttles of a fast start come from.
+//!   decrease describe the old pace and are ignored; only a request sent after a decrease can
+//!   show the new pace to be too fast. No timer guesses how long "one latency" is: every
+//!   request carries its send time ([`Sent`]).
+//! * **Return, then probe, CUBIC style.** After a decrease the pace climbs back to the estimate
+//!   along a concave cubic (fast at first, flat near the estimate), then probes above it along
+//!   a convex one (+10 % after one more cycle, or after 5 s if sooner; +80 % after twice that)
+//!   until the server refuses again. A cycle is [`CYCLE_REQUESTS`] requests long at the
+//!   estimated limit (1 s to 60 s), not a fixed time, so a probe and the throttle or two it
+//!   costs come every few hundred requests whatever the limit: under 1 % of requests are
+//!   throttled at 10/s as at 100/s.
+//!
+//! A pace also holds **for every second**, not only on average: besides spacing requests
+//! 1/pace apart, the pacer lets no more than `pace` requests (not counting refused ones) into
+//! any one-second window. Smooth pacing never meets that bound. It matters right after a
+//! decrease, when the last second still holds the burst that overshot: a server that counts
+//! requests per sliding second (as the emulator does) goes on refusing that burst's successors
+//! until it has aged out, which would otherwise be most of a fast start's throttles.
+//!
+//! Two cases are treated as provisional: a throttle after less than a second of sending (the
+//! count covers less than a second) and the first throttle of a run (the count covers a climb,
+//! which underestimates a server that refills a token bucket steadily rather than counting per
+//! second). The pace still drops to 95 % of the count, but comes back to it and probes above
+//! it within seconds instead of a whole cycle, and the next throttle gives the real reading.
 //!
 //! This borrows from the AWS SDKs' adaptive retry mode (a token bucket whose fill rate follows
-//! CUBIC from the measured send rate, β = 0.7) but measures the *accepted* rate rather than
-//! the sent one, backs off less (the measurement is already the server's own count), spaces
-//! probes by requests, and adds the slow start and the one-second cap.
+//! CUBIC from the measured send rate, β = 0.7) but measures the *accepted* rate rather than the
+//! sent one, backs off less because the measurement is the server's own count, spaces probes by
+//! requests rather than seconds, and adds the fast start and the one-second bound.
 //!
-//! A pinned pace (`--rate N`) never moves. A high ceiling ([`DEFAULT_MAX`], `--max-rate`)
-//! bounds the adaptive pace. [`Pacer::resume_from`] starts at 80 % of a limit measured by an
-//! earlier run and probes from there instead of starting over.
+//! A pinned pace (`--rate N`) never moves. [`DEFAULT_MAX`] (`--max-rate`) bounds the adaptive
+//! pace. [`Pacer::resume_from`] starts at 80 % of a limit an earlier run measured and returns
+//! to it and probes from there, instead of starting over.
 //!
-//! The decisions live in [`Controller`], a plain state machine that is told the time (so tests
-//! and the simulation drive it in virtual time); [`Pacer`] wraps it for concurrent async
-//! callers. Concurrency (calls in flight) is the caller's to bound: it must be at least
-//! pace × latency, or the pace is never reached.
+//! The decisions live in [`Controller`], a plain state machine that is told the time (so the
+//! tests drive it in virtual time); [`Pacer`] wraps it for concurrent async callers. Calls in
+//! flight are the caller's to bound: concurrency must be at least pace × latency or the pace is
+//! never reached, and about twice that lets the fast start find the limit without waiting for
+//! free slots (see `BENCHMARKS`-style figures in the tests' simulation table).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -57,23 +69,19 @@ pub const DEFAULT_MAX: f64 = 200.0;
 pub const MIN_RATE: f64 = 0.2;
 /// A resumed run starts at this share of the remembered limit.
 pub const RESUME_SHARE: f64 = 0.8;
+/// Until the first throttle, the pace grows by this many requests/s every second.
+pub const START_GROWTH: f64 = 70.0;
+/// On a throttle, the pace drops to this share of the accepted rate just measured (or of
+/// itself, if lower).
+pub const BACK_OFF: f64 = 0.95;
+/// Requests (at the estimated limit) from a decrease back up to the estimate.
+pub const CYCLE_REQUESTS: f64 = 300.0;
 
-/// Until the first throttle, the pace doubles every this long.
-const DOUBLING: Duration = Duration::from_millis(500);
-/// ... at [`DEFAULT_START`]; at pace r, it takes `DOUBLING · (r / DEFAULT_START)^DOUBLING_EXP`.
-const DOUBLING_EXP: f64 = 0.0;
-/// On a throttle, the pace drops to this share of the accepted rate just measured.
-pub const BACK_OFF: f64 = 0.9;
-/// When the pace is already under `BACK_OFF` × the measured rate and still refused.
-pub const CUT: f64 = 0.7;
-/// Requests (at the estimated limit) from a decrease back up to the estimate; the probe above
-/// it takes as many again to reach +10 %.
-pub const CYCLE_REQUESTS: f64 = 150.0;
 /// The return to the estimate takes at least and at most this long.
-const CYCLE_MIN: Duration = Duration::from_secs(1);
-const CYCLE_MAX: Duration = Duration::from_secs(60);
+const CYCLE_MIN_NS: u64 = SECOND_NS;
+const CYCLE_MAX_NS: u64 = 60 * SECOND_NS;
 /// How far above the estimate the convex probe gets after one more cycle, or after
-/// `PROBE_TIME_NS` if that is shorter.
+/// `PROBE_TIME_NS` if that is sooner.
 const PROBE: f64 = 0.1;
 const PROBE_TIME_NS: u64 = 5 * SECOND_NS;
 /// The pace never grows beyond this multiple of the rate requests were actually sent at.
@@ -81,8 +89,8 @@ const DEMAND_HEADROOM: f64 = 2.0;
 /// A caller woken late (timer granularity) keeps its slot on the schedule if it is at most
 /// this late; later than that the schedule restarts from now minus this.
 const TOLERANCE_NS: u64 = 2_000_000;
-/// A rate change is reported once it has moved this much since the last report (decreases
-/// always are).
+/// A rise is reported once the pace has moved this much since the last report; decreases
+/// always are.
 const REPORT_STEP: f64 = 0.05;
 
 const SECOND_NS: u64 = 1_000_000_000;
@@ -124,34 +132,9 @@ impl Default for PaceConfig {
     }
 }
 
-/// The constants, gathered so the simulation can try others.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Tuning {
-    pub doubling: Duration,
-    pub doubling_exp: f64,
-    pub back_off: f64,
-    pub cut: f64,
-    pub cycle_requests: f64,
-    pub probe: f64,
-    pub first_provisional: bool,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            doubling: DOUBLING,
-            doubling_exp: DOUBLING_EXP,
-            back_off: BACK_OFF,
-            cut: CUT,
-            cycle_requests: CYCLE_REQUESTS,
-            probe: PROBE,
-            first_provisional: true,
-        }
-    }
-}
-
-/// A request the pacer let through: hand it back with its outcome, so the pacer knows which
-/// pace the outcome speaks for.
+/// A request the pacer let through. Hand it back with the outcome, so the pacer knows which
+/// pace the outcome speaks for. Outcomes that say nothing about the pace (faults, lost
+/// answers) need not be reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
     /// Nanoseconds since the controller's origin.
@@ -167,61 +150,47 @@ impl Sent {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
-    /// No throttle seen yet: exponential growth, last applied at `last`.
+    /// No throttle seen yet: linear growth, last applied at `last`.
     Start {
         last: u64,
     },
-    /// After a decrease at `since` to `from`: cubic back to `limit`, then probing above it.
+    /// After a decrease at `since` to `from`: cubic back to `limit` over `cycle` ns, then
+    /// probing above it.
     Settled {
         since: u64,
         from: f64,
         limit: f64,
-        /// Time from `since` back to the limit, in ns.
         cycle: u64,
     },
     Pinned,
 }
 
-/// Per-bucket counts of requests by send time, over the last two seconds.
+const BUCKETS_PER_SECOND: u64 = 128;
+const BUCKET_NS: u64 = SECOND_NS / BUCKETS_PER_SECOND;
+/// Buckets that together surely cover the last second: one more than a second's worth, since
+/// the oldest is only partly inside it.
+const WINDOW: u64 = BUCKETS_PER_SECOND + 1;
+const RING: usize = 2 * BUCKETS_PER_SECOND as usize;
+
+/// Requests sent and refused, counted by send time in buckets of 1/128 s, over the last two
+/// seconds; with a running total of the accepted ones (sent minus refused) in the last
+/// [`WINDOW`] buckets.
 #[derive(Debug, Clone)]
 struct Window {
     /// (bucket index, sent, refused)
     buckets: Vec<(u64, u32, u32)>,
+    /// The newest bucket index the total covers.
+    head: u64,
+    /// Accepted requests in buckets `head - WINDOW + 1 ..= head`.
+    total: u64,
 }
-
-const BUCKETS_PER_SECOND: u64 = 128;
-const BUCKET_NS: u64 = SECOND_NS / BUCKETS_PER_SECOND;
-const RING: usize = 2 * BUCKETS_PER_SECOND as usize;
 
 impl Window {
     fn new() -> Window {
         Window {
             buckets: vec![(u64::MAX, 0, 0); RING],
-        }
-    }
-
-    fn slot(&mut self, idx: u64) -> Option<&mut (u64, u32, u32)> {
-        let b = &mut self.buckets[(idx % RING as u64) as usize];
-        if b.0 == idx {
-            Some(b)
-        } else if b.0 == u64::MAX || b.0 < idx {
-            *b = (idx, 0, 0);
-            Some(b)
-        } else {
-            // Older than the ring remembers.
-            None
-        }
-    }
-
-    fn add_sent(&mut self, t: u64) {
-        if let Some(b) = self.slot(t / BUCKET_NS) {
-            b.1 += 1;
-        }
-    }
-
-    fn add_refused(&mut self, t: u64) {
-        if let Some(b) = self.slot(t / BUCKET_NS) {
-            b.2 = (b.2 + 1).min(b.1);
+            head: 0,
+            total: 0,
         }
     }
 
@@ -230,11 +199,59 @@ impl Window {
         if b.0 == idx { (b.1, b.2) } else { (0, 0) }
     }
 
-    /// Requests sent and not (yet) refused in the buckets that cover the second up to `t`
-    /// (one bucket more than a second, so that nothing the server still counts is left out).
+    fn in_total(&self, idx: u64) -> bool {
+        idx <= self.head && idx + WINDOW > self.head
+    }
+
+    /// Moves the total's window forward to end at bucket `idx`.
+    fn advance(&mut self, idx: u64) {
+        if idx <= self.head {
+            return;
+        }
+        if idx - self.head >= WINDOW {
+            self.total = 0;
+        } else {
+            // From the old window's first bucket to just before the new one's.
+            for gone in (self.head + 1).saturating_sub(WINDOW)..(idx + 1).saturating_sub(WINDOW) {
+                let (s, r) = self.get(gone);
+                self.total -= u64::from(s - r);
+            }
+        }
+        self.head = idx;
+    }
+
+    fn add_sent(&mut self, t: u64) {
+        let idx = t / BUCKET_NS;
+        self.advance(idx);
+        let b = &mut self.buckets[(idx % RING as u64) as usize];
+        if b.0 != idx {
+            *b = (idx, 0, 0);
+        }
+        b.1 += 1;
+        self.total += 1;
+    }
+
+    fn add_refused(&mut self, t: u64) {
+        let idx = t / BUCKET_NS;
+        let counted = self.in_total(idx);
+        let b = &mut self.buckets[(idx % RING as u64) as usize];
+        // Unknown once the ring has moved past it (or if it was never sent).
+        if b.0 == idx && b.2 < b.1 {
+            b.2 += 1;
+            if counted {
+                self.total -= 1;
+            }
+        }
+    }
+
+    /// Accepted (sent and not, or not yet, refused) in the buckets covering the second up to
+    /// `t`, which must not be older than the ring.
     fn accepted_in_second_to(&self, t: u64) -> u64 {
         let last = t / BUCKET_NS;
-        (last.saturating_sub(BUCKETS_PER_SECOND)..=last)
+        if last == self.head {
+            return self.total;
+        }
+        (last.saturating_sub(WINDOW - 1)..=last)
             .map(|i| {
                 let (s, r) = self.get(i);
                 u64::from(s - r)
@@ -250,41 +267,41 @@ impl Window {
             .sum()
     }
 
-    /// If the second ending at `now` already holds `cap` or more accepted requests, the time
-    /// at which enough of them will have left it.
-    fn full_until(&self, now: u64, cap: f64) -> Option<u64> {
-        let mut count = self.accepted_in_second_to(now) as f64;
+    /// If the second up to `now` already holds `cap` or more accepted requests, when enough of
+    /// them will have aged out of it.
+    fn full_until(&mut self, now: u64, cap: f64) -> Option<u64> {
+        let last = now / BUCKET_NS;
+        self.advance(last);
+        let mut count = self.total as f64;
         if count < cap {
             return None;
         }
-        // Bucket i leaves the window when bucket i + 129 begins: by then every request in it
-        // is more than a second old.
-        let last = now / BUCKET_NS;
-        for i in last.saturating_sub(BUCKETS_PER_SECOND)..=last {
+        // Bucket i is out of the window once bucket i + WINDOW begins: every request in it is
+        // then more than a second old.
+        for i in last.saturating_sub(WINDOW - 1)..=last {
             let (s, r) = self.get(i);
             count -= f64::from(s - r);
             if count < cap {
-                return Some((i + BUCKETS_PER_SECOND + 1) * BUCKET_NS);
+                return Some((i + WINDOW) * BUCKET_NS);
             }
         }
-        Some((last + BUCKETS_PER_SECOND + 1) * BUCKET_NS)
+        Some((last + WINDOW) * BUCKET_NS)
     }
 }
 
-/// The pacer's decisions, as a state machine over events and the times they happen at.
+/// The pacer's decisions: a state machine over events and the times they happen at.
 ///
-/// Times are [`Duration`]s since an origin of the caller's choosing, and must not go
-/// backwards between calls.
+/// Times are [`Duration`]s since an origin of the caller's choosing and must not go backwards
+/// from one call to the next.
 #[derive(Debug, Clone)]
 pub struct Controller {
-    t: Tuning,
     phase: Phase,
     max: f64,
     rate: f64,
     limit: Option<f64>,
-    /// Virtual time of the last slot handed out (GCRA).
+    /// When the last request was let through, on the schedule (GCRA).
     last_slot: Option<u64>,
-    /// Throttles of requests sent before this are answers to an older pace.
+    /// Throttles of requests sent before this answer an older pace.
     stale_before: u64,
     first_sent: Option<u64>,
     reported: f64,
@@ -299,24 +316,26 @@ fn clamp_rate(r: f64, max: f64) -> f64 {
     if r.is_nan() {
         MIN_RATE
     } else {
-        r.clamp(MIN_RATE, max)
+        r.clamp(MIN_RATE, max.max(MIN_RATE))
     }
+}
+
+fn cycle_for(limit: f64) -> u64 {
+    ((CYCLE_REQUESTS / limit * SECOND_NS as f64) as u64).clamp(CYCLE_MIN_NS, CYCLE_MAX_NS)
 }
 
 impl Controller {
     pub fn new(cfg: PaceConfig) -> Controller {
-        let max = clamp_rate(cfg.max, f64::INFINITY);
-        let (phase, rate) = if cfg.pinned {
+        let (phase, rate, max) = if cfg.pinned {
             let rate = clamp_rate(cfg.start, f64::INFINITY);
-            (Phase::Pinned, rate)
+            (Phase::Pinned, rate, rate)
         } else {
-            let rate = clamp_rate(cfg.start, max);
-            (Phase::Start { last: 0 }, rate)
+            let max = clamp_rate(cfg.max, f64::INFINITY);
+            (Phase::Start { last: 0 }, clamp_rate(cfg.start, max), max)
         };
         Controller {
-            t: Tuning::default(),
             phase,
-            max: if cfg.pinned { rate } else { max },
+            max,
             rate,
             limit: None,
             last_slot: None,
@@ -327,8 +346,8 @@ impl Controller {
         }
     }
 
-    /// Starts at [`RESUME_SHARE`] of a limit an earlier run measured and climbs back to it,
-    /// then probes above it as after any decrease.
+    /// Starts at [`RESUME_SHARE`] of a limit an earlier run measured, climbs back to it, then
+    /// probes above it as after any decrease (the clock starts at the first request).
     pub fn resume_from(limit: f64, max: f64) -> Controller {
         let mut c = Controller::new(PaceConfig::adaptive(max));
         let limit = clamp_rate(limit, c.max);
@@ -337,7 +356,7 @@ impl Controller {
             since: 0,
             from,
             limit,
-            cycle: cycle_for(limit, c.t.cycle_requests),
+            cycle: cycle_for(limit),
         };
         c.rate = from;
         c.reported = from;
@@ -350,15 +369,6 @@ impl Controller {
         self.rate
     }
 
-    #[cfg(test)]
-    pub(crate) fn tuned(mut self, t: Tuning) -> Controller {
-        self.t = t;
-        if let Phase::Settled { limit, cycle, .. } = &mut self.phase {
-            *cycle = cycle_for(*limit, t.cycle_requests);
-        }
-        self
-    }
-
     /// The estimate of the server's limit, once a throttle (or an earlier run) has shown it.
     pub fn limit_estimate(&self) -> Option<f64> {
         self.limit
@@ -369,9 +379,17 @@ impl Controller {
     }
 
     /// Asks to send a request at `now`: `Ok` lets it through (keep the [`Sent`] for its
-    /// outcome), `Err(t)` says to ask again at `t`.
+    /// outcome), `Err(t)` says to ask again at `t` (later than `now`).
     pub fn try_send(&mut self, now: Duration) -> Result<Sent, Duration> {
         let now = ns(now);
+        if self.first_sent.is_none() {
+            // The curves run from the first request, not from when the pacer was made.
+            match &mut self.phase {
+                Phase::Start { last } => *last = now,
+                Phase::Settled { since, .. } => *since = now,
+                Phase::Pinned => {}
+            }
+        }
         self.grow(now);
         let interval = (SECOND_NS as f64 / self.rate) as u64;
         let due = self.last_slot.map_or(0, |l| l.saturating_add(interval));
@@ -387,13 +405,18 @@ impl Controller {
         Ok(Sent { at: now })
     }
 
-    /// The request was accepted. Returns the new pace if it has moved enough to report.
+    /// The request was accepted. Returns the pace if it has risen enough since last reported.
     pub fn on_success(&mut self, _sent: Sent, now: Duration) -> Option<f64> {
         self.grow(ns(now));
-        self.report()
+        if self.rate >= self.reported * (1.0 + REPORT_STEP) {
+            self.reported = self.rate;
+            Some(self.rate)
+        } else {
+            None
+        }
     }
 
-    /// The request was refused as too fast. Returns the new pace if it changed.
+    /// The request was refused as too fast. Returns the new pace if this decreased it.
     pub fn on_throttle(&mut self, sent: Sent, now: Duration) -> Option<f64> {
         let now = ns(now);
         self.window.add_refused(sent.at);
@@ -402,62 +425,37 @@ impl Controller {
         }
         let accepted = self.window.accepted_in_second_to(sent.at) as f64;
         let limit = clamp_rate(accepted, self.max);
-        let target = limit * self.t.back_off;
-        let from = clamp_rate(
-            if target < self.rate {
-                target
-            } else {
-                self.rate * self.t.cut
-            },
-            self.max,
-        );
-        // The count is the limit of a server that counts requests per second, whatever the
-        // pace did in that second. A server that refills a small bucket steadily refuses as
-        // soon as the pace passes its rate, and then the count can be far below it: after
-        // less than a second of sending, or at the end of the fast start's climb. Take the
-        // cautious reading then, but return to it and probe above it within seconds rather
-        // than a whole cycle.
+        // Below both the count and the pace: refused at a pace that was already under the
+        // count (edge effects, other clients on the account), it still comes down.
+        let from = clamp_rate(BACK_OFF * limit.min(self.rate), self.max);
         let sending_for = sent.at.saturating_sub(self.first_sent.unwrap_or(0));
-        let provisional = sending_for < SECOND_NS
-            || (self.t.first_provisional && matches!(self.phase, Phase::Start { .. }));
-        let cycle = if provisional {
-            CYCLE_MIN.as_nanos() as u64
-        } else {
-            cycle_for(limit, self.t.cycle_requests)
-        };
-        self.limit = Some(limit);
-        self.rate = from;
+        let provisional = sending_for < SECOND_NS || matches!(self.phase, Phase::Start { .. });
         self.phase = Phase::Settled {
             since: now,
             from,
             limit,
-            cycle,
+            cycle: if provisional {
+                CYCLE_MIN_NS
+            } else {
+                cycle_for(limit)
+            },
         };
-        self.stale_before = now;
+        self.limit = Some(limit);
+        self.rate = from;
         self.reported = from;
+        self.stale_before = now;
         Some(from)
     }
 
-    fn report(&mut self) -> Option<f64> {
-        if (self.rate - self.reported).abs() >= self.reported * REPORT_STEP {
-            self.reported = self.rate;
-            Some(self.rate)
-        } else {
-            None
-        }
-    }
-
-    /// The pace the phase calls for at `now`, grown no further than the demand justifies.
+    /// Raises the pace to what the phase calls for at `now`, no further than the callers'
+    /// demand justifies. Never lowers it.
     fn grow(&mut self, now: u64) {
         let wanted = match self.phase {
             Phase::Pinned => return,
             Phase::Start { last } => {
                 self.phase = Phase::Start { last: now };
-                let doubling = (self.t.doubling.as_secs_f64()
-                    * (self.rate / DEFAULT_START).powf(self.t.doubling_exp))
-                .clamp(0.1, 2.0);
-                let x = now.saturating_sub(last) as f64 / 1e9 / doubling;
-                self.rate * x.exp2()
+                let dt = now.saturating_sub(last) as f64 / SECOND_NS as f64;
+                self.rate + START_GROWTH * dt
             }
             Phase::Settled {
                 since,
@@ -471,7 +469,7 @@ impl Controller {
                     limit - (limit - from) * (1.0 - x).powi(3)
                 } else {
                     let x = (t - cycle) as f64 / cycle.min(PROBE_TIME_NS) as f64;
-                    limit * (1.0 + self.t.probe * x.powi(3))
+                    limit * (1.0 + PROBE * x.powi(3))
                 }
             }
         };
@@ -479,32 +477,25 @@ impl Controller {
         if wanted <= self.rate {
             return;
         }
-        // Grow only as far as the callers show they can use.
-        let demand = match self.first_sent {
-            None => return,
-            Some(first) => {
-                let span = now
-                    .saturating_sub(first)
-                    .clamp(SECOND_NS / 10, SECOND_NS / 2);
-                let n = span.div_ceil(BUCKET_NS);
-                self.window.sent_in_buckets_to(now, n) as f64 * SECOND_NS as f64
-                    / (n * BUCKET_NS) as f64
-            }
+        let Some(first) = self.first_sent else {
+            return;
         };
+        // Requests per second sent over the last half second (less at the very start).
+        let span = now
+            .saturating_sub(first)
+            .clamp(SECOND_NS / 10, SECOND_NS / 2);
+        let n = span.div_ceil(BUCKET_NS);
+        let demand = self.window.sent_in_buckets_to(now, n) as f64 * SECOND_NS as f64
+            / (n * BUCKET_NS) as f64;
         self.rate = wanted.min(demand * DEMAND_HEADROOM).max(self.rate);
     }
-}
-
-fn cycle_for(limit: f64, requests: f64) -> u64 {
-    let secs = (requests / limit).clamp(CYCLE_MIN.as_secs_f64(), CYCLE_MAX.as_secs_f64());
-    (secs * SECOND_NS as f64) as u64
 }
 
 /// The pace shared by every task of a run.
 ///
 /// Callers wait in [`acquire`](Pacer::acquire) in turn (first come, first served; only the
 /// first in line watches the clock), send, and report the outcome with the [`Sent`] they got.
-/// The pace changes in place: nobody has to re-queue when it moves.
+/// The pace changes in place, so nobody has to queue again when it moves.
 pub struct Pacer {
     origin: Instant,
     ctl: Mutex<Controller>,
@@ -531,8 +522,8 @@ impl Pacer {
     }
 
     fn ctl(&self) -> std::sync::MutexGuard<'_, Controller> {
-        // The controller is left consistent between statements; a panic elsewhere cannot
-        // poison anything it relies on.
+        // No method of the controller can panic half-way through a change, so a poisoned lock
+        // (a panic elsewhere while it was held) still guards a consistent controller.
         self.ctl.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -541,7 +532,11 @@ impl Pacer {
     pub async fn acquire(&self) -> Sent {
         let _turn = self.turn.lock().await;
         loop {
-            let next = self.ctl().try_send(self.origin.elapsed());
+            // Read the clock under the lock, so the controller sees time in order.
+            let next = {
+                let mut ctl = self.ctl();
+                ctl.try_send(self.origin.elapsed())
+            };
             match next {
                 Ok(sent) => return sent,
                 Err(at) => tokio::time::sleep_until(self.origin + at).await,
@@ -549,16 +544,16 @@ impl Pacer {
         }
     }
 
-    /// Reports an accepted request; returns the new pace if it moved enough to show.
+    /// Reports an accepted request; returns the pace if it has risen enough to show.
     pub fn on_success(&self, sent: Sent) -> Option<f64> {
-        let now = self.origin.elapsed();
-        self.ctl().on_success(sent, now)
+        let mut ctl = self.ctl();
+        ctl.on_success(sent, self.origin.elapsed())
     }
 
-    /// Reports a request refused as too fast; returns the new pace if it changed.
+    /// Reports a request refused as too fast; returns the new pace if this decreased it.
     pub fn on_throttle(&self, sent: Sent) -> Option<f64> {
-        let now = self.origin.elapsed();
-        self.ctl().on_throttle(sent, now)
+        let mut ctl = self.ctl();
+        ctl.on_throttle(sent, self.origin.elapsed())
     }
 
     /// The current pace, requests per second.

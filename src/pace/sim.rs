@@ -235,7 +235,7 @@ pub fn run(sc: &Scenario, mut ctl: Controller) -> Outcome {
                         .as_mut()
                         .expect("a worker answers for its payment");
                     *k += 1;
-                    let ceiling = (250 * MS << (*k - 1).min(16)).min(20 * SECOND);
+                    let ceiling = ((250 * MS) << (*k - 1).min(16)).min(20 * SECOND);
                     sim.at(now + rng.u64(0..=ceiling), Ev::Ready(w));
                 }
                 out.trace.push((dur(now), ctl.rate(), ctl.limit_estimate()));

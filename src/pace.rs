@@ -35,11 +35,17 @@
 //! requests per sliding second (as the emulator does) goes on refusing that burst's successors
 //! until it has aged out, which would otherwise be most of a fast start's throttles.
 //!
-//! Two cases are treated as provisional: a throttle after less than a second of sending (the
-//! count covers less than a second) and the first throttle of a run (the count covers a climb,
+//! A refusal when nothing at all was accepted in the second before it (the server still full of
+//! an earlier run's requests, or of another client's on the same account) measures nothing: the
+//! pace halves and grows again as at the start.
+//!
+//! Three cases are treated as provisional: a throttle after less than a second of sending (the
+//! count covers less than a second), the first throttle of a run (the count covers a climb,
 //! which underestimates a server that refills a token bucket steadily rather than counting per
-//! second). The pace still drops to 95 % of the count, but comes back to it and probes above
-//! it within seconds instead of a whole cycle, and the next throttle gives the real reading.
+//! second), and a count more than 10 % above the previous estimate (the limit is still being
+//! discovered, or was raised). The pace still drops to 95 % of the count, but comes back to it within a second and
+//! probes above it faster (in absolute terms too, so that a count of 1 or 2 is soon left
+//! behind), and the next throttle gives the real reading.
 //!
 //! This borrows from the AWS SDKs' adaptive retry mode (a token bucket whose fill rate follows
 //! CUBIC from the measured send rate, β = 0.7) but measures the *accepted* rate rather than the
@@ -84,6 +90,13 @@ const CYCLE_MAX_NS: u64 = 60 * SECOND_NS;
 /// `PROBE_TIME_NS` if that is sooner.
 const PROBE: f64 = 0.1;
 const PROBE_TIME_NS: u64 = 5 * SECOND_NS;
+/// A count this much above the previous estimate is provisional too: the limit is still being
+/// discovered (or has been raised).
+const RISING: f64 = 1.1;
+/// After a provisional estimate the probe also adds this many requests/s times the cube of
+/// the seconds since the return (+4/s after 1 s, +32/s after 2 s), so that a count of 1 or 2
+/// per second is soon left behind.
+const PROVISIONAL_PROBE: f64 = 4.0;
 /// The pace never grows beyond this multiple of the rate requests were actually sent at.
 const DEMAND_HEADROOM: f64 = 2.0;
 /// A caller woken late (timer granularity) keeps its slot on the schedule if it is at most
@@ -161,6 +174,8 @@ enum Phase {
         from: f64,
         limit: f64,
         cycle: u64,
+        /// The estimate may be far too low: probe faster.
+        provisional: bool,
     },
     Pinned,
 }
@@ -357,6 +372,7 @@ impl Controller {
             from,
             limit,
             cycle: cycle_for(limit),
+            provisional: false,
         };
         c.rate = from;
         c.reported = from;
@@ -423,13 +439,25 @@ impl Controller {
         if self.phase == Phase::Pinned || sent.at < self.stale_before {
             return None;
         }
+        self.stale_before = now;
         let accepted = self.window.accepted_in_second_to(sent.at) as f64;
+        if accepted == 0.0 {
+            // Nothing of ours was accepted in that second: the server was still full of
+            // something else (an earlier run's requests, another client on the account).
+            // There is nothing to measure; halve, and grow again as at the start.
+            self.rate = clamp_rate(self.rate / 2.0, self.max);
+            self.phase = Phase::Start { last: now };
+            self.reported = self.rate;
+            return Some(self.rate);
+        }
         let limit = clamp_rate(accepted, self.max);
         // Below both the count and the pace: refused at a pace that was already under the
         // count (edge effects, other clients on the account), it still comes down.
         let from = clamp_rate(BACK_OFF * limit.min(self.rate), self.max);
         let sending_for = sent.at.saturating_sub(self.first_sent.unwrap_or(0));
-        let provisional = sending_for < SECOND_NS || matches!(self.phase, Phase::Start { .. });
+        let provisional = sending_for < SECOND_NS
+            || matches!(self.phase, Phase::Start { .. })
+            || self.limit.is_some_and(|before| limit > before * RISING);
         self.phase = Phase::Settled {
             since: now,
             from,
@@ -439,11 +467,11 @@ impl Controller {
             } else {
                 cycle_for(limit)
             },
+            provisional,
         };
         self.limit = Some(limit);
         self.rate = from;
         self.reported = from;
-        self.stale_before = now;
         Some(from)
     }
 
@@ -462,6 +490,7 @@ impl Controller {
                 from,
                 limit,
                 cycle,
+                provisional,
             } => {
                 let t = now.saturating_sub(since);
                 if t < cycle {
@@ -469,7 +498,8 @@ impl Controller {
                     limit - (limit - from) * (1.0 - x).powi(3)
                 } else {
                     let x = (t - cycle) as f64 / cycle.min(PROBE_TIME_NS) as f64;
-                    limit * (1.0 + PROBE * x.powi(3))
+                    let extra = if provisional { PROVISIONAL_PROBE } else { 0.0 };
+                    limit * (1.0 + PROBE * x.powi(3)) + extra * x.powi(3)
                 }
             }
         };

@@ -21,6 +21,8 @@ const SECOND: u64 = 1_000 * MS;
 pub struct Scenario {
     /// Admitted requests per sliding second.
     pub limit: u32,
+    /// The server's window starts with this many requests (someone else's) admitted at 0.
+    pub prefill: u32,
     /// Instead of the sliding window: a token bucket refilled at `limit` per second that
     /// holds this many tokens (and starts full).
     pub bucket: Option<u32>,
@@ -42,6 +44,7 @@ impl Scenario {
     pub fn new(limit: u32, latency_ms: u64, concurrency: usize, requests: usize) -> Scenario {
         Scenario {
             limit,
+            prefill: 0,
             bucket: None,
             limit_change: None,
             latency: Duration::from_millis(latency_ms),
@@ -174,7 +177,7 @@ pub fn run(sc: &Scenario, mut ctl: Controller) -> Outcome {
         events: Vec::new(),
     };
     let mut server = Server {
-        admitted: VecDeque::new(),
+        admitted: vec![0; sc.prefill as usize].into(),
         tokens: None,
     };
     // Per worker: Some(attempts so far) while it holds a payment.

@@ -1,6 +1,7 @@
 //! The pacer's decisions, tested with injected time, and the whole loop in a virtual-time
 //! simulation against a rate-limited server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::sim::{Outcome, Scenario, run};
@@ -145,6 +146,20 @@ fn each_refusal_after_a_decrease_measures_again_and_lowers_the_pace_again() {
 }
 
 #[test]
+fn a_refusal_with_nothing_accepted_halves_the_pace_and_starts_over() {
+    let mut c = Controller::resume_from(40.0, 200.0);
+    let first = c.try_send(secs(1.0)).unwrap();
+    assert_eq!(c.on_throttle(first, secs(1.1)), Some(16.0));
+    assert_eq!(
+        c.limit_estimate(),
+        Some(40.0),
+        "nothing measured, estimate kept"
+    );
+    send_eagerly(&mut c, secs(1.1), secs(2.1));
+    assert!(c.rate() > 16.0 + 0.8 * START_GROWTH, "{}", c.rate());
+}
+
+#[test]
 fn no_more_than_the_pace_in_any_one_second_after_a_burst() {
     // 150 requests in 0.75 s (200/s), then a throttle: the estimate is 150/s and the pace
     // 142.5/s, but the last second already holds 150, so nothing goes until some age out.
@@ -223,6 +238,45 @@ fn a_pinned_pace_never_moves() {
     assert_eq!(c.limit_estimate(), None);
 }
 
+#[tokio::test]
+async fn the_pacer_serves_many_tasks_at_once() {
+    let pacer = Arc::new(Pacer::new(PaceConfig::pinned(1e9)));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let pacer = pacer.clone();
+            tokio::spawn(async move {
+                let mut last = Duration::ZERO;
+                for _ in 0..500 {
+                    let sent = pacer.acquire().await;
+                    assert!(sent.at() >= last);
+                    last = sent.at();
+                    assert_eq!(pacer.on_success(sent), None);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(pacer.rate(), 1e9);
+    assert!(pacer.is_pinned());
+}
+
+#[tokio::test]
+async fn the_pacer_hands_outcomes_to_its_controller() {
+    let pacer = Pacer::resume_from(50.0, 100.0);
+    assert_eq!(pacer.rate(), 40.0);
+    assert_eq!(pacer.limit_estimate(), Some(50.0));
+    let early = pacer.acquire().await;
+    let late = pacer.acquire().await;
+    assert!(late.at() > early.at(), "spaced by the pace");
+    let lower = pacer.on_throttle(late).expect("a decrease");
+    assert_eq!(pacer.rate(), lower);
+    assert!(lower < 40.0);
+    assert_eq!(pacer.on_throttle(early), None, "sent before the decrease");
+    assert!(!pacer.is_pinned());
+}
+
 // ---- The simulation -------------------------------------------------------------------------
 
 /// Enough calls in flight that the pace, not the callers, sets the rate: 2.5 × limit ×
@@ -274,6 +328,43 @@ fn the_limit_estimate_is_the_servers_limit() {
         assert!(
             (estimate - f64::from(limit)).abs() <= 1.0,
             "R={limit}: {estimate}"
+        );
+    }
+}
+
+#[test]
+fn after_the_fast_start_overshoots_the_server_refuses_nothing_sent_after_the_decrease() {
+    // The fast start fills the server's second with a burst; sent at the lower pace straight
+    // away, the next requests would meet a full window until the burst ages out.
+    for limit in [20, 50, 100] {
+        let out = adaptive(&Scenario::new(limit, 100, concurrency_for(limit, 100), 600));
+        let (decrease, _, _) = *out
+            .trace
+            .iter()
+            .find(|e| e.2.is_some())
+            .expect("a decrease");
+        let refused = out.throttled_between(decrease, decrease + secs(2.0));
+        assert!(
+            refused <= 1,
+            "R={limit}: {refused} refused after the decrease"
+        );
+    }
+}
+
+#[test]
+fn a_server_still_full_of_someone_elses_requests_costs_only_a_few_seconds() {
+    // An earlier run (or another client) used the whole second, or all but two of it, just
+    // before this run starts.
+    for prefill in [50, 48] {
+        let mut sc = Scenario::new(50, 100, concurrency_for(50, 100), 2000);
+        sc.prefill = prefill;
+        let out = adaptive(&sc);
+        let achieved = out.achieved(50.0);
+        assert!(achieved >= 0.9, "prefill {prefill}: {achieved}");
+        assert!(
+            out.throttled_share() <= 0.03,
+            "prefill {prefill}: {}",
+            out.throttled
         );
     }
 }

@@ -25,8 +25,8 @@
 //!   a convex one (+10 % after one more cycle, or after 5 s if sooner; +80 % after twice that)
 //!   until the server refuses again. A cycle is [`CYCLE_REQUESTS`] requests long at the
 //!   estimated limit (1 s to 60 s), not a fixed time, so a probe and the throttle or two it
-//!   costs come every few hundred requests whatever the limit: under 1 % of requests are
-//!   throttled at 10/s as at 100/s.
+//!   costs come every few hundred requests whatever the limit: over a long run, under 1 % of
+//!   requests are throttled at 10/s as at 100/s.
 //!
 //! A pace also holds **for every second**, not only on average: besides spacing requests
 //! 1/pace apart, the pacer lets no more than `pace` requests (not counting refused ones) into
@@ -43,9 +43,9 @@
 //! count covers less than a second), the first throttle of a run (the count covers a climb,
 //! which underestimates a server that refills a token bucket steadily rather than counting per
 //! second), and a count more than 10 % above the previous estimate (the limit is still being
-//! discovered, or was raised). The pace still drops to 95 % of the count, but comes back to it within a second and
-//! probes above it faster (in absolute terms too, so that a count of 1 or 2 is soon left
-//! behind), and the next throttle gives the real reading.
+//! discovered, or was raised). The pace still drops to 95 % of the count, but comes back to it
+//! within a second and probes above it faster (in absolute terms too, so that a count of 1 or 2
+//! is soon left behind), and the next throttle gives the real reading.
 //!
 //! This borrows from the AWS SDKs' adaptive retry mode (a token bucket whose fill rate follows
 //! CUBIC from the measured send rate, β = 0.7) but measures the *accepted* rate rather than the
@@ -60,7 +60,7 @@
 //! tests drive it in virtual time); [`Pacer`] wraps it for concurrent async callers. Calls in
 //! flight are the caller's to bound: concurrency must be at least pace × latency or the pace is
 //! never reached, and about twice that lets the fast start find the limit without waiting for
-//! free slots (see `BENCHMARKS`-style figures in the tests' simulation table).
+//! free slots (the simulation in the tests uses 2.5 × limit × latency, at least 8).
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -238,6 +238,35 @@ fn a_pinned_pace_never_moves() {
     assert_eq!(c.limit_estimate(), None);
 }
 
+#[test]
+fn the_windows_running_total_matches_a_recount() {
+    let mut w = Window::new();
+    let mut rng = fastrand::Rng::with_seed(3);
+    let mut now = 0;
+    let mut sent = Vec::new();
+    for _ in 0..20_000 {
+        now += rng.u64(0..30_000_000);
+        if rng.u8(..) < 5 {
+            now += rng.u64(0..3 * SECOND_NS);
+        }
+        w.add_sent(now);
+        sent.push(now);
+        if rng.bool() {
+            let i = rng.usize(sent.len().saturating_sub(300)..sent.len());
+            w.add_refused(sent[i]);
+        }
+        let last = now / BUCKET_NS;
+        let recount: u64 = (last.saturating_sub(WINDOW - 1)..=last)
+            .map(|i| {
+                let (s, r) = w.get(i);
+                u64::from(s - r)
+            })
+            .sum();
+        assert_eq!(w.total, recount);
+        assert_eq!(w.accepted_in_second_to(now), recount);
+    }
+}
+
 #[tokio::test]
 async fn the_pacer_serves_many_tasks_at_once() {
     let pacer = Arc::new(Pacer::new(PaceConfig::pinned(1e9)));

@@ -17,8 +17,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use payout::emulator::{EmulatorConfig, RunningEmulator};
 use payout::ids::{AssignmentId, WorkerId};
 use payout::money::Cents;
+use payout::op::Operation;
 use payout::pace::{PaceConfig, Pacer};
-use payout::platform::{BonusRequest, CredentialSource, ErrorClass, MturkPlatform, Platform};
+use payout::platform::{Call, CredentialSource, ErrorClass, MturkPlatform, Platform, Timeouts};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -102,7 +103,10 @@ async fn against_emulator(limit: u32, concurrency: usize, requests: usize) -> Ru
                 access_key_id: "AKIDPACEBENCH".into(),
                 secret_access_key: "secret".into(),
             },
-            Duration::from_secs(10),
+            Timeouts {
+                connect: Duration::from_secs(10),
+                call: Duration::from_secs(10),
+            },
         )
         .await
         .expect("client"),
@@ -126,17 +130,22 @@ async fn against_emulator(limit: u32, concurrency: usize, requests: usize) -> Ru
                     if i >= requests {
                         return;
                     }
-                    let req = BonusRequest {
+                    let op = Operation::Bonus {
                         worker: WorkerId::parse("A143XRCI1YXAFE").unwrap(),
                         assignment: AssignmentId::parse(&format!("3PACE{i:025}")).unwrap(),
                         amount: Cents(1),
                         reason: "pace benchmark".into(),
-                        token: format!("pace-{limit}-{i}"),
+                    };
+                    let token = format!("pace-{limit}-{i}");
+                    let call = Call {
+                        op: &op,
+                        qualification: None,
+                        token: Some(&token),
                     };
                     let mut k = 0;
                     loop {
                         let sent = pacer.acquire().await;
-                        match platform.send_bonus(&req).await {
+                        match platform.apply(call).await {
                             Ok(()) => {
                                 pacer.on_success(sent);
                                 break;

@@ -70,10 +70,8 @@ impl From<LookupError> for Failure {
 /// What is left of a batch: the open operations' totals, from SQL aggregates.
 pub fn open_totals(journal: &Journal, batch: &BatchInfo) -> Result<Totals, JournalError> {
     let mut t = Totals::default();
-    for c in journal.kind_state_counts(batch.id)? {
-        if c.state.is_open() {
-            t.add(c.kind, c.count, c.amount, c.fee, c.notifications);
-        }
+    for c in journal.open_kind_state_counts(batch.id)? {
+        t.add(c.kind, c.count, c.amount, c.fee, c.notifications);
     }
     t.workers = journal.open_workers(batch.id)?;
     Ok(t)
@@ -88,6 +86,10 @@ pub async fn resolve_quals(
     place: &Place,
     pace: &PaceArgs,
 ) -> Result<QualMap, Failure> {
+    // Bonus batches name no qualification type: no need to read them for names.
+    if batch.kind == crate::journal::BatchKind::Bonus {
+        return Ok(QualMap::default());
+    }
     let names = journal.qualification_names(batch.id)?;
     if names.is_empty() {
         return Ok(QualMap::default());

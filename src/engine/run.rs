@@ -315,8 +315,9 @@ fn foreign_unknown_groups(
     batch: i64,
 ) -> Result<BTreeSet<Group>, JournalError> {
     let mut stmt = c.prepare(&format!(
-        "SELECT {} FROM items o JOIN batches b ON b.id = o.batch_id
-         WHERE b.ledger = ?1 AND o.batch_id != ?2 AND o.state IN ('unknown', 'in_flight')
+        "SELECT {} FROM items o INDEXED BY items_open JOIN batches b ON b.id = o.batch_id
+         WHERE b.ledger = ?1 AND o.batch_id != ?2
+           AND o.state IN ('pending', 'in_flight', 'unknown') AND o.state != 'pending'
            AND EXISTS (SELECT 1 FROM items m WHERE m.batch_id = ?2 AND m.group_hash = o.group_hash
                        AND m.state IN ('pending', 'in_flight', 'unknown'))",
         crate::journal::query::item_columns("o")

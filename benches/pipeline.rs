@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use payout::emulator::{EmulatorConfig, RunningEmulator};
-use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute, pace::Pacer};
+use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute};
 use payout::input::{InputOptions, Row, parse_bytes};
 use payout::journal::{BatchKind, Journal};
 use payout::money::Cents;
 use payout::op::Operation;
+use payout::pace::{PaceConfig, Pacer};
 use payout::plan::{NoPrior, PlanConfig, plan_rows};
 use payout::platform::{CredentialSource, MturkPlatform, Timeouts};
 use payout::target::Target;
@@ -112,8 +113,7 @@ fn pay(c: &mut Criterion) {
             let writer = Arc::new(journal.into_writer());
             let cfg = EngineConfig {
                 concurrency: 32,
-                start_rate: 100_000.0,
-                max_rate: 100_000.0,
+                pace: PaceConfig::pinned(100_000.0),
                 ..EngineConfig::default()
             };
             let before = emu.handle().stats().payments;
@@ -123,7 +123,7 @@ fn pay(c: &mut Criterion) {
                 batch,
                 QualMap::default(),
                 cfg,
-                Pacer::new(100_000.0, 100_000.0),
+                Pacer::new(PaceConfig::pinned(100_000.0)),
                 Arc::new(Silent),
                 Arc::new(StopSignal::default()),
             ))

@@ -77,13 +77,16 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 
 #[derive(Args, Debug, Clone)]
 pub struct PaceArgs {
-    /// Calls in flight at once.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// Calls in flight at once (at least the pace × the platform's latency).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
     /// Requests per second, fixed. Without it payout finds the platform's limit by itself:
-    /// it speeds up while the platform answers and slows down when it throttles.
+    /// it speeds up while the platform answers and settles just under the rate it accepts.
     #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
     pub rate: Option<f64>,
+    /// The most requests per second the adaptive pace may reach.
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate, default_value_t = crate::pace::DEFAULT_MAX)]
+    pub max_rate: f64,
     /// Attempts per operation on faults and lost answers before leaving it for a later run.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -104,17 +107,14 @@ pub struct PaceArgs {
     pub json: bool,
 }
 
-/// MTurk publishes no limit; users report 1–3 requests/s as always safe and throttling above
-/// that on large batches. Start a little above that and let the pacer find the real limit.
-const DEFAULT_START_RATE: f64 = 5.0;
-const DEFAULT_MAX_RATE: f64 = 20.0;
-
 impl PaceArgs {
     pub fn engine(&self) -> EngineConfig {
         EngineConfig {
             concurrency: self.concurrency as usize,
-            start_rate: self.rate.unwrap_or(DEFAULT_START_RATE),
-            max_rate: self.rate.unwrap_or(DEFAULT_MAX_RATE),
+            pace: match self.rate {
+                Some(r) => crate::pace::PaceConfig::pinned(r),
+                None => crate::pace::PaceConfig::adaptive(self.max_rate),
+            },
             max_attempts: self.max_attempts,
             read_attempts: self.max_attempts * 2,
             backoff_base: Duration::from_millis(self.backoff_ms),

@@ -11,11 +11,12 @@ use super::new_batch::{plan_failure, show_overlaps};
 use super::run::{FirstPass, Source};
 use super::session::{Place, Session};
 use super::{Ctx, Outcome};
-use crate::engine::{Finding, QualMap, StopSignal, look_up_qualifications, pace::Pacer, preflight};
+use crate::engine::{Finding, QualMap, StopSignal, look_up_qualifications, preflight};
 use crate::error::{Exit, Failure};
 use crate::journal::{ItemFilter, ItemState, Journal, Write};
 use crate::op::{Operation, Origin};
 use crate::output::{Summary, plan_text, plural};
+use crate::pace::Pacer;
 use crate::plan::{Planner, Totals, plan_source};
 use crate::target::Target;
 
@@ -188,7 +189,7 @@ pub async fn dry_run(
         &todo,
         &quals,
         &cfg,
-        Arc::new(Pacer::new(cfg.start_rate, cfg.max_rate)),
+        Arc::new(Pacer::new(cfg.pace)),
         stop.clone(),
         tick,
     );

@@ -10,11 +10,11 @@ use super::session::{Place, Session, fix_for};
 use super::{Ctx, Outcome};
 use crate::engine::{
     self, LookupError, QualMap, StopReason, StopSignal, create_missing, look_up_qualifications,
-    pace::Pacer,
 };
 use crate::error::{Exit, Failure, FailureKind};
 use crate::journal::{BatchInfo, Journal, JournalError};
 use crate::output::{Progress, Summary, plan_text, plural};
+use crate::pace::Pacer;
 use crate::plan::Totals;
 use crate::platform::{Balance, Systemic};
 
@@ -184,10 +184,20 @@ pub async fn execute_batch(
     let stop = Arc::new(StopSignal::default());
     let watcher = signals.map(|s| tokio::spawn(watch_signals(s, stop.clone(), ctx.printer)));
     let cfg = pace.engine();
+    // A later run on the same account starts near the limit an earlier one measured.
+    let pacer = match journal.last_limit(&place.ledger())? {
+        Some(limit) if !cfg.pace.pinned => {
+            ctx.printer.say(format!(
+                "Pace: starting near the limit the last run measured ({limit:.1} requests/s)."
+            ));
+            Pacer::resume_from(limit, cfg.pace.max)
+        }
+        _ => Pacer::new(cfg.pace),
+    };
     let progress = Arc::new(Progress::new(
         ctx.printer,
         remaining.operations,
-        cfg.start_rate,
+        pacer.rate(),
     ));
     let writer = Arc::new(journal.into_writer());
     let result = engine::execute(
@@ -196,7 +206,7 @@ pub async fn execute_batch(
         batch.clone(),
         quals,
         cfg.clone(),
-        Pacer::new(cfg.start_rate, cfg.max_rate),
+        pacer,
         progress.clone(),
         stop.clone(),
     )

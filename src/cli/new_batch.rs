@@ -7,12 +7,13 @@ use super::execute::missing_qualifications;
 use super::run::Source;
 use super::session::{Place, Session};
 use crate::engine::{
-    QualMap, Silent, StopSignal, create_missing, look_up_qualifications, pace::Pacer, verify_open,
+    QualMap, Silent, StopSignal, create_missing, look_up_qualifications, verify_open,
 };
 use crate::error::{Failure, FailureKind};
 use crate::journal::{BatchInfo, BatchOptions, CloseKind, Journal, NewBatch, Write};
 use crate::op::QualRef;
 use crate::output::plural;
+use crate::pace::Pacer;
 use crate::plan::{
     OverlapReason, PlanConfig, PlanError, PlanSummary, PlannedItem, Planner, plan_source,
 };
@@ -347,7 +348,7 @@ pub async fn verify_batch(
                 batch.clone(),
                 quals,
                 cfg.clone(),
-                Pacer::new(cfg.start_rate, cfg.max_rate),
+                Pacer::new(cfg.pace),
                 std::sync::Arc::new(Silent),
                 std::sync::Arc::new(StopSignal::default()),
             )

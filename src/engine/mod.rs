@@ -7,7 +7,6 @@
 //! prints nothing (a [`Reporter`] renders its events).
 
 mod locks;
-pub mod pace;
 mod preflight;
 mod quals;
 mod retry;
@@ -31,6 +30,7 @@ pub use verify::{Verdict, decide_block, decide_bonuses, decide_qualification};
 
 use crate::money::Cents;
 use crate::op::{Kind, Origin};
+use crate::pace::PaceConfig;
 use crate::platform::{ErrorClass, Systemic};
 
 /// How hard to push.
@@ -38,11 +38,8 @@ use crate::platform::{ErrorClass, Systemic};
 pub struct EngineConfig {
     /// Calls in flight at once.
     pub concurrency: usize,
-    /// Requests per second to start at.
-    pub start_rate: f64,
-    /// Requests per second at most. Between the two the pacer speeds up while the platform
-    /// answers and slows down when it throttles.
-    pub max_rate: f64,
+    /// How the shared pace is set: adaptive up to a ceiling, or pinned.
+    pub pace: PaceConfig,
     /// Attempts per operation for faults and lost answers (throttling has a larger allowance).
     pub max_attempts: u32,
     /// Attempts for a read-only call (verification, balance).
@@ -57,8 +54,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             concurrency: 8,
-            start_rate: 5.0,
-            max_rate: 20.0,
+            pace: PaceConfig::default(),
             max_attempts: 8,
             read_attempts: 16,
             backoff_base: Duration::from_millis(250),
@@ -102,6 +98,7 @@ pub enum Event {
     },
     RateChanged {
         rate: f64,
+        limit: Option<f64>,
     },
     Stopping {
         reason: StopReason,
@@ -178,6 +175,8 @@ pub struct RunEnd {
     pub stop: Option<StopReason>,
     /// The pace at the end, requests per second.
     pub pace: f64,
+    /// The platform's limit as the pacer measured it, if it throttled.
+    pub limit: Option<f64>,
 }
 
 #[cfg(test)]

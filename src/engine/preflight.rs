@@ -7,13 +7,13 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::pace::Pacer;
 use super::quals::QualMap;
 use super::retry::read_with_retries;
 use super::{EngineConfig, StopSignal};
 use crate::ids::{AssignmentId, QualificationTypeId, WorkerId};
 use crate::money::Cents;
 use crate::op::{Operation, Origin};
+use crate::pace::Pacer;
 use crate::platform::{ErrorClass, Platform, PlatformError, QualScore};
 
 /// One thing preflight found.

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use super::pace::Pacer;
 use super::{EngineConfig, StopSignal};
+use crate::pace::Pacer;
 use crate::platform::{ErrorClass, PlatformError};
 
 /// Full jitter: uniform in [0, min(cap, base · 2^(k-1))].
@@ -32,18 +32,15 @@ where
 {
     let mut tries = 0;
     loop {
-        if let Some(p) = pacer {
-            match stop {
-                Some(s) => {
-                    tokio::select! {
-                        biased;
-                        _ = s.stopped() => return Err(stopping()),
-                        _ = p.acquire() => {}
-                    }
-                }
-                None => p.acquire().await,
-            }
-        }
+        let sent = match (pacer, stop) {
+            (Some(p), Some(s)) => tokio::select! {
+                biased;
+                _ = s.stopped() => return Err(stopping()),
+                sent = p.acquire() => Some(sent),
+            },
+            (Some(p), None) => Some(p.acquire().await),
+            (None, _) => None,
+        };
         let err = match call().await {
             Ok(v) => return Ok(v),
             Err(e) => e,
@@ -54,8 +51,8 @@ where
             ErrorClass::Throttled | ErrorClass::NotSent | ErrorClass::Ambiguous
                 if tries < cfg.read_attempts && !stopping_now =>
             {
-                if let (ErrorClass::Throttled, Some(p)) = (err.class, pacer) {
-                    p.on_throttle();
+                if let (ErrorClass::Throttled, Some(p), Some(sent)) = (err.class, pacer, sent) {
+                    p.on_throttle(sent);
                 }
                 let delay = backoff(cfg, tries, rng);
                 on_retry(&err, delay);

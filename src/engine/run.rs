@@ -9,7 +9,6 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::locks::GroupLocks;
-use super::pace::Pacer;
 use super::quals::QualMap;
 use super::retry::{backoff, read_with_retries};
 use super::verify::{Verdict, decide_block, decide_bonuses, decide_qualification};
@@ -17,6 +16,7 @@ use super::{EngineConfig, Event, Reporter, RunEnd, StopReason, StopSignal};
 use crate::journal::query::{ItemFilter, group_items, items_page, same_ops};
 use crate::journal::{BatchInfo, ItemRecord, ItemState, JournalError, JournalWriter, Write};
 use crate::op::{Group, Kind};
+use crate::pace::Pacer;
 use crate::platform::{Call, ErrorClass, Platform, PlatformError, QualScore};
 
 /// Items read from the journal at a time.
@@ -136,13 +136,14 @@ pub async fn execute<P: Platform>(
             run,
             outcome,
             pace: ctx.pacer.rate(),
-            limit: None,
+            limit: ctx.pacer.limit_estimate(),
         })
         .await;
     result?;
     Ok(RunEnd {
         stop,
         pace: ctx.pacer.rate(),
+        limit: ctx.pacer.limit_estimate(),
     })
 }
 
@@ -543,11 +544,11 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<(), Jour
         if faults >= ctx.cfg.max_attempts || throttles >= ctx.cfg.max_attempts * 4 {
             return left_open(ctx, seq, last_message);
         }
-        tokio::select! {
+        let sent = tokio::select! {
             biased;
             _ = ctx.stop.stopped() => return left_open(ctx, seq, last_message),
-            _ = ctx.pacer.acquire() => {}
-        }
+            sent = ctx.pacer.acquire() => sent,
+        };
         let n = ctx
             .journal
             .write(Write::BeginAttempt { batch, seq })
@@ -581,8 +582,11 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<(), Jour
         let message = message.unwrap_or_default();
         match next {
             Next::Done => {
-                if let Some(rate) = ctx.pacer.on_success() {
-                    ctx.reporter.event(&Event::RateChanged { rate });
+                if let Some(rate) = ctx.pacer.on_success(sent) {
+                    ctx.reporter.event(&Event::RateChanged {
+                        rate,
+                        limit: ctx.pacer.limit_estimate(),
+                    });
                 }
                 ctx.reporter.event(&Event::Done {
                     seq,
@@ -637,8 +641,11 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<(), Jour
         }
         if next == Next::RetryThrottled {
             throttles += 1;
-            if let Some(rate) = ctx.pacer.on_throttle() {
-                ctx.reporter.event(&Event::RateChanged { rate });
+            if let Some(rate) = ctx.pacer.on_throttle(sent) {
+                ctx.reporter.event(&Event::RateChanged {
+                    rate,
+                    limit: ctx.pacer.limit_estimate(),
+                });
             }
         } else {
             faults += 1;

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::pace::Pacer;
 use super::*;
 use crate::ids::{AssignmentId, QualificationTypeId, WorkerId};
 use crate::input::Row;
@@ -14,6 +13,7 @@ use crate::journal::tests::{config, record};
 use crate::journal::{BatchInfo, ItemRecord, ItemState, Journal, Write};
 use crate::money::Cents;
 use crate::op::{Operation, Origin, QualRef};
+use crate::pace::{PaceConfig, Pacer};
 use crate::platform::{
     AssignmentInfo, Balance, Call, ErrorClass, PaidBonus, Platform, PlatformError, QualScore,
     Systemic,
@@ -204,8 +204,7 @@ fn bonus(line: u64, assignment: &str, cents: u64, reason: &str) -> Row {
 fn cfg() -> EngineConfig {
     EngineConfig {
         concurrency: 4,
-        start_rate: 10_000.0,
-        max_rate: 10_000.0,
+        pace: PaceConfig::pinned(10_000.0),
         max_attempts: 5,
         read_attempts: 3,
         backoff_base: Duration::from_millis(1),
@@ -235,7 +234,7 @@ async fn run_with(
             batch.clone(),
             quals,
             cfg(),
-            Pacer::new(10_000.0, 10_000.0),
+            Pacer::new(PaceConfig::pinned(10_000.0)),
             Arc::new(Silent),
             stop,
         ),
@@ -399,7 +398,7 @@ async fn a_systemic_refusal_stops_the_batch_and_leaves_the_rest_pending() {
         b.clone(),
         QualMap::default(),
         c,
-        Pacer::new(10_000.0, 10_000.0),
+        Pacer::new(PaceConfig::pinned(10_000.0)),
         Arc::new(Silent),
         Arc::new(StopSignal::default()),
     )
@@ -527,7 +526,7 @@ async fn qualification_and_block_operations_are_verified_by_their_own_probes() {
         b.clone(),
         quals,
         c,
-        Pacer::new(10_000.0, 10_000.0),
+        Pacer::new(PaceConfig::pinned(10_000.0)),
         Arc::new(Silent),
         Arc::new(StopSignal::default()),
     )

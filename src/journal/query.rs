@@ -357,10 +357,7 @@ impl Journal {
     }
 
     /// [`Journal::kind_state_counts`] of the open operations only, through the partial index.
-    pub fn open_kind_state_counts(
-        &self,
-        batch: i64,
-    ) -> Result<Vec<KindStateCount>, JournalError> {
+    pub fn open_kind_state_counts(&self, batch: i64) -> Result<Vec<KindStateCount>, JournalError> {
         kind_state_counts(self.conn(), batch, true)
     }
 

@@ -407,7 +407,11 @@ fn a_batch_whose_import_was_interrupted_is_removed_and_never_run() {
         .unwrap();
     j.insert_items(batch.id, &items[..3]).unwrap();
     // Not found while importing, and gone once the process that imported it is.
-    assert!(j.batch_by_fingerprint(&summary.fingerprint).unwrap().is_none());
+    assert!(
+        j.batch_by_fingerprint(&summary.fingerprint)
+            .unwrap()
+            .is_none()
+    );
     drop(j);
     let j = Journal::open(&path).unwrap();
     assert!(j.batch_by_id(batch.id).unwrap().is_none());

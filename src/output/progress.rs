@@ -31,6 +31,7 @@ struct State {
     failed: u64,
     retries: u64,
     rate: f64,
+    limit: Option<f64>,
     last_log: Instant,
     /// The last failed call that will be retried: what, and when the next try is.
     failing: Option<(String, Instant)>,
@@ -62,6 +63,7 @@ impl Progress {
                 failed: 0,
                 retries: 0,
                 rate,
+                limit: None,
                 last_log: now,
                 failing: None,
                 verifying: None,
@@ -79,11 +81,15 @@ impl Progress {
             line.push_str(&format!("{} paid · ", s.paid));
         }
         line.push_str(&format!(
-            "{} failed · {:.1}/s (pace ≤{:.1}/s)",
+            "{} failed · {:.1}/s (pace {:.1}/s",
             s.failed,
             s.done as f64 / secs,
             s.rate
         ));
+        match s.limit {
+            Some(l) => line.push_str(&format!(", limit ≈{l:.1}/s)")),
+            None => line.push(')'),
+        }
         if let Some(groups) = s.verifying.filter(|_| s.done == 0) {
             line.push_str(&format!(" · verifying {groups} groups sent before"));
         }
@@ -160,7 +166,10 @@ impl Reporter for Progress {
                     s.retries += 1;
                     s.failing = Some((short(message), Instant::now() + *delay));
                 }
-                Event::RateChanged { rate } => s.rate = *rate,
+                Event::RateChanged { rate, limit } => {
+                    s.rate = *rate;
+                    s.limit = *limit;
+                }
                 Event::Verifying { groups } => s.verifying = Some(*groups),
                 Event::LeftOpen { .. } | Event::Stopping { .. } => {}
             }

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use payout::emulator::{BackgroundEmulator, EmulatorConfig, RunningEmulator};
-use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute, pace::Pacer};
+use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute};
 use payout::ids::{AssignmentId, QualificationTypeId, WorkerId};
 use payout::input::{InputOptions, Row as OpRow, parse_bytes};
 use payout::journal::{BatchKind, ItemState, Journal};
+use payout::pace::{PaceConfig, Pacer};
 use payout::plan::PlanConfig;
 use payout::platform::{
     AssignmentInfo, Balance, Call, CredentialSource, MturkPlatform, PaidBonus, Platform,
@@ -153,8 +154,7 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
         let writer = Arc::new(journal.into_writer());
         let cfg = EngineConfig {
             concurrency: 8,
-            start_rate: 10_000.0,
-            max_rate: 10_000.0,
+            pace: PaceConfig::pinned(10_000.0),
             max_attempts: 20,
             backoff_base: Duration::from_millis(1),
             ..EngineConfig::default()
@@ -165,7 +165,7 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
             batch.clone(),
             QualMap::default(),
             cfg,
-            Pacer::new(10_000.0, 10_000.0),
+            Pacer::new(PaceConfig::pinned(10_000.0)),
             Arc::new(Silent),
             Arc::new(StopSignal::default()),
         )

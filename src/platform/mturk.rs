@@ -538,7 +538,10 @@ fn classify_answer(
     if lower.contains("insufficient funds") {
         return ErrorClass::Systemic(Systemic::InsufficientFunds);
     }
-    if lower.contains("signature expired") || lower.contains("request has expired") {
+    if lower.contains("signature expired")
+        || lower.contains("signature not yet current")
+        || lower.contains("request has expired")
+    {
         return ErrorClass::Systemic(Systemic::ClockSkew);
     }
     if code == "AccessDeniedException" || code == "AccessDenied" {
@@ -623,6 +626,15 @@ mod tests {
                 400,
                 "InvalidSignatureException",
                 "Signature expired: 20260101T000000Z is now earlier than 20260101T001500Z (20260101T002000Z - 5 min.)"
+            ),
+            Systemic(S::ClockSkew)
+        );
+        // A clock ahead of the server's: the same fix, not "check your access key".
+        assert_eq!(
+            c(
+                400,
+                "InvalidSignatureException",
+                "Signature not yet current: 20260101T010000Z is still later than 20260101T001500Z (20260101T000000Z + 15 min.)"
             ),
             Systemic(S::ClockSkew)
         );

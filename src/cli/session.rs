@@ -268,7 +268,7 @@ pub fn fix_for(s: Systemic, target: Target) -> String {
         }
         Systemic::AccountNotLinked => match target {
             Target::Production => "Link your AWS account to your requester account at https://requester.mturk.com/developer, then run the same command again.".into(),
-            _ => "Link your AWS account to your sandbox requester account at https://requester.mturksandbox.com/developer, then run the same command again.".into(),
+            _ => "Link your AWS account to your sandbox requester account at https://requestersandbox.mturk.com/developer, then run the same command again.".into(),
         },
         Systemic::ClockSkew => {
             "Your computer's clock is off by more than 15 minutes, so AWS refuses the signatures: set the clock automatically (NTP), then run the same command again.".into()

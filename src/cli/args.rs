@@ -26,7 +26,7 @@ impl JournalArgs {
     }
 }
 
-fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+pub(super) fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     Endpoint::parse(s).map_err(|e| format!("{s:?} is not an endpoint URL: it {e}"))
 }
 

@@ -199,10 +199,7 @@ impl Session {
         printer: &Printer,
     ) -> Result<Balance, Failure> {
         if place.target != Target::Emulator {
-            printer.say(format!(
-                "Credentials: {}",
-                self.platform.credentials()
-            ));
+            printer.say(format!("Credentials: {}", self.platform.credentials()));
         }
         let started = Instant::now();
         let cfg = pace.engine();

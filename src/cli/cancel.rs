@@ -24,11 +24,9 @@ pub struct CancelArgs {
     pub journal: JournalArgs,
     #[command(flatten)]
     target: TargetArgs,
+    /// Its --json writes one JSON object to stdout at exit.
     #[command(flatten)]
-    pace: PaceArgs,
-    /// Write one JSON object to stdout at exit.
-    #[arg(long)]
-    pub json: bool,
+    pub pace: PaceArgs,
 }
 
 pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {

@@ -210,7 +210,7 @@ impl Command {
         match self {
             Command::Run(a) => (a.journal.quiet, a.pace.json),
             Command::Resume(a) => (a.journal.quiet, a.pace.json),
-            Command::Cancel(a) => (a.journal.quiet, a.json),
+            Command::Cancel(a) => (a.journal.quiet, a.pace.json),
             Command::Status(a) => (false, a.json),
             Command::Setup(a) => (false, a.json),
             Command::Doctor(a) => (false, a.json),

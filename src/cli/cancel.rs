@@ -15,6 +15,8 @@ use crate::output::plural;
 
 #[derive(Args, Debug)]
 #[command(
+    // Cancelling asks for no confirmation, so --yes has nothing to confirm.
+    mut_arg("yes", |a| a.hide(true)),
     after_help = "Example:\n  payout cancel bonuses-3fa2c1   then run the corrected file as a new batch"
 )]
 pub struct CancelArgs {

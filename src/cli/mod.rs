@@ -215,10 +215,8 @@ impl Command {
             Command::Setup(a) => (false, a.json),
             Command::Doctor(a) => (false, a.json),
             Command::Balance(a) => (false, a.json),
-            Command::Report(_)
-            | Command::Emulator(_)
-            | Command::Completions(_)
-            | Command::Man(_) => (false, false),
+            Command::Report(a) => (a.journal.quiet, false),
+            Command::Emulator(_) | Command::Completions(_) | Command::Man(_) => (false, false),
         }
     }
 }

@@ -353,13 +353,17 @@ fn balance_detail(place: &Place, url: &str, b: &Balance) -> String {
     text
 }
 
-/// `1 h 2 min`, `14 min 5 s`, `3 s`.
+/// `1 h 2 min`, `14 min`, `3 s`: whole minutes past one, since `Date` has whole seconds and
+/// the answer took some time to come.
 fn duration_text(secs: i64) -> String {
     let s = secs.unsigned_abs();
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, s) => format!("{s} s"),
-        (0, m, s) => format!("{m} min {s} s"),
-        (h, m, _) => format!("{h} h {m} min"),
+    if s < 60 {
+        return format!("{s} s");
+    }
+    let minutes = (s + 30) / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, m) => format!("{h} h {m} min"),
     }
 }
 

@@ -54,7 +54,7 @@ impl Exit {
             }
             Exit::InvalidInput => "the input file is invalid; nothing was sent or journaled",
             Exit::Refused => {
-                "refused to start, nothing sent: unusable or unreachable credentials or endpoint, journal in use, newer or foreign journal, batch on another target or endpoint, overlap with another batch, production without confirmation"
+                "refused to start, nothing sent: unusable or unreachable credentials or endpoint, journal in use, newer or foreign journal, batch on another target or endpoint, overlap with another batch, production without confirmation, a failing `payout doctor` check"
             }
         }
     }
@@ -105,10 +105,12 @@ pub enum FailureKind {
     UnsafeOutput,
     /// Stopped before anything was sent (Ctrl-C during the checks).
     Interrupted,
+    /// `payout doctor` found something that stops a batch.
+    ChecksFailed,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 18] = [
+    pub const ALL: [FailureKind; 19] = [
         FailureKind::Usage,
         FailureKind::NoSuchBatch,
         FailureKind::InvalidInput,
@@ -127,6 +129,7 @@ impl FailureKind {
         FailureKind::MissingQualification,
         FailureKind::UnsafeOutput,
         FailureKind::Interrupted,
+        FailureKind::ChecksFailed,
     ];
 
     pub fn exit(self) -> Exit {
@@ -138,7 +141,7 @@ impl FailureKind {
             Interrupted => Exit::Incomplete,
             JournalLocked | JournalTooNew | NotAJournal | Credentials | Unreachable | Account
             | TargetMismatch | Overlap | Confirmation | OverCap | MissingQualification
-            | UnsafeOutput => Exit::Refused,
+            | UnsafeOutput | ChecksFailed => Exit::Refused,
         }
     }
 }

@@ -26,7 +26,7 @@ impl JournalArgs {
     }
 }
 
-fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
+pub(super) fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
     Endpoint::parse(s).map_err(|e| format!("{s:?} is not an endpoint URL: it {e}"))
 }
 
@@ -49,8 +49,10 @@ pub struct TargetArgs {
     /// a test stand-in, not MTurk.
     #[arg(long)]
     pub testing_endpoint: bool,
-    /// AWS profile from ~/.aws/credentials.
-    #[arg(long, env = "AWS_PROFILE")]
+    /// AWS profile from ~/.aws/credentials (or ~/.aws/config), used instead of any other
+    /// credentials. Without it: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, then the profile
+    /// AWS_PROFILE names (or `default`), then the `payout` profile `payout setup` writes.
+    #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
 }
 

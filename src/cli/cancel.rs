@@ -15,6 +15,8 @@ use crate::output::plural;
 
 #[derive(Args, Debug)]
 #[command(
+    // Cancelling asks for no confirmation, so --yes has nothing to confirm.
+    mut_arg("yes", |a| a.hide(true)),
     after_help = "Example:\n  payout cancel bonuses-3fa2c1   then run the corrected file as a new batch"
 )]
 pub struct CancelArgs {
@@ -24,11 +26,9 @@ pub struct CancelArgs {
     pub journal: JournalArgs,
     #[command(flatten)]
     target: TargetArgs,
+    /// Its --json writes one JSON object to stdout at exit.
     #[command(flatten)]
-    pace: PaceArgs,
-    /// Write one JSON object to stdout at exit.
-    #[arg(long)]
-    pub json: bool,
+    pub pace: PaceArgs,
 }
 
 pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {

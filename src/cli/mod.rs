@@ -4,8 +4,11 @@
 //! Each subcommand is a short story over the library's parts; the parts know nothing of the CLI.
 
 mod args;
+mod balance;
 mod cancel;
+mod completions;
 mod confirm;
+mod doctor;
 mod dry_run;
 mod execute;
 mod new_batch;
@@ -13,6 +16,7 @@ mod report;
 mod resume;
 mod run;
 mod session;
+mod setup;
 mod status;
 
 use std::path::PathBuf;
@@ -36,7 +40,7 @@ pub use args::{JournalArgs, PaceArgs, TargetArgs};
     version,
     about = "Pay MTurk bonuses and assign qualifications from a CSV file, exactly once",
     long_about = "Pay Amazon Mechanical Turk bonuses and assign qualification scores, revokes and blocks from a CSV file, exactly once.\n\nEvery operation is journaled before and after its call; running the same command again resumes an interrupted batch and never does an operation twice.",
-    after_help = "Examples:\n  payout run bonuses.csv --emulator     try it on the built-in emulator, no AWS account needed\n  payout run bonuses.csv --dry-run      check the file and show the plan, totals and fees\n  payout run bonuses.csv                pay in the MTurk sandbox (the default)\n  payout status                         where the latest batch stands"
+    after_help = "Examples:\n  payout run bonuses.csv --emulator     try it on the built-in emulator, no AWS account needed\n  payout run bonuses.csv --dry-run      check the file and show the plan, totals and fees\n  payout run bonuses.csv                pay in the MTurk sandbox (the default)\n  payout status                         where the latest batch stands\n\nFirst time with an AWS account:\n  payout setup --csv credentials.csv    store the IAM user's access key\n  payout doctor                         check everything a batch needs, with the fix for each problem"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -55,8 +59,18 @@ enum Command {
     Status(status::StatusArgs),
     /// One line per operation: outcome, attempts, error, request token, times.
     Report(report::ReportArgs),
+    /// Store an IAM user's access key (from the IAM console's credentials.csv) for payout.
+    Setup(setup::SetupArgs),
+    /// Check credentials, the sandbox (and production), the clock and the journal; say what fixes each problem.
+    Doctor(doctor::DoctorArgs),
+    /// The account's available balance (read-only).
+    Balance(balance::BalanceArgs),
     /// Run a local MTurk that speaks the real wire protocol.
     Emulator(EmulatorArgs),
+    /// Shell completions for bash, zsh, fish, elvish or PowerShell, to stdout.
+    Completions(completions::CompletionsArgs),
+    /// The man page, to stdout.
+    Man(completions::ManArgs),
 }
 
 /// What a command shares with the top level: how to print, and the `--json` object it builds.
@@ -133,6 +147,11 @@ pub fn main() -> ExitCode {
             Command::Cancel(args) => cancel::cancel(args, &ctx).await,
             Command::Status(args) => status::status(args, &ctx),
             Command::Report(args) => report::report(args, &ctx),
+            Command::Setup(args) => setup::setup(args, &ctx),
+            Command::Doctor(args) => doctor::doctor(args, &ctx).await,
+            Command::Balance(args) => balance::balance(args, &ctx).await,
+            Command::Completions(args) => completions::completions(args, &ctx),
+            Command::Man(args) => completions::man(args, &ctx),
             Command::Emulator(args) => crate::emulator::serve_cli(args)
                 .await
                 .map(|()| Exit::Ok)
@@ -191,9 +210,13 @@ impl Command {
         match self {
             Command::Run(a) => (a.journal.quiet, a.pace.json),
             Command::Resume(a) => (a.journal.quiet, a.pace.json),
-            Command::Cancel(a) => (a.journal.quiet, a.json),
+            Command::Cancel(a) => (a.journal.quiet, a.pace.json),
             Command::Status(a) => (false, a.json),
-            Command::Report(_) | Command::Emulator(_) => (false, false),
+            Command::Setup(a) => (false, a.json),
+            Command::Doctor(a) => (false, a.json),
+            Command::Balance(a) => (false, a.json),
+            Command::Report(a) => (a.journal.quiet, false),
+            Command::Emulator(_) | Command::Completions(_) | Command::Man(_) => (false, false),
         }
     }
 }

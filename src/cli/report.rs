@@ -20,7 +20,7 @@ pub struct ReportArgs {
     /// The batch; the latest by default.
     batch: Option<String>,
     #[command(flatten)]
-    journal: super::args::JournalArgs,
+    pub journal: super::args::JournalArgs,
     #[arg(long, value_enum, default_value_t = ReportFormat::Csv)]
     format: ReportFormat,
     /// Write to this file instead of stdout.

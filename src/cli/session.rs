@@ -182,17 +182,7 @@ impl Session {
         };
         let platform = MturkPlatform::connect(&url, creds, pace.timeouts())
             .await
-            .map_err(|e| {
-                let fix = match e {
-                    PlatformSetupError::NoCredentials(_) => {
-                        "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (from the IAM user's credentials.csv), or add them to ~/.aws/credentials and pass --profile. To try payout without an account, use --emulator."
-                    }
-                    PlatformSetupError::TemporaryCredentials => {
-                        "MTurk does not accept IAM role, SSO or other temporary credentials. Use the access key of an IAM user with AmazonMechanicalTurkFullAccess."
-                    }
-                };
-                Failure::new(FailureKind::Credentials, e.to_string()).with_fix(fix)
-            })?;
+            .map_err(|e| credentials_failure(&e))?;
         Ok(Session {
             platform: Arc::new(platform),
             url,
@@ -208,6 +198,9 @@ impl Session {
         pace: &PaceArgs,
         printer: &Printer,
     ) -> Result<Balance, Failure> {
+        if place.target != Target::Emulator {
+            printer.say(format!("Credentials: {}", self.platform.credentials()));
+        }
         let started = Instant::now();
         let cfg = pace.engine();
         let mut rng = fastrand::Rng::with_seed(0);
@@ -247,6 +240,19 @@ fn short(text: &str) -> String {
     }
 }
 
+/// What missing or temporary credentials mean, and what to do.
+pub fn credentials_failure(e: &PlatformSetupError) -> Failure {
+    let fix = match e {
+        PlatformSetupError::NoCredentials(_) => {
+            "Store the IAM user's access key with `payout setup --csv credentials.csv` (the file the IAM console gives), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile NAME. To try payout without an account, use --emulator."
+        }
+        PlatformSetupError::TemporaryCredentials(_) => {
+            "MTurk does not accept IAM role, SSO, temporary or federated credentials (a session token). Unset AWS_SESSION_TOKEN and use the access key of an IAM user with AmazonMechanicalTurkFullAccess (`payout setup --csv credentials.csv` stores one)."
+        }
+    };
+    Failure::new(FailureKind::Credentials, e.to_string()).with_fix(fix)
+}
+
 fn emulator_credentials() -> CredentialSource {
     CredentialSource::Fixed {
         access_key_id: "AKIDPAYOUTEMULATOR".into(),
@@ -268,7 +274,7 @@ pub fn fix_for(s: Systemic, target: Target) -> String {
         }
         Systemic::AccountNotLinked => match target {
             Target::Production => "Link your AWS account to your requester account at https://requester.mturk.com/developer, then run the same command again.".into(),
-            _ => "Link your AWS account to your sandbox requester account at https://requester.mturksandbox.com/developer, then run the same command again.".into(),
+            _ => "Link your AWS account to your sandbox requester account at https://requestersandbox.mturk.com/developer, then run the same command again.".into(),
         },
         Systemic::ClockSkew => {
             "Your computer's clock is off by more than 15 minutes, so AWS refuses the signatures: set the clock automatically (NTP), then run the same command again.".into()

@@ -9,6 +9,8 @@ use crate::output::{OutputError, Summary, write_stdout};
 
 #[derive(Args, Debug)]
 #[command(
+    // Status prints its data and nothing else: --quiet has nothing to quieten.
+    mut_arg("quiet", |a| a.hide(true)),
     after_help = "Examples:\n  payout status                 the latest batch\n  payout status --json | jq .paid"
 )]
 pub struct StatusArgs {

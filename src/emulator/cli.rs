@@ -33,6 +33,9 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 /// Signatures are verified when PAYOUT_EMULATOR_ACCESS_KEY_ID and
 /// PAYOUT_EMULATOR_SECRET_ACCESS_KEY are both set.
 #[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "Examples:\n  payout emulator --port 8080                       then: payout run bonuses.csv --emulator --endpoint-url http://127.0.0.1:8080\n  payout emulator --account not-linked-sandbox      rehearse the 'account not linked' answer (payout doctor shows its fix)\n  payout emulator --throttle-rps 3 --fault-rate 0.05   a slow, flaky MTurk"
+)]
 pub struct EmulatorArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 0)]

@@ -21,14 +21,15 @@
 //! MTurk applied the call, and the 24-hour token window does not protect a resend made later.
 //! For read-only calls every class but `Refused` and `Systemic` just means "try again".
 
+pub mod aws_files;
 mod mturk;
 
 use std::fmt;
 use std::future::Future;
 
 pub use mturk::{
-    CredentialSource, MturkPlatform, PRODUCTION_ENDPOINT, PlatformSetupError, SANDBOX_ENDPOINT,
-    Timeouts, bonus_fee,
+    CredentialSource, CredentialsUsed, MturkPlatform, PRODUCTION_ENDPOINT, PlatformSetupError,
+    SANDBOX_ENDPOINT, ServerClock, Timeouts, bonus_fee, find_credentials,
 };
 
 use crate::ids::{AssignmentId, QualificationTypeId, WorkerId};

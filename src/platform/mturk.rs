@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_config::meta::credentials::CredentialsProviderChain;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_sdk_mturk::Client;
 use aws_sdk_mturk::config::http::HttpResponse;
+use aws_sdk_mturk::config::interceptors::BeforeDeserializationInterceptorContextRef;
 use aws_sdk_mturk::config::retry::RetryConfig;
 use aws_sdk_mturk::config::timeout::TimeoutConfig;
 use aws_sdk_mturk::config::{BehaviorVersion, Credentials, ProvideCredentials, Region};
@@ -43,9 +43,12 @@ pub fn bonus_fee(amount: Cents) -> Cents {
 /// Where the keys come from.
 #[derive(Clone)]
 pub enum CredentialSource {
-    /// Environment variables, then the shared credentials/config files (optionally a profile).
-    /// Instance, container and SSO providers are left out on purpose: they hand out temporary
-    /// credentials, which MTurk refuses, and they would reach for the network to find them.
+    /// `Some(profile)`: that profile of the shared files (`--profile`), and nothing else.
+    /// `None`: where the AWS CLI looks, then payout's own profile — `AWS_ACCESS_KEY_ID` /
+    /// `AWS_SECRET_ACCESS_KEY`, the profile `AWS_PROFILE` names (or `default`), and the
+    /// `payout` profile that `payout setup` writes. Instance, container and SSO providers are
+    /// left out on purpose: they hand out temporary credentials, which MTurk refuses, and they
+    /// would reach for the network to find them.
     Standard { profile: Option<String> },
     /// Fixed keys, for the emulator.
     Fixed {
@@ -54,12 +57,174 @@ pub enum CredentialSource {
     },
 }
 
+/// Which credentials a client uses, as banners and `payout doctor` show them: never the
+/// secret, at most the access key ID's last four characters.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CredentialsUsed {
+    /// `environment (AWS_ACCESS_KEY_ID)`, `profile payout (~/.aws/credentials)`, ...
+    pub source: String,
+    /// The access key ID's last four characters.
+    pub key_id_end: String,
+    /// A session token came with them: MTurk refuses such credentials.
+    pub temporary: bool,
+}
+
+impl std::fmt::Display for CredentialsUsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, access key …{}", self.source, self.key_id_end)
+    }
+}
+
+fn key_id_end(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.is_empty())
+}
+
+/// Loads one profile of the shared files, and says which file defines it.
+async fn profile_credentials(name: &str) -> Result<(Credentials, String), PlatformSetupError> {
+    use super::aws_files::{config_path, credentials_path, display_path, where_defined};
+    let Some(path) = where_defined(name) else {
+        let files = [credentials_path(), config_path()]
+            .iter()
+            .flatten()
+            .map(|p| display_path(p))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        return Err(PlatformSetupError::NoCredentials(format!(
+            "no profile {name} in {files}"
+        )));
+    };
+    let creds = ProfileFileCredentialsProvider::builder()
+        .profile_name(name)
+        .build()
+        .provide_credentials()
+        .await
+        .map_err(|e| {
+            PlatformSetupError::NoCredentials(format!("profile {name}: {}", DisplayErrorContext(e)))
+        })?;
+    Ok((creds, format!("profile {name} ({})", display_path(&path))))
+}
+
+/// Finds the credentials `source` describes, and says where they came from. Temporary ones are
+/// returned too (marked), so that the caller can refuse them before any call.
+pub async fn find_credentials(
+    source: &CredentialSource,
+) -> Result<(Credentials, CredentialsUsed), PlatformSetupError> {
+    let (creds, from) = match source {
+        CredentialSource::Fixed {
+            access_key_id,
+            secret_access_key,
+        } => (
+            Credentials::new(access_key_id, secret_access_key, None, None, "payout"),
+            "the emulator's test keys".to_owned(),
+        ),
+        CredentialSource::Standard {
+            profile: Some(name),
+        } => profile_credentials(name).await?,
+        CredentialSource::Standard { profile: None } => {
+            if env_set("AWS_ACCESS_KEY_ID") || env_set("AWS_SECRET_ACCESS_KEY") {
+                let creds = EnvironmentVariableCredentialsProvider::new()
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| {
+                        PlatformSetupError::NoCredentials(format!(
+                            "the environment: {}",
+                            DisplayErrorContext(e)
+                        ))
+                    })?;
+                (creds, "environment (AWS_ACCESS_KEY_ID)".to_owned())
+            } else if let Ok(name) = std::env::var("AWS_PROFILE")
+                && !name.trim().is_empty()
+            {
+                let (c, from) = profile_credentials(name.trim()).await?;
+                (c, format!("{from}, named by AWS_PROFILE"))
+            } else if super::aws_files::where_defined("default").is_some() {
+                profile_credentials("default").await?
+            } else {
+                profile_credentials(super::aws_files::SETUP_PROFILE)
+                    .await
+                    .map_err(|e| match e {
+                        PlatformSetupError::NoCredentials(why) => {
+                            PlatformSetupError::NoCredentials(format!(
+                                "no AWS_ACCESS_KEY_ID in the environment, no default profile, and {why}"
+                            ))
+                        }
+                        other => other,
+                    })?
+            }
+        }
+    };
+    let used = CredentialsUsed {
+        source: from,
+        key_id_end: key_id_end(creds.access_key_id()),
+        temporary: creds.session_token().is_some(),
+    };
+    Ok((creds, used))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformSetupError {
     #[error("no AWS credentials found ({0})")]
     NoCredentials(String),
-    #[error("the AWS credentials found are temporary (they carry a session token)")]
-    TemporaryCredentials,
+    #[error("the AWS credentials found ({0}) are temporary: they carry a session token")]
+    TemporaryCredentials(String),
+}
+
+/// The server's clock as an answer's `Date` header gave it, and this computer's clock when
+/// that answer came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerClock {
+    pub server: std::time::SystemTime,
+    pub local: std::time::SystemTime,
+}
+
+impl ServerClock {
+    /// Seconds the server's clock is ahead of this computer's (negative: behind). `Date` has
+    /// whole seconds, so a second either way is noise.
+    pub fn ahead_secs(&self) -> i64 {
+        match self.server.duration_since(self.local) {
+            Ok(d) => d.as_secs_f64().round() as i64,
+            Err(e) => -(e.duration().as_secs_f64().round() as i64),
+        }
+    }
+}
+
+/// Keeps the `Date` of the latest answer (errors too) with the local time it arrived: the SDK
+/// corrects its own signing clock from that header without saying so, and this is how payout
+/// sees the server's clock.
+#[derive(Debug, Clone, Default)]
+struct DateRecorder(std::sync::Arc<std::sync::Mutex<Option<ServerClock>>>);
+
+impl aws_sdk_mturk::config::Intercept for DateRecorder {
+    fn name(&self) -> &'static str {
+        "payout::DateRecorder"
+    }
+
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_mturk::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_mturk::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use aws_sdk_mturk::primitives::{DateTime, DateTimeFormat};
+        let local = std::time::SystemTime::now();
+        let server = context
+            .response()
+            .headers()
+            .get("date")
+            .and_then(|d| DateTime::from_str(d, DateTimeFormat::HttpDate).ok())
+            .and_then(|d| std::time::SystemTime::try_from(d).ok());
+        if let Some(server) = server
+            && let Ok(mut slot) = self.0.lock()
+        {
+            *slot = Some(ServerClock { server, local });
+        }
+        Ok(())
+    }
 }
 
 /// How long payout waits: to connect, and for a whole call.
@@ -71,6 +236,8 @@ pub struct Timeouts {
 
 pub struct MturkPlatform {
     client: Client,
+    used: CredentialsUsed,
+    clock: DateRecorder,
 }
 
 impl MturkPlatform {
@@ -81,35 +248,17 @@ impl MturkPlatform {
         credentials: CredentialSource,
         timeouts: Timeouts,
     ) -> Result<MturkPlatform, PlatformSetupError> {
-        let creds = match credentials {
-            CredentialSource::Fixed {
-                access_key_id,
-                secret_access_key,
-            } => Credentials::new(access_key_id, secret_access_key, None, None, "payout"),
-            CredentialSource::Standard { profile } => {
-                let mut files = ProfileFileCredentialsProvider::builder();
-                if let Some(p) = profile {
-                    files = files.profile_name(p);
-                }
-                let chain = CredentialsProviderChain::first_try(
-                    "Environment",
-                    EnvironmentVariableCredentialsProvider::new(),
-                )
-                .or_else("Profile", files.build());
-                let creds = chain.provide_credentials().await.map_err(|e| {
-                    PlatformSetupError::NoCredentials(DisplayErrorContext(e).to_string())
-                })?;
-                if creds.session_token().is_some() {
-                    return Err(PlatformSetupError::TemporaryCredentials);
-                }
-                creds
-            }
-        };
+        let (creds, used) = find_credentials(&credentials).await?;
+        if used.temporary {
+            return Err(PlatformSetupError::TemporaryCredentials(used.source));
+        }
+        let clock = DateRecorder::default();
         let conf = aws_sdk_mturk::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(endpoint)
             .credentials_provider(creds)
+            .interceptor(clock.clone())
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -120,7 +269,19 @@ impl MturkPlatform {
             .build();
         Ok(MturkPlatform {
             client: Client::from_conf(conf),
+            used,
+            clock,
         })
+    }
+
+    /// Which credentials this client signs with (never the secret).
+    pub fn credentials(&self) -> &CredentialsUsed {
+        &self.used
+    }
+
+    /// The server's clock as its latest answer gave it, if any answer came.
+    pub fn server_clock(&self) -> Option<ServerClock> {
+        self.clock.0.lock().ok().and_then(|c| *c)
     }
 
     /// Pages through a list call until MTurk says it is done. A `NextToken` may come back on
@@ -538,7 +699,10 @@ fn classify_answer(
     if lower.contains("insufficient funds") {
         return ErrorClass::Systemic(Systemic::InsufficientFunds);
     }
-    if lower.contains("signature expired") || lower.contains("request has expired") {
+    if lower.contains("signature expired")
+        || lower.contains("signature not yet current")
+        || lower.contains("request has expired")
+    {
         return ErrorClass::Systemic(Systemic::ClockSkew);
     }
     if code == "AccessDeniedException" || code == "AccessDenied" {
@@ -623,6 +787,15 @@ mod tests {
                 400,
                 "InvalidSignatureException",
                 "Signature expired: 20260101T000000Z is now earlier than 20260101T001500Z (20260101T002000Z - 5 min.)"
+            ),
+            Systemic(S::ClockSkew)
+        );
+        // A clock ahead of the server's: the same fix, not "check your access key".
+        assert_eq!(
+            c(
+                400,
+                "InvalidSignatureException",
+                "Signature not yet current: 20260101T010000Z is still later than 20260101T001500Z (20260101T000000Z + 15 min.)"
             ),
             Systemic(S::ClockSkew)
         );

@@ -5,11 +5,13 @@
 
 mod cli;
 mod crash;
+mod doctor;
 mod emulator;
 mod exactly_once;
 mod failures;
 mod input;
 mod journal;
+mod production;
 mod qualifications;
 mod run;
 mod safety;

@@ -1,0 +1,455 @@
+//! `payout setup`: stores an IAM user's access key as a profile of the AWS shared credentials
+//! file, as `aws configure import` does — from the IAM console's `credentials.csv` (or an old
+//! `rootkey.csv`), or typed at a prompt that does not echo the secret. The secret goes into that
+//! file only: never to output, a message, or any other file.
+
+use std::io::{BufRead, IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{Ctx, Outcome};
+use crate::error::{Exit, Failure, FailureKind};
+use crate::platform::aws_files::{
+    SETUP_PROFILE, credentials_path, display_path, sections, where_defined, with_profile,
+};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  payout setup --csv ~/Downloads/credentials.csv   the file the IAM console offers when it creates an access key\n  payout setup                                     type the access key ID and the secret (the secret is not shown)\n  payout setup --csv new_credentials.csv --force   replace the key stored before\n\nThe key is stored as the profile `payout` in ~/.aws/credentials (or $AWS_SHARED_CREDENTIALS_FILE),\nreadable only by you. `payout doctor` then checks it against the sandbox."
+)]
+pub struct SetupArgs {
+    /// The IAM console's credentials.csv (or an old rootkey.csv). Without it, payout asks.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// The profile to write.
+    #[arg(long, value_name = "NAME", default_value = SETUP_PROFILE)]
+    profile: String,
+    /// Replace the profile if the credentials file has it already.
+    #[arg(long)]
+    force: bool,
+    /// Write one JSON object to stdout at exit.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An access key as read. `Debug` by hand so that the secret never reaches a log.
+struct AccessKey {
+    id: String,
+    secret: String,
+    /// From a rootkey.csv: the root user's key.
+    root: bool,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("secret", &"<secret>")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+fn key_end(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
+}
+
+/// Reads a `credentials.csv` (columns `Access key ID` and `Secret access key`, maybe `User
+/// name`, `Password`, `Console login link`) or a `rootkey.csv` (`AWSAccessKeyId=...` and
+/// `AWSSecretKey=...` lines). Messages never quote the secret.
+fn parse_key_file(text: &str) -> Result<AccessKey, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name)?.trim_start().strip_prefix('='))
+            .map(|v| v.trim().to_owned())
+    };
+    if let Some(id) = field("AWSAccessKeyId") {
+        let secret =
+            field("AWSSecretKey").ok_or("it has AWSAccessKeyId but no AWSSecretKey line")?;
+        return Ok(AccessKey {
+            id,
+            secret,
+            root: true,
+        });
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("it is not a CSV file: {e}"))?
+        .clone();
+    let norm = |h: &str| {
+        h.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase()
+    };
+    let column = |want: &str| headers.iter().position(|h| norm(h) == want);
+    let (Some(id_col), Some(secret_col)) = (column("accesskeyid"), column("secretaccesskey"))
+    else {
+        return Err(format!(
+            "it has no `Access key ID` and `Secret access key` columns (its header: {})",
+            headers.iter().collect::<Vec<_>>().join(", ")
+        ));
+    };
+    let user_col = column("username");
+    let mut keys = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| format!("it is not a readable CSV file: {e}"))?;
+        let get = |i: usize| record.get(i).unwrap_or("").to_owned();
+        if get(id_col).is_empty() && get(secret_col).is_empty() {
+            continue;
+        }
+        keys.push((
+            user_col.map(get).unwrap_or_default(),
+            AccessKey {
+                id: get(id_col),
+                secret: get(secret_col),
+                root: false,
+            },
+        ));
+    }
+    match keys.len() {
+        0 => Err("it has a header but no access key".into()),
+        1 => Ok(keys.remove(0).1),
+        n => Err(format!(
+            "it has {n} access keys (users: {}); keep only the row of the one payout should use",
+            keys.iter()
+                .map(|(u, k)| if u.is_empty() {
+                    format!("key …{}", key_end(&k.id))
+                } else {
+                    u.clone()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Checks the shapes AWS gives keys; says what is wrong without quoting the secret.
+fn check_key(key: &AccessKey) -> Result<(), Failure> {
+    let bad = |what: String, fix: &str| {
+        Failure::new(FailureKind::InvalidInput, what).with_fix(fix.to_owned())
+    };
+    let id_ok = key.id.len() >= 16
+        && key.id.len() <= 128
+        && key.id.starts_with('A')
+        && key
+            .id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !id_ok {
+        return Err(bad(
+            format!(
+                "{:?} is not an access key ID (they are 16 or more capital letters and digits, such as AKIA followed by 16)",
+                key.id
+            ),
+            "Copy the access key ID from the IAM console (Users → your user → Security credentials), or give the credentials.csv it offered with --csv.",
+        ));
+    }
+    if key.id.starts_with("ASIA") {
+        return Err(bad(
+            format!(
+                "the access key …{} is a temporary one (ASIA…): MTurk does not accept IAM role, temporary or federated credentials",
+                key_end(&key.id)
+            ),
+            "Create an access key for an IAM user with the AmazonMechanicalTurkFullAccess policy (IAM console → Users → Security credentials → Create access key), and give payout that one.",
+        ));
+    }
+    if key.secret.is_empty()
+        || key.secret.len() < 16
+        || key
+            .secret
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(
+            "the secret access key is missing, too short, or contains a space".into(),
+            "Copy the secret access key exactly as the IAM console showed it (it is shown once; if it is lost, create a new access key).",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a line from standard input with the terminal's echo off, so that the secret is not
+/// shown; the echo is restored before returning.
+fn read_hidden_line() -> std::io::Result<String> {
+    let fd = libc::STDIN_FILENO;
+    // SAFETY: termios is plain data; tcgetattr fills it in or fails and leaves it unused.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is this process's standard input; `term` is a valid termios to fill.
+    if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let saved = term;
+    term.c_lflag &= !libc::ECHO;
+    // Still echo the newline, so the next output starts on its own line.
+    term.c_lflag |= libc::ECHONL;
+    // SAFETY: as above; `term` is the settings just read with ECHO cleared.
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    // SAFETY: restores the settings read above.
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    read.map(|_| line.trim().to_owned())
+}
+
+/// Asks for the key at a terminal (the secret unechoed), or reads two lines from a pipe.
+fn ask_for_key() -> Result<AccessKey, Failure> {
+    let failed = |e: std::io::Error| {
+        Failure::new(
+            FailureKind::InvalidInput,
+            format!("failed to read the access key: {e}"),
+        )
+        .with_fix("Give the IAM console's credentials.csv with --csv FILE.")
+    };
+    let terminal = std::io::stdin().is_terminal();
+    let prompt = |text: &str| {
+        if terminal {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text.as_bytes());
+            let _ = err.flush();
+        }
+    };
+    prompt("AWS access key ID: ");
+    let mut id = String::new();
+    std::io::stdin().lock().read_line(&mut id).map_err(failed)?;
+    prompt("AWS secret access key (not shown): ");
+    let secret = if terminal {
+        read_hidden_line().map_err(failed)?
+    } else {
+        let mut s = String::new();
+        std::io::stdin().lock().read_line(&mut s).map_err(failed)?;
+        s.trim().to_owned()
+    };
+    if id.trim().is_empty() && secret.is_empty() {
+        return Err(Failure::new(
+            FailureKind::InvalidInput,
+            "no access key was given",
+        )
+        .with_fix("Give the IAM console's credentials.csv with --csv FILE, or run `payout setup` in a terminal and type the key."));
+    }
+    Ok(AccessKey {
+        id: id.trim().to_owned(),
+        secret,
+        root: false,
+    })
+}
+
+/// The access key ID a credentials-file section holds, if any.
+fn section_key_id(section: &str) -> Option<String> {
+    section.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "aws_access_key_id").then(|| v.trim().to_owned())
+    })
+}
+
+/// Writes `text` to `path` through a private temporary file renamed into place: the file is
+/// never seen half-written and is readable only by its owner (0600) from its first byte.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    // A symlinked credentials file (dotfiles) is written where it points.
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "credentials".into());
+    let tmp = dir.join(format!(".{name}.payout-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+pub fn setup(args: SetupArgs, ctx: &Ctx) -> Outcome {
+    let key = match &args.csv {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Failure::new(
+                    FailureKind::InvalidInput,
+                    format!("failed to read {}: {e}", file.display()),
+                )
+                .with_fix("Give the path of the credentials.csv the IAM console offered.")
+            })?;
+            parse_key_file(&text).map_err(|why| {
+                Failure::new(
+                    FailureKind::InvalidInput,
+                    format!("{} is not an access key file: {why}", file.display()),
+                )
+                .with_fix("Give the credentials.csv the IAM console offers when it creates an access key (Users → your user → Security credentials → Create access key → Download .csv file).")
+            })?
+        }
+        None => ask_for_key()?,
+    };
+    check_key(&key)?;
+    let Some(path) = credentials_path() else {
+        return Err(Failure::new(
+            FailureKind::Output,
+            "no home directory to keep ~/.aws/credentials in",
+        )
+        .with_fix("Set HOME, or AWS_SHARED_CREDENTIALS_FILE to the file to write."));
+    };
+    let shown = display_path(&path);
+    let before = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(Failure::new(
+                FailureKind::Output,
+                format!("failed to read {shown}: {e}"),
+            ));
+        }
+    };
+    let existing = sections(&before, false)
+        .into_iter()
+        .find(|s| s.profile == args.profile);
+    if let Some(s) = &existing
+        && !args.force
+    {
+        let held = section_key_id(&before[s.start..s.end])
+            .map(|id| format!(" (access key …{})", key_end(&id)))
+            .unwrap_or_default();
+        return Err(Failure::new(
+            FailureKind::UnsafeOutput,
+            format!(
+                "{shown} has a profile {} already{held}; it was left as it was",
+                args.profile
+            ),
+        )
+        .with_fix(
+            "Add --force to replace it, or store this key under another name with --profile NAME (and run payout with --profile NAME).",
+        ));
+    }
+    if key.root {
+        ctx.printer.warn(
+            "warning: this is the root user's access key (rootkey.csv), which can do anything in the AWS account; if it leaks, the whole account does. Create an IAM user with the AmazonMechanicalTurkFullAccess policy, store its key with `payout setup --csv credentials.csv --force`, and delete the root key (AWS console → your account → Security credentials).",
+        );
+    }
+    let body = format!(
+        "[{}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+        args.profile, key.id, key.secret
+    );
+    let after = with_profile(&before, &args.profile, &body);
+    write_private(&path, &after).map_err(|e| {
+        Failure::new(
+            FailureKind::Output,
+            format!("failed to write {shown}: {e}"),
+        )
+        .with_fix("Check that the directory exists and is yours, or set AWS_SHARED_CREDENTIALS_FILE to a file you can write.")
+    })?;
+    let replaced = existing.is_some();
+    ctx.printer.say(format!(
+        "{} the access key …{} as profile {} in {shown} (readable only by you).",
+        if replaced { "Replaced with" } else { "Stored" },
+        key_end(&key.id),
+        args.profile
+    ));
+    // Say which credentials a plain `payout run` would pick, when they are not these.
+    let first = if std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|v| !v.is_empty()) {
+        Some("AWS_ACCESS_KEY_ID in the environment".to_owned())
+    } else if let Some(p) = std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty() && *p != args.profile)
+    {
+        Some(format!("the profile {p} (AWS_PROFILE)"))
+    } else if args.profile != "default" && where_defined("default").is_some() {
+        Some("the default profile".to_owned())
+    } else {
+        None
+    };
+    match (first, args.profile == SETUP_PROFILE) {
+        (None, true) => ctx.printer.say(
+            "payout uses it whenever no other AWS credentials are set. Next: `payout doctor` checks it against the sandbox.",
+        ),
+        (Some(other), _) => ctx.printer.warn(format!(
+            "note: payout finds {other} first; pass --profile {} to use this key. Next: `payout doctor --profile {0}`.",
+            args.profile
+        )),
+        (None, false) => ctx.printer.say(format!(
+            "Use it with --profile {}. Next: `payout doctor --profile {0}`.",
+            args.profile
+        )),
+    }
+    ctx.put("profile", &args.profile);
+    ctx.put("credentials_file", path.display().to_string());
+    ctx.put("access_key_id_end", key_end(&key.id));
+    ctx.put("root_key", key.root);
+    ctx.put("replaced", replaced);
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_key_files_are_read() {
+        let iam = "\u{feff}User name,Password,Access key ID,Secret access key,Console login link\nresearcher,,AKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY,https://x\n";
+        let k = parse_key_file(iam).unwrap();
+        assert_eq!(k.id, "AKIAIOSFODNN7EXAMPLE");
+        assert_eq!(k.secret, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        assert!(!k.root);
+        let new = "Access key ID,Secret access key\r\nAKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\r\n";
+        assert_eq!(parse_key_file(new).unwrap().id, "AKIAIOSFODNN7EXAMPLE");
+        let root = "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE\r\nAWSSecretKey=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\r\n";
+        let k = parse_key_file(root).unwrap();
+        assert!(k.root);
+        assert_eq!(k.secret, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    }
+
+    #[test]
+    fn bad_files_and_keys_are_refused_without_quoting_the_secret() {
+        assert!(
+            parse_key_file("a,b\n1,2\n")
+                .unwrap_err()
+                .contains("no `Access key ID`")
+        );
+        let two = "Access key ID,Secret access key,User name\nAKIAAAAAAAAAAAAAAAAA,s1,ann\nAKIABBBBBBBBBBBBBBBB,s2,bob\n";
+        assert!(parse_key_file(two).unwrap_err().contains("ann, bob"));
+        let secret = "wJalrXUtnFEMI/K7MDENG bPxRfiCYEXAMPLEKEY";
+        let bad = AccessKey {
+            id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret: secret.into(),
+            root: false,
+        };
+        let e = check_key(&bad).unwrap_err();
+        assert!(!e.to_string().contains("bPxRfi"), "{e}");
+        assert!(!format!("{bad:?}").contains("bPxRfi"));
+        let temp = AccessKey {
+            id: "ASIAIOSFODNN7EXAMPLE".into(),
+            secret: "x".repeat(40),
+            root: false,
+        };
+        assert!(check_key(&temp).unwrap_err().message.contains("temporary"));
+    }
+}

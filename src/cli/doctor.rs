@@ -120,6 +120,7 @@ pub(super) fn check_pace() -> PaceArgs {
     PaceArgs {
         concurrency: 1,
         rate: None,
+        max_rate: crate::pace::DEFAULT_MAX,
         max_attempts: 3,
         backoff_ms: 250,
         call_timeout_ms: 10_000,

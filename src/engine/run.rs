@@ -568,6 +568,10 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<(), Jour
             Ok(()) => ("done", None),
             Err(e) => (outcome_label(e.class), Some(e.to_string())),
         };
+        // A refusal is the whole story of a failed operation: it is the note too.
+        let note = (state == ItemState::Failed)
+            .then(|| message.clone())
+            .flatten();
         ctx.journal
             .write(Write::EndAttempt {
                 batch,
@@ -576,7 +580,7 @@ async fn process<P: Platform>(ctx: &Ctx<P>, item: ItemRecord) -> Result<(), Jour
                 outcome,
                 message: message.clone(),
                 state,
-                note: None,
+                note,
             })
             .await?;
         let message = message.unwrap_or_default();

@@ -541,3 +541,20 @@ async fn qualification_and_block_operations_are_verified_by_their_own_probes() {
     );
     assert!(its[1].note.as_deref().unwrap().contains("never granted"));
 }
+
+#[tokio::test]
+async fn a_refusal_after_a_lost_answer_is_what_the_failed_row_says() {
+    // Dropped before it was applied, verified not applied, sent again, refused.
+    let (_d, path, b) = setup(vec![bonus(2, "X1", 100, "r")]);
+    let fake = Arc::new(Fake::with_script(&[
+        Step::Fail(ErrorClass::Ambiguous),
+        Step::Fail(ErrorClass::Refused),
+    ]));
+    run(&path, &b, &fake, Arc::new(StopSignal::default())).await;
+    let it = &items(&path, &b)[0];
+    assert_eq!(it.state, ItemState::Failed);
+    assert!(
+        it.note.as_deref().unwrap().contains("scripted Refused"),
+        "the refusal, not the verification before it: {it:?}"
+    );
+}

@@ -19,7 +19,8 @@ const MAX_GROUP: usize = 512;
 pub enum Write {
     /// Intent: the attempt is about to be sent. Answers the attempt's number.
     BeginAttempt { batch: i64, seq: u32 },
-    /// Outcome of attempt `n`, and the item's new state.
+    /// Outcome of attempt `n`, and the item's new state. `note` replaces the item's note: it
+    /// always says how the latest outcome came about.
     EndAttempt {
         batch: i64,
         seq: u32,
@@ -100,7 +101,7 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &Write) -> Result<i64, JournalError
             )?;
             let finished = (!state.is_open()).then_some(now);
             tx.execute(
-                "UPDATE items SET state = ?3, note = COALESCE(?5, note), finished_ms = ?6,
+                "UPDATE items SET state = ?3, note = ?5, finished_ms = ?6,
                         -- The last error stays while it matters; an operation done clears it
                         -- (every attempt's message stays in `attempts`).
                         error = CASE WHEN ?3 = 'done' THEN NULL ELSE COALESCE(?4, error) END

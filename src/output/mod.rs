@@ -86,7 +86,10 @@ pub fn write_stdout(text: &str) -> Result<(), OutputError> {
 }
 
 pub fn plural(n: u64, word: &str) -> String {
-    match (n, word.ends_with('s')) {
+    let sibilant = ["s", "sh", "ch", "x", "z"]
+        .iter()
+        .any(|e| word.ends_with(e));
+    match (n, sibilant) {
         (1, _) => format!("{n} {word}"),
         (_, true) => format!("{n} {word}es"),
         (_, false) => format!("{n} {word}s"),
@@ -124,6 +127,7 @@ mod tests {
         assert_eq!(plural(1, "bonus"), "1 bonus");
         assert_eq!(plural(2, "bonus"), "2 bonuses");
         assert_eq!(plural(3, "row"), "3 rows");
+        assert_eq!(plural(2, "other batch"), "2 other batches");
         assert_eq!(
             count(2, ("score to set", "scores to set")),
             "2 scores to set"

@@ -38,7 +38,7 @@ impl Exit {
     pub fn meaning(self) -> &'static str {
         match self {
             Exit::Ok => {
-                "every operation done or skipped (or, for `--dry-run`, the plan and its checks passed)"
+                "every operation done or skipped (for `--dry-run`: the plan and its read-only checks ran; what they found is listed, and under `preflight` in `--json`)"
             }
             Exit::Error => {
                 "payout itself failed (journal unreadable or lost, disk full, output unwritable, …)"

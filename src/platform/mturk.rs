@@ -238,6 +238,7 @@ pub struct MturkPlatform {
     client: Client,
     used: CredentialsUsed,
     clock: DateRecorder,
+    timeouts: Timeouts,
 }
 
 impl MturkPlatform {
@@ -271,6 +272,7 @@ impl MturkPlatform {
             client: Client::from_conf(conf),
             used,
             clock,
+            timeouts,
         })
     }
 
@@ -282,6 +284,28 @@ impl MturkPlatform {
     /// The server's clock as its latest answer gave it, if any answer came.
     pub fn server_clock(&self) -> Option<ServerClock> {
         self.clock.0.lock().ok().and_then(|c| *c)
+    }
+
+    /// [`classify`], with the timeouts this client was given named in timeout messages.
+    fn classify<E>(&self, err: SdkError<E, HttpResponse>) -> PlatformError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let timed_out = matches!(err, SdkError::TimeoutError(_));
+        let mut e = classify(err);
+        if timed_out {
+            e.message = format!(
+                "no answer within {} s; the call may or may not have been applied",
+                self.timeouts.call.as_secs_f64()
+            );
+        } else if e.class == ErrorClass::NotSent && e.message.contains("timed out") {
+            e.message = format!(
+                "could not connect within {} s: {}",
+                self.timeouts.connect.as_secs_f64(),
+                e.message
+            );
+        }
+        e
     }
 
     /// Pages through a list call until MTurk says it is done. A `NextToken` may come back on
@@ -336,7 +360,7 @@ impl Platform for MturkPlatform {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(classify),
+                .map_err(|e| self.classify(e)),
             Operation::Score {
                 worker,
                 value,
@@ -351,7 +375,7 @@ impl Platform for MturkPlatform {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(classify),
+                .map_err(|e| self.classify(e)),
             Operation::Revoke { worker, reason, .. } => c
                 .disassociate_qualification_from_worker()
                 .qualification_type_id(required(call.qualification)?)
@@ -360,7 +384,7 @@ impl Platform for MturkPlatform {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(classify),
+                .map_err(|e| self.classify(e)),
             Operation::Block { worker, reason } => c
                 .create_worker_block()
                 .worker_id(worker.as_str())
@@ -368,7 +392,7 @@ impl Platform for MturkPlatform {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(classify),
+                .map_err(|e| self.classify(e)),
             Operation::Unblock { worker, reason } => c
                 .delete_worker_block()
                 .worker_id(worker.as_str())
@@ -376,7 +400,7 @@ impl Platform for MturkPlatform {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(classify),
+                .map_err(|e| self.classify(e)),
         }
     }
 
@@ -394,7 +418,7 @@ impl Platform for MturkPlatform {
                         .set_next_token(next)
                         .send()
                         .await
-                        .map_err(classify)
+                        .map_err(|e| self.classify(e))
                 },
                 |page, out| {
                     for b in page.bonus_payments() {
@@ -434,7 +458,7 @@ impl Platform for MturkPlatform {
             .worker_id(worker.as_str())
             .send()
             .await
-            .map_err(classify);
+            .map_err(|e| self.classify(e));
         match answer {
             Ok(out) => Ok(match out.qualification() {
                 Some(q) if q.status() == Some(&QualificationStatus::Revoked) => QualScore::Revoked,
@@ -465,7 +489,7 @@ impl Platform for MturkPlatform {
                     .set_next_token(next)
                     .send()
                     .await
-                    .map_err(classify)
+                    .map_err(|e| self.classify(e))
             },
             |page, out| {
                 for b in page.worker_blocks() {
@@ -487,7 +511,7 @@ impl Platform for MturkPlatform {
             .get_account_balance()
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.classify(e))?;
         let parse = |s: Option<&str>| s.and_then(|s| Cents::parse_amount(s).ok());
         let available = parse(out.available_balance()).ok_or_else(|| PlatformError {
             class: ErrorClass::Refused,
@@ -519,7 +543,7 @@ impl Platform for MturkPlatform {
                         .set_next_token(next)
                         .send()
                         .await
-                        .map_err(classify)
+                        .map_err(|e| self.classify(e))
                 },
                 |page, out| {
                     for t in page.qualification_types() {
@@ -556,7 +580,7 @@ impl Platform for MturkPlatform {
             .qualification_type_status(QualificationTypeStatus::Active)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.classify(e))?;
         let id = out
             .qualification_type()
             .and_then(|t| t.qualification_type_id())
@@ -578,7 +602,7 @@ impl Platform for MturkPlatform {
             .assignment_id(assignment.as_str())
             .send()
             .await
-            .map_err(classify);
+            .map_err(|e| self.classify(e));
         match answer {
             Ok(out) => Ok(out.assignment().map(|a| AssignmentInfo {
                 worker: a.worker_id().unwrap_or_default().to_owned(),

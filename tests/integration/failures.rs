@@ -75,6 +75,10 @@ fn an_endpoint_that_never_answers_ends_in_bounded_time_with_the_cause_and_record
     assert_eq!(out.code, 6, "{out:?}");
     assert!(out.stderr.contains("did not answer"), "the cause: {out:?}");
     assert!(
+        out.stderr.contains("no answer within 1 s"),
+        "the timeout is shown: {out:?}"
+    );
+    assert!(
         out.stderr.contains("trying again in"),
         "said while waiting: {out:?}"
     );
@@ -392,6 +396,63 @@ fn a_dry_run_of_a_half_done_batch_plans_what_is_left_and_says_what_was_done() {
         emu.handle().stats().calls.get("SendBonus").copied(),
         Some(5)
     );
+}
+
+/// `status` and `report` read a journal on a read-only filesystem: a read-only bind mount in a
+/// private mount namespace (`unshare -rm`), so that nothing outside the test sees it.
+#[test]
+fn status_and_report_read_a_journal_on_a_read_only_filesystem() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let file = s.write("b.csv", &csv_text(&rows(3)));
+    assert_eq!(
+        s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)))
+            .code,
+        0
+    );
+    let dir = s.dir.path().display().to_string();
+    let bin = env!("CARGO_BIN_EXE_payout");
+    let script = format!(
+        "mount --bind {dir} {dir} && mount -o remount,bind,ro {dir} && \
+         if touch {dir}/probe 2>/dev/null; then echo WRITABLE; exit 9; fi && \
+         {bin} status --json && {bin} report --format json"
+    );
+    let env = s.payout(&[]);
+    let out: Outcome = std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script])
+        .env_clear()
+        .envs(env.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("\"paid\": 3"), "{out:?}");
+    assert!(out.stdout.contains("\"outcome\":\"paid\""), "{out:?}");
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    use crate::production::Pty;
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let file = s.write("b.csv", &csv_text(&rows(2)));
+    assert_eq!(
+        s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)))
+            .code,
+        0
+    );
+    let status = |color: bool| {
+        let mut pty = Pty::spawn_colored(s.payout(&["status"]), color);
+        pty.wait_for("SANDBOX", Duration::from_secs(30));
+        pty.finish(Duration::from_secs(30)).1
+    };
+    assert!(
+        status(true).contains("\x1b[1mSANDBOX"),
+        "coloured on a terminal"
+    );
+    assert!(!status(false).contains('\x1b'), "NO_COLOR is honoured");
+    // Not a terminal: never.
+    assert!(!s.run(&["status"]).stdout.contains('\x1b'));
 }
 
 #[test]

@@ -28,7 +28,12 @@ pub struct Pty {
 }
 
 impl Pty {
-    pub fn spawn(mut cmd: Command) -> Pty {
+    pub fn spawn(cmd: Command) -> Pty {
+        Pty::spawn_colored(cmd, false)
+    }
+
+    /// Like [`Pty::spawn`]; `color` leaves `NO_COLOR` unset so that payout may colour.
+    pub fn spawn_colored(mut cmd: Command, color: bool) -> Pty {
         let (mut master, mut slave) = (-1, -1);
         // SAFETY: openpty writes two new descriptors into the two ints; the null name, termios
         // and window size mean "none given".
@@ -51,9 +56,13 @@ impl Pty {
         };
         cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave))
+            .stderr(Stdio::from(slave));
+        if color {
+            cmd.env_remove("NO_COLOR");
+        } else {
             // No colour codes between the words the test looks for.
-            .env("NO_COLOR", "1");
+            cmd.env("NO_COLOR", "1");
+        }
         let child = cmd.spawn().expect("spawn payout on a pty");
         // The parent's copies of the slave must close, or reading the master never ends.
         drop(cmd);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use payout::emulator::{EmulatorConfig, RunningEmulator};
-use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute};
+use payout::engine::{EngineConfig, QualMap, Run, Silent, StopSignal, execute};
 use payout::input::{InputOptions, Row, parse_bytes};
 use payout::journal::{BatchKind, Journal};
 use payout::money::Cents;
@@ -117,16 +117,16 @@ fn pay(c: &mut Criterion) {
                 ..EngineConfig::default()
             };
             let before = emu.handle().stats().payments;
-            rt.block_on(execute(
-                platform.clone(),
-                writer,
+            rt.block_on(execute(Run {
+                platform: platform.clone(),
+                journal: writer,
                 batch,
-                QualMap::default(),
+                quals: QualMap::default(),
                 cfg,
-                Pacer::new(PaceConfig::pinned(100_000.0)),
-                Arc::new(Silent),
-                Arc::new(StopSignal::default()),
-            ))
+                pacer: Pacer::new(PaceConfig::pinned(100_000.0)),
+                reporter: Arc::new(Silent),
+                stop: Arc::new(StopSignal::default()),
+            }))
             .expect("run");
             assert_eq!(
                 emu.handle().stats().payments - before,

@@ -200,16 +200,16 @@ pub async fn execute_batch(
         pacer.rate(),
     ));
     let writer = Arc::new(journal.into_writer());
-    let result = engine::execute(
-        session.platform.clone(),
-        writer.clone(),
-        batch.clone(),
+    let result = engine::execute(engine::Run {
+        platform: session.platform.clone(),
+        journal: writer.clone(),
+        batch: batch.clone(),
         quals,
-        cfg.clone(),
+        cfg: cfg.clone(),
         pacer,
-        progress.clone(),
-        stop.clone(),
-    )
+        reporter: progress.clone(),
+        stop: stop.clone(),
+    })
     .await;
     if let Some(w) = watcher {
         w.abort();

@@ -7,7 +7,7 @@ use super::execute::missing_qualifications;
 use super::run::Source;
 use super::session::{Place, Session};
 use crate::engine::{
-    QualMap, Silent, StopSignal, create_missing, look_up_qualifications, verify_open,
+    QualMap, Run, Silent, StopSignal, create_missing, look_up_qualifications, verify_open,
 };
 use crate::error::{Failure, FailureKind};
 use crate::journal::{BatchInfo, BatchOptions, CloseKind, Journal, NewBatch, Write};
@@ -342,16 +342,16 @@ pub async fn verify_batch(
     let cfg = pace.engine();
     let left = journal
         .with_writer(|writer| {
-            verify_open(
-                session.platform.clone(),
-                writer,
-                batch.clone(),
+            verify_open(Run {
+                platform: session.platform.clone(),
+                journal: writer,
+                batch: batch.clone(),
                 quals,
-                cfg.clone(),
-                Pacer::new(cfg.pace),
-                std::sync::Arc::new(Silent),
-                std::sync::Arc::new(StopSignal::default()),
-            )
+                cfg: cfg.clone(),
+                pacer: Pacer::new(cfg.pace),
+                reporter: std::sync::Arc::new(Silent),
+                stop: std::sync::Arc::new(StopSignal::default()),
+            })
         })
         .await?;
     Ok(left)

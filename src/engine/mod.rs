@@ -25,7 +25,7 @@ pub use locks::{GroupGuard, GroupLocks};
 pub use preflight::{Finding, preflight};
 pub use quals::{LookupError, QualMap, create_missing, look_up_qualifications};
 pub use retry::{backoff, read_with_retries};
-pub use run::{Next, after_answer, execute, verify_open};
+pub use run::{Next, Run, after_answer, execute, verify_open};
 pub use verify::{Verdict, decide_block, decide_bonuses, decide_qualification};
 
 use crate::money::Cents;

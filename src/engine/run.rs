@@ -69,43 +69,45 @@ pub fn after_answer(
     }
 }
 
-/// Everything a run's tasks share.
-pub(super) struct Ctx<P> {
+/// What a run works with: where it sends, where it records, what it runs and how.
+pub struct Run<P> {
     pub platform: Arc<P>,
     pub journal: Arc<JournalWriter>,
     pub batch: BatchInfo,
+    /// The batch's qualification names resolved to type IDs.
+    pub quals: QualMap,
     pub cfg: EngineConfig,
     pub pacer: Pacer,
-    pub stop: Arc<StopSignal>,
     pub reporter: Arc<dyn Reporter>,
-    pub locks: GroupLocks,
-    pub quals: QualMap,
+    pub stop: Arc<StopSignal>,
 }
 
-/// Runs a batch: skip, verify, send. Returns when every started operation has settled;
+/// Everything a run's tasks share: the run, and its groups' locks.
+pub(super) struct Ctx<P> {
+    run: Run<P>,
+    pub locks: GroupLocks,
+}
+
+impl<P> std::ops::Deref for Ctx<P> {
+    type Target = Run<P>;
+    fn deref(&self) -> &Run<P> {
+        &self.run
+    }
+}
+
+impl<P> Run<P> {
+    fn ctx(self) -> Arc<Ctx<P>> {
+        Arc::new(Ctx {
+            run: self,
+            locks: GroupLocks::default(),
+        })
+    }
+}
+
+/// Runs a batch: verify, skip, send. Returns when every started operation has settled;
 /// operations not started stay open in the journal.
-#[allow(clippy::too_many_arguments)]
-pub async fn execute<P: Platform>(
-    platform: Arc<P>,
-    journal: Arc<JournalWriter>,
-    batch: BatchInfo,
-    quals: QualMap,
-    cfg: EngineConfig,
-    pacer: Pacer,
-    reporter: Arc<dyn Reporter>,
-    stop: Arc<StopSignal>,
-) -> Result<RunEnd, JournalError> {
-    let ctx = Arc::new(Ctx {
-        platform,
-        journal,
-        batch,
-        pacer,
-        cfg,
-        stop,
-        reporter,
-        locks: GroupLocks::default(),
-        quals,
-    });
+pub async fn execute<P: Platform>(run: Run<P>) -> Result<RunEnd, JournalError> {
+    let ctx = run.ctx();
     let run = ctx
         .journal
         .write(Write::RunStart {
@@ -147,30 +149,10 @@ pub async fn execute<P: Platform>(
     })
 }
 
-/// Only verifies (for `payout cancel`): every unknown operation of the batch is decided if the
-/// platform can be asked. Returns how many stay unknown.
-#[allow(clippy::too_many_arguments)]
-pub async fn verify_open<P: Platform>(
-    platform: Arc<P>,
-    journal: Arc<JournalWriter>,
-    batch: BatchInfo,
-    quals: QualMap,
-    cfg: EngineConfig,
-    pacer: Pacer,
-    reporter: Arc<dyn Reporter>,
-    stop: Arc<StopSignal>,
-) -> Result<u64, JournalError> {
-    let ctx = Arc::new(Ctx {
-        platform,
-        journal,
-        batch,
-        pacer,
-        cfg,
-        stop,
-        reporter,
-        locks: GroupLocks::default(),
-        quals,
-    });
+/// Only verifies (for `payout cancel` and `--supersede`): every unknown operation of the batch
+/// is decided if the platform can be asked. Returns how many stay unknown.
+pub async fn verify_open<P: Platform>(run: Run<P>) -> Result<u64, JournalError> {
+    let ctx = run.ctx();
     verify_unknown(&ctx).await?;
     let id = ctx.batch.id;
     let left = ctx

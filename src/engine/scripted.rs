@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::Run;
 use super::*;
 use crate::ids::{AssignmentId, QualificationTypeId, WorkerId};
 use crate::input::Row;
@@ -228,16 +229,16 @@ async fn run_with(
     let journal = Arc::new(Journal::open(path).unwrap().into_writer());
     tokio::time::timeout(
         Duration::from_secs(20),
-        execute(
-            platform.clone(),
-            journal.clone(),
-            batch.clone(),
+        execute(Run {
+            platform: platform.clone(),
+            journal: journal.clone(),
+            batch: batch.clone(),
             quals,
-            cfg(),
-            Pacer::new(PaceConfig::pinned(10_000.0)),
-            Arc::new(Silent),
+            cfg: cfg(),
+            pacer: Pacer::new(PaceConfig::pinned(10_000.0)),
+            reporter: Arc::new(Silent),
             stop,
-        ),
+        }),
     )
     .await
     .expect("bounded")
@@ -392,16 +393,16 @@ async fn a_systemic_refusal_stops_the_batch_and_leaves_the_rest_pending() {
     let journal = Arc::new(Journal::open(&path).unwrap().into_writer());
     let mut c = cfg();
     c.concurrency = 1;
-    let end = execute(
-        fake.clone(),
-        journal.clone(),
-        b.clone(),
-        QualMap::default(),
-        c,
-        Pacer::new(PaceConfig::pinned(10_000.0)),
-        Arc::new(Silent),
-        Arc::new(StopSignal::default()),
-    )
+    let end = execute(Run {
+        platform: fake.clone(),
+        journal: journal.clone(),
+        batch: b.clone(),
+        quals: QualMap::default(),
+        cfg: c,
+        pacer: Pacer::new(PaceConfig::pinned(10_000.0)),
+        reporter: Arc::new(Silent),
+        stop: Arc::new(StopSignal::default()),
+    })
     .await
     .unwrap();
     drop(Arc::try_unwrap(journal).ok().unwrap().finish());
@@ -520,16 +521,16 @@ async fn qualification_and_block_operations_are_verified_by_their_own_probes() {
     let journal = Arc::new(Journal::open(&path).unwrap().into_writer());
     let mut c = cfg();
     c.concurrency = 1;
-    execute(
-        fake.clone(),
-        journal.clone(),
-        b.clone(),
+    execute(Run {
+        platform: fake.clone(),
+        journal: journal.clone(),
+        batch: b.clone(),
         quals,
-        c,
-        Pacer::new(PaceConfig::pinned(10_000.0)),
-        Arc::new(Silent),
-        Arc::new(StopSignal::default()),
-    )
+        cfg: c,
+        pacer: Pacer::new(PaceConfig::pinned(10_000.0)),
+        reporter: Arc::new(Silent),
+        stop: Arc::new(StopSignal::default()),
+    })
     .await
     .unwrap();
     drop(Arc::try_unwrap(journal).ok().unwrap().finish());

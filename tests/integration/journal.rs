@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use payout::emulator::{BackgroundEmulator, EmulatorConfig, RunningEmulator};
-use payout::engine::{EngineConfig, QualMap, Silent, StopSignal, execute};
+use payout::engine::{EngineConfig, QualMap, Run, Silent, StopSignal, execute};
 use payout::ids::{AssignmentId, QualificationTypeId, WorkerId};
 use payout::input::{InputOptions, Row as OpRow, parse_bytes};
 use payout::journal::{BatchKind, ItemState, Journal};
@@ -159,16 +159,16 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
             backoff_base: Duration::from_millis(1),
             ..EngineConfig::default()
         };
-        execute(
-            platform.clone(),
-            writer.clone(),
-            batch.clone(),
-            QualMap::default(),
+        execute(Run {
+            platform: platform.clone(),
+            journal: writer.clone(),
+            batch: batch.clone(),
+            quals: QualMap::default(),
             cfg,
-            Pacer::new(PaceConfig::pinned(10_000.0)),
-            Arc::new(Silent),
-            Arc::new(StopSignal::default()),
-        )
+            pacer: Pacer::new(PaceConfig::pinned(10_000.0)),
+            reporter: Arc::new(Silent),
+            stop: Arc::new(StopSignal::default()),
+        })
         .await
         .unwrap();
         let journal = Arc::try_unwrap(writer).ok().unwrap().finish();

@@ -176,9 +176,10 @@ fn check_key(key: &AccessKey) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Reads a line from standard input with the terminal's echo off, so that the secret is not
-/// shown; the echo is restored before returning.
-fn read_hidden_line() -> std::io::Result<String> {
+/// Shows `prompt` and reads a line from standard input with the terminal's echo off, so that
+/// the secret is not shown; the echo goes off before the prompt appears (nothing typed ahead is
+/// echoed either) and is restored before returning.
+fn read_hidden_line(prompt: &str) -> std::io::Result<String> {
     let fd = libc::STDIN_FILENO;
     // SAFETY: termios is plain data; tcgetattr fills it in or fails and leaves it unused.
     let mut term: libc::termios = unsafe { std::mem::zeroed() };
@@ -193,6 +194,11 @@ fn read_hidden_line() -> std::io::Result<String> {
     // SAFETY: as above; `term` is the settings just read with ECHO cleared.
     if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
         return Err(std::io::Error::last_os_error());
+    }
+    {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(prompt.as_bytes());
+        let _ = err.flush();
     }
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line);
@@ -221,9 +227,8 @@ fn ask_for_key() -> Result<AccessKey, Failure> {
     prompt("AWS access key ID: ");
     let mut id = String::new();
     std::io::stdin().lock().read_line(&mut id).map_err(failed)?;
-    prompt("AWS secret access key (not shown): ");
     let secret = if terminal {
-        read_hidden_line().map_err(failed)?
+        read_hidden_line("AWS secret access key (not shown): ").map_err(failed)?
     } else {
         let mut s = String::new();
         std::io::stdin().lock().read_line(&mut s).map_err(failed)?;

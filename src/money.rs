@@ -1,4 +1,5 @@
-//! Money as integer cents: parsing MTurk's `CurrencyAmount`, formatting `$12.34`, and the fee.
+//! Money as integer cents: parsing MTurk's `CurrencyAmount`, formatting `$12.34`. (Fees are a
+//! platform's policy: `platform::bonus_fee`.)
 //!
 //! Nothing here ever touches floating point: amounts are parsed digit by digit.
 
@@ -102,20 +103,6 @@ impl Cents {
         format!("{}.{:02}", self.0 / 100, self.0 % 100)
     }
 
-    /// MTurk's fee on a bonus: 20 %, at least one cent, rounded half-up to the cent.
-    ///
-    /// ```
-    /// use payout::money::Cents;
-    /// assert_eq!(Cents(1234).bonus_fee(), Cents(247)); // 246.8 → 247
-    /// assert_eq!(Cents(2).bonus_fee(), Cents(1)); // the one-cent minimum
-    /// ```
-    pub fn bonus_fee(self) -> Cents {
-        // 20 % of n cents is 20n/100 cents; adding 50 before the integer division rounds a
-        // remainder of half a cent or more upward.
-        let fee = (self.0 * 20 + 50) / 100;
-        Cents(fee.max(1))
-    }
-
     pub fn checked_sub(self, other: Cents) -> Option<Cents> {
         self.0.checked_sub(other.0).map(Cents)
     }
@@ -206,18 +193,6 @@ mod tests {
     }
 
     #[test]
-    fn fee_is_twenty_percent_half_up_with_a_one_cent_minimum() {
-        assert_eq!(Cents(1).bonus_fee(), Cents(1));
-        assert_eq!(Cents(2).bonus_fee(), Cents(1)); // 0.4 → 0, minimum 1
-        assert_eq!(Cents(3).bonus_fee(), Cents(1)); // 0.6 → 1
-        assert_eq!(Cents(7).bonus_fee(), Cents(1)); // 1.4 → 1
-        assert_eq!(Cents(8).bonus_fee(), Cents(2)); // 1.6 → 2
-        assert_eq!(Cents(100).bonus_fee(), Cents(20));
-        assert_eq!(Cents(1234).bonus_fee(), Cents(247)); // 246.8 → 247
-        assert_eq!(Cents(1232).bonus_fee(), Cents(246)); // 246.4 → 246
-    }
-
-    #[test]
     fn displays_dollars_with_grouping() {
         assert_eq!(Cents(5).to_string(), "$0.05");
         assert_eq!(Cents(123456789).to_string(), "$1,234,567.89");
@@ -231,17 +206,5 @@ mod tests {
             prop_assert_eq!(Cents::parse_bonus(&Cents(c).to_api_string()), Ok(Cents(c)));
         }
 
-        #[test]
-        fn fee_matches_exact_rational_rounding(c in 1u64..10_000_000) {
-            // fee*100 is the closest multiple of 100 to 20*c, ties upward.
-            let fee = Cents(c).bonus_fee().0;
-            let exact_times_100 = 20 * c;
-            if fee > 1 {
-                prop_assert!(fee * 100 + 50 > exact_times_100);
-                prop_assert!(fee * 100 <= exact_times_100 + 50);
-            } else {
-                prop_assert!(exact_times_100 < 150);
-            }
-        }
     }
 }

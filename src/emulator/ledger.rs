@@ -139,7 +139,7 @@ impl Ledger {
             assignment_id: p.assignment_id.to_owned(),
             hit_id: p.hit_id.to_owned(),
             amount: p.amount,
-            fee: p.amount.bonus_fee(),
+            fee: crate::platform::bonus_fee(p.amount),
             reason: p.reason.to_owned(),
             token: p.token.map(str::to_owned),
             time_ms: p.time_ms,

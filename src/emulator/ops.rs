@@ -977,7 +977,7 @@ impl State {
             None if self.known_mode => return Err(guesses::assignment_missing(&assignment_id)),
             None => default_hit_id(&assignment_id),
         };
-        let fee = amount.bonus_fee();
+        let fee = crate::platform::bonus_fee(amount);
         let total = amount + fee;
         let over_limit = self
             .config

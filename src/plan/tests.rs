@@ -187,7 +187,7 @@ proptest! {
             .collect();
         let (_, s) = plan(rows, Target::Sandbox, false);
         prop_assert_eq!(s.totals.bonus.0, amounts.iter().sum::<u64>());
-        prop_assert_eq!(s.totals.fee.0, amounts.iter().map(|c| Cents(*c).bonus_fee().0).sum::<u64>());
+        prop_assert_eq!(s.totals.fee.0, amounts.iter().map(|c| crate::platform::bonus_fee(Cents(*c)).0).sum::<u64>());
         prop_assert_eq!(s.totals.operations as usize, amounts.len());
     }
 }

@@ -37,7 +37,10 @@ const MAX_PAGES: usize = 1000;
 /// assert_eq!(bonus_fee(Cents(2)), Cents(1)); // the one-cent minimum
 /// ```
 pub fn bonus_fee(amount: Cents) -> Cents {
-    amount.bonus_fee()
+    // 20 % of n cents is 20n/100 cents; adding 50 before the integer division rounds a
+    // remainder of half a cent or more upward.
+    let fee = (amount.0 * 20 + 50) / 100;
+    Cents(fee.max(1))
 }
 
 /// Where the keys come from.
@@ -861,6 +864,33 @@ mod tests {
             ),
             Systemic(S::AccountNotLinked)
         );
+    }
+
+    #[test]
+    fn fee_is_twenty_percent_half_up_with_a_one_cent_minimum() {
+        assert_eq!(bonus_fee(Cents(1)), Cents(1));
+        assert_eq!(bonus_fee(Cents(2)), Cents(1)); // 0.4 → 0, minimum 1
+        assert_eq!(bonus_fee(Cents(3)), Cents(1)); // 0.6 → 1
+        assert_eq!(bonus_fee(Cents(7)), Cents(1)); // 1.4 → 1
+        assert_eq!(bonus_fee(Cents(8)), Cents(2)); // 1.6 → 2
+        assert_eq!(bonus_fee(Cents(100)), Cents(20));
+        assert_eq!(bonus_fee(Cents(1234)), Cents(247)); // 246.8 → 247
+        assert_eq!(bonus_fee(Cents(1232)), Cents(246)); // 246.4 → 246
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fee_matches_exact_rational_rounding(c in 1u64..10_000_000) {
+            // fee*100 is the closest multiple of 100 to 20*c, ties upward.
+            let fee = bonus_fee(Cents(c)).0;
+            let exact_times_100 = 20 * c;
+            if fee > 1 {
+                proptest::prop_assert!(fee * 100 + 50 > exact_times_100);
+                proptest::prop_assert!(fee * 100 <= exact_times_100 + 50);
+            } else {
+                proptest::prop_assert!(exact_times_100 < 150);
+            }
+        }
     }
 
     #[test]

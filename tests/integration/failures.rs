@@ -373,7 +373,7 @@ fn a_dry_run_of_a_half_done_batch_plans_what_is_left_and_says_what_was_done() {
     let limit: u64 = rows
         .iter()
         .take(4)
-        .map(|r| r.cents + Cents(r.cents).bonus_fee().0)
+        .map(|r| r.cents + payout::platform::bonus_fee(Cents(r.cents)).0)
         .sum();
     let emu = emulator(EmulatorConfig {
         spend_limit: Some(Cents(limit)),

@@ -53,7 +53,7 @@ fn a_thousand_rows_are_paid_exactly_once_and_journal_report_and_ledger_agree() {
     }
     let balance_spent: u64 = rows
         .iter()
-        .map(|r| r.cents + Cents(r.cents).bonus_fee().0)
+        .map(|r| r.cents + payout::platform::bonus_fee(Cents(r.cents)).0)
         .sum();
     assert_eq!(emu.handle().balance(), Cents(1_000_000 - balance_spent));
 
@@ -152,7 +152,7 @@ fn lost_answers_faults_and_throttling_still_pay_each_valid_row_once() {
 fn insufficient_funds_mid_batch_stops_cleanly_and_the_same_command_pays_the_rest_once() {
     let s = Scratch::new();
     let rows = rows(60);
-    let cost = |r: &Row| r.cents + Cents(r.cents).bonus_fee().0;
+    let cost = |r: &Row| r.cents + payout::platform::bonus_fee(Cents(r.cents)).0;
     let limit: u64 = rows.iter().take(25).map(cost).sum();
     let emu = emulator(EmulatorConfig {
         spend_limit: Some(Cents(limit)),

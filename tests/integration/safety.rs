@@ -28,7 +28,7 @@ fn assert_no_assignment_paid_twice(h: &EmulatorHandle) {
 }
 
 fn cost(r: &Row) -> u64 {
-    r.cents + Cents(r.cents).bonus_fee().0
+    r.cents + payout::platform::bonus_fee(Cents(r.cents)).0
 }
 
 /// A batch of `rows` interrupted by a spend limit after the first `paid` rows' worth.

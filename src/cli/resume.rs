@@ -4,7 +4,8 @@
 use clap::Args;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
-use super::execute::{Signals, execute_batch, first_signal, interrupted};
+use super::confirm::{confirm, need_terminal};
+use super::execute::{Signals, execute_batch, first_signal, interrupted, open_totals};
 use super::session::{Place, Session};
 use super::{Ctx, Outcome};
 use crate::error::{Exit, Failure, FailureKind};
@@ -65,11 +66,9 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
             ),
         ));
     }
-    if batch.target == crate::target::Target::Production && !args.pace.yes {
-        return Err(Failure::new(
-            FailureKind::Confirmation,
-            "--production works with real money and real workers; add --yes to confirm",
-        ));
+    let production = batch.target == crate::target::Target::Production;
+    if production {
+        need_terminal(args.pace.yes)?;
     }
     let place = Place::for_batch(&batch, &args.target)?;
     ctx.printer.say(format!(
@@ -89,6 +88,21 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
         r = startup => r?,
         _ = first_signal(&mut signals) => return Err(interrupted()),
     };
+    if production {
+        let how = batch
+            .content_digest
+            .as_deref()
+            .map(|d| journal.rehearsal(d))
+            .transpose()?
+            .flatten();
+        confirm(
+            ctx,
+            &open_totals(&journal, &batch)?,
+            &balance,
+            how.as_deref(),
+            args.pace.yes,
+        )?;
+    }
     ctx.put("batch", &batch.name);
     execute_batch(
         ctx, journal, batch, session, &place, &args.pace, balance, signals,

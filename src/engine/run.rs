@@ -326,7 +326,7 @@ async fn verify_group<P: Platform>(
     let g = group.clone();
     let items = ctx
         .journal
-        .read(move |c| group_items(c, &ledger, &g))
+        .read(move |c| group_items(c, &ledger, &g, -1))
         .await?;
     let is_focus = |i: &ItemRecord| focus.is_some_and(|f| f.batch == i.batch && f.seq == i.seq);
     let wanted = |i: &ItemRecord| i.state == ItemState::Unknown || is_focus(i);

@@ -126,16 +126,17 @@ fn prior_items(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Every item of `group` on `ledger`, in every batch, oldest first.
+/// Every item of `group` on `ledger`, in every batch but `exclude` (-1: none), oldest first.
 pub(crate) fn group_items(
     conn: &Connection,
     ledger: &str,
     group: &Group,
+    exclude: i64,
 ) -> Result<Vec<GroupItem>, JournalError> {
     let mut items = prior_items(
         conn,
-        "i.group_hash = ?1 AND b.ledger = ?2",
-        params![group.hash64(), ledger],
+        "i.group_hash = ?1 AND b.ledger = ?2 AND i.batch_id != ?3",
+        params![group.hash64(), ledger, exclude],
     )?;
     items.retain(|p| p.item.op.group() == *group);
     Ok(items)
@@ -154,22 +155,6 @@ pub(crate) fn same_ops(
         params![op.identity_hash(), ledger, exclude_batch],
     )?;
     items.retain(|p| p.item.op.same_as(op));
-    Ok(items)
-}
-
-/// Items of other batches on `ledger` in `op`'s group.
-pub(crate) fn group_items_elsewhere(
-    conn: &Connection,
-    ledger: &str,
-    group: &Group,
-    exclude_batch: i64,
-) -> Result<Vec<PriorItem>, JournalError> {
-    let mut items = prior_items(
-        conn,
-        "i.group_hash = ?1 AND b.ledger = ?2 AND i.batch_id != ?3",
-        params![group.hash64(), ledger, exclude_batch],
-    )?;
-    items.retain(|p| p.item.op.group() == *group);
     Ok(items)
 }
 
@@ -300,17 +285,14 @@ impl Journal {
         same_ops(self.conn(), ledger, op, exclude_batch)
     }
 
-    pub fn group_items_elsewhere(
+    /// Every item of `group` on `ledger`, in every batch but `exclude` (-1: none).
+    pub fn group_items(
         &self,
         ledger: &str,
         group: &Group,
-        exclude_batch: i64,
-    ) -> Result<Vec<PriorItem>, JournalError> {
-        group_items_elsewhere(self.conn(), ledger, group, exclude_batch)
-    }
-
-    pub fn group_items(&self, ledger: &str, group: &Group) -> Result<Vec<GroupItem>, JournalError> {
-        group_items(self.conn(), ledger, group)
+        exclude: i64,
+    ) -> Result<Vec<GroupItem>, JournalError> {
+        group_items(self.conn(), ledger, group, exclude)
     }
 
     pub fn items_page(
@@ -695,6 +677,6 @@ impl crate::plan::Prior for LedgerPrior<'_> {
         if !self.any {
             return Ok(Vec::new());
         }
-        group_items_elsewhere(self.journal.conn(), &self.ledger, group, -1)
+        group_items(self.journal.conn(), &self.ledger, group, -1)
     }
 }

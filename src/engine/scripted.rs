@@ -28,6 +28,10 @@ enum Step {
     ApplyThen(ErrorClass),
     /// Answer this error without applying anything.
     Fail(ErrorClass),
+    /// Answer this error, without applying anything, after a while (a slow dropped connection).
+    FailLate(ErrorClass, Duration),
+    /// Apply it at once, answer success after a while (a slow answer).
+    ApplyAnswerLate(Duration),
 }
 
 #[derive(Default)]
@@ -36,6 +40,8 @@ struct Fake {
     scores: Mutex<Vec<(String, String, QualScore)>>,
     blocked: Mutex<HashSet<String>>,
     script: Mutex<VecDeque<Step>>,
+    /// Steps for the calls carrying a given request token, before the shared script.
+    by_token: Mutex<std::collections::HashMap<String, VecDeque<Step>>>,
     applies: Mutex<Vec<String>>,
     lookups: Mutex<u64>,
     /// Stops the run as the scripted answer is given (Ctrl-C while a retry waits).
@@ -107,7 +113,10 @@ impl Platform for Fake {
             op => format!("{} {}", op.kind(), op.worker()),
         };
         self.applies.lock().unwrap().push(label);
-        let step = self.script.lock().unwrap().pop_front();
+        let by_token = call
+            .token
+            .and_then(|t| self.by_token.lock().unwrap().get_mut(t)?.pop_front());
+        let step = by_token.or_else(|| self.script.lock().unwrap().pop_front());
         let result = match step {
             None => {
                 self.perform(&call);
@@ -118,6 +127,15 @@ impl Platform for Fake {
                 Err(err(class))
             }
             Some(Step::Fail(class)) => Err(err(class)),
+            Some(Step::FailLate(class, after)) => {
+                tokio::time::sleep(after).await;
+                Err(err(class))
+            }
+            Some(Step::ApplyAnswerLate(after)) => {
+                self.perform(&call);
+                tokio::time::sleep(after).await;
+                Ok(())
+            }
         };
         if step.is_some()
             && self.script.lock().unwrap().is_empty()
@@ -557,5 +575,47 @@ async fn a_refusal_after_a_lost_answer_is_what_the_failed_row_says() {
     assert!(
         it.note.as_deref().unwrap().contains("scripted Refused"),
         "the refusal, not the verification before it: {it:?}"
+    );
+}
+
+#[tokio::test]
+async fn one_operation_of_a_group_at_a_time_keeps_identical_payments_apart() {
+    // Two identical bonuses (a deliberate repeat): the first's connection drops slowly without
+    // applying it, the second is applied at once but answered late. Were both under way
+    // together, verifying the first would find the second's bonus and take it for its own.
+    let rows = vec![bonus(2, "X1", 100, "r"), bonus(3, "X1", 100, "r")];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let mut c = config(Target::Sandbox);
+    c.allow_duplicates = true;
+    let (b, planned) = record(&mut j, rows, c, "b.csv");
+    drop(j);
+    let fake = Arc::new(Fake::default());
+    {
+        let mut by = fake.by_token.lock().unwrap();
+        let first = planned[0].token.clone().unwrap();
+        let second = planned[1].token.clone().unwrap();
+        by.insert(
+            first,
+            [Step::FailLate(
+                ErrorClass::Ambiguous,
+                Duration::from_millis(100),
+            )]
+            .into(),
+        );
+        by.insert(
+            second,
+            [Step::ApplyAnswerLate(Duration::from_millis(300))].into(),
+        );
+    }
+    run(&path, &b, &fake, Arc::new(StopSignal::default())).await;
+    let its = items(&path, &b);
+    assert!(its.iter().all(|i| i.state == ItemState::Done), "{its:#?}");
+    assert_eq!(
+        fake.bonuses.lock().unwrap().len(),
+        2,
+        "both paid, each once: {:?}",
+        fake.applies()
     );
 }

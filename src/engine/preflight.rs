@@ -40,6 +40,8 @@ pub enum Finding {
     UnknownWorker { origin: Origin, worker: String },
     /// Most IDs are unknown: they probably belong to the other environment.
     OtherEnvironment { unknown: u64, checked: u64 },
+    /// Scores and revokes that would change nothing: the worker already stands as asked.
+    Unchanged { operations: u64 },
     /// A check could not be made.
     Unchecked { what: String, message: String },
 }
@@ -47,7 +49,7 @@ pub enum Finding {
 impl Finding {
     /// Whether this finding fails the preflight (a rehearsal must have none).
     pub fn fails(&self) -> bool {
-        !matches!(self, Finding::Unchecked { .. })
+        !matches!(self, Finding::Unchecked { .. } | Finding::Unchanged { .. })
     }
 }
 
@@ -85,6 +87,10 @@ impl std::fmt::Display for Finding {
             Finding::Unchecked { what, message } => {
                 write!(f, "{what} could not be checked: {message}")
             }
+            Finding::Unchanged { operations } => write!(
+                f,
+                "{operations} of the scores and revokes would change nothing: those workers already stand as asked"
+            ),
         }
     }
 }
@@ -103,7 +109,9 @@ pub async fn preflight<P: Platform>(
 ) -> Vec<Finding> {
     // One check per assignment (bonuses) and per (worker, qualification) (scores, revokes).
     let mut assignments: BTreeMap<AssignmentId, Vec<(Origin, WorkerId, Cents)>> = BTreeMap::new();
-    let mut scores: BTreeMap<(WorkerId, QualificationTypeId), Origin> = BTreeMap::new();
+    // The state each score or revoke asks for: Some(value) granted, None revoked.
+    let mut scores: BTreeMap<(WorkerId, QualificationTypeId), (Origin, Option<i32>)> =
+        BTreeMap::new();
     for (origin, op) in ops {
         match op {
             Operation::Bonus {
@@ -119,9 +127,16 @@ pub async fn preflight<P: Platform>(
             Operation::Score {
                 worker,
                 qualification,
+                value,
                 ..
+            } => {
+                if let Some(id) = quals.id(qualification) {
+                    scores
+                        .entry((worker.clone(), id))
+                        .or_insert_with(|| (origin.clone(), Some(*value)));
+                }
             }
-            | Operation::Revoke {
+            Operation::Revoke {
                 worker,
                 qualification,
                 ..
@@ -129,7 +144,7 @@ pub async fn preflight<P: Platform>(
                 if let Some(id) = quals.id(qualification) {
                     scores
                         .entry((worker.clone(), id))
-                        .or_insert_with(|| origin.clone());
+                        .or_insert_with(|| (origin.clone(), None));
                 }
             }
             Operation::Block { .. } | Operation::Unblock { .. } => {}
@@ -207,7 +222,7 @@ pub async fn preflight<P: Platform>(
             (unknown, out)
         });
     }
-    for ((worker, id), origin) in scores {
+    for ((worker, id), (origin, wanted)) in scores {
         let (platform, pacer, stop, cfg, checked) = (
             platform.clone(),
             pacer.clone(),
@@ -230,7 +245,15 @@ pub async fn preflight<P: Platform>(
             .await;
             checked();
             match now {
-                Ok(QualScore::Granted(_) | QualScore::Revoked | QualScore::None) => (0, vec![]),
+                Ok(now) => {
+                    let unchanged = match (wanted, now) {
+                        (Some(v), QualScore::Granted(g)) => v == g,
+                        (None, QualScore::Revoked | QualScore::None) => true,
+                        _ => false,
+                    };
+                    let f = unchanged.then_some(Finding::Unchanged { operations: 1 });
+                    (0, f.into_iter().collect())
+                }
                 Err(e) if invalid_id(&e) => (
                     1,
                     vec![Finding::UnknownWorker {
@@ -249,6 +272,20 @@ pub async fn preflight<P: Platform>(
         unknown += u;
         total += 1;
         findings.extend(f);
+    }
+    // Unchanged operations are one line, however many.
+    let unchanged: u64 = findings
+        .iter()
+        .map(|f| match f {
+            Finding::Unchanged { operations } => *operations,
+            _ => 0,
+        })
+        .sum();
+    findings.retain(|f| !matches!(f, Finding::Unchanged { .. }));
+    if unchanged > 0 {
+        findings.push(Finding::Unchanged {
+            operations: unchanged,
+        });
     }
     findings.sort_by(|a, b| origin_of(a).cmp(&origin_of(b)));
     // Thousands of lines saying the same thing help nobody: most IDs unknown is one finding.

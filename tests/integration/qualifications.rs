@@ -341,3 +341,49 @@ fn a_thousand_mixed_operations_under_faults_and_kills_end_exactly_as_the_file_as
         }
     }
 }
+
+#[test]
+fn a_dry_run_of_a_qualification_file_says_how_many_operations_would_change_nothing() {
+    let emu = emulator(signed_config());
+    let t = target_args(&emu);
+    // Someone (another journal, another tool) already gave A1 the score.
+    let other = Scratch::new();
+    let first = other.write(
+        "first.csv",
+        "WorkerId,QualificationTypeId,IntegerValue\nA1B2C3D4E5F6,Panel,3\n",
+    );
+    assert_eq!(
+        other
+            .run(&args(
+                &["run", first.to_str().unwrap(), "--create-missing"],
+                &t
+            ))
+            .code,
+        0
+    );
+    let s = Scratch::new();
+    let file = s.write(
+        "q.csv",
+        "WorkerId,QualificationTypeId,IntegerValue,Action\nA1B2C3D4E5F6,Panel,3,\nA2B2C3D4E5F6,Panel,4,\nA3B2C3D4E5F6,Panel,,revoke\n",
+    );
+    let out = s.run(&args(
+        &["run", file.to_str().unwrap(), "--dry-run", "--json"],
+        &t,
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("2 of the scores and revokes would change nothing"),
+        "{out:?}"
+    );
+    let v = json_output(&out);
+    assert_eq!(v["preflight"]["passed"], true, "unchanged is not a failure");
+    assert_eq!(
+        emu.handle()
+            .stats()
+            .calls
+            .get("AssociateQualificationWithWorker"),
+        Some(&1),
+        "only the first run's grant"
+    );
+}

@@ -30,6 +30,7 @@ struct State {
     paid: Cents,
     failed: u64,
     retries: u64,
+    throttled: u64,
     rate: f64,
     limit: Option<f64>,
     last_log: Instant,
@@ -62,6 +63,7 @@ impl Progress {
                 paid: Cents::ZERO,
                 failed: 0,
                 retries: 0,
+                throttled: 0,
                 rate,
                 limit: None,
                 last_log: now,
@@ -89,6 +91,10 @@ impl Progress {
         match s.limit {
             Some(l) => line.push_str(&format!(", limit ≈{l:.1}/s)")),
             None => line.push(')'),
+        }
+        // Being throttled now and then is how the pace finds the limit: counted, not alarming.
+        if s.throttled > 0 {
+            line.push_str(&format!(" · {} throttled", s.throttled));
         }
         if let Some(groups) = s.verifying.filter(|_| s.done == 0) {
             line.push_str(&format!(" · verifying {groups} groups sent before"));
@@ -161,6 +167,10 @@ impl Reporter for Progress {
                     s.failed += 1;
                     s.done += 1;
                 }
+                Event::Retrying {
+                    class: crate::platform::ErrorClass::Throttled,
+                    ..
+                } => s.throttled += 1,
                 Event::Retrying { message, delay, .. } => {
                     first_failure = s.failing.is_none();
                     s.retries += 1;

@@ -174,9 +174,10 @@ pub async fn record_new(
         },
     })?;
     // The plan is made again as the items are written: against a second, read-only view of
-    // the journal (what other batches hold does not change meanwhile).
+    // the journal (what other batches hold does not change meanwhile). The batch's own items,
+    // written a chunk at a time, are not history.
     let reader = Journal::open_read_only(journal.path())?;
-    let mut prior = reader.prior(&place.ledger())?;
+    let mut prior = reader.prior_excluding(&place.ledger(), batch.id)?;
     let mut planner = Planner::new(plan.config.clone(), &mut prior);
     let mut chunk: Vec<PlannedItem> = Vec::with_capacity(IMPORT_CHUNK);
     let mut write_error = None;

@@ -638,21 +638,35 @@ impl Journal {
 pub struct LedgerPrior<'a> {
     journal: &'a Journal,
     ledger: String,
-    /// Whether the ledger has any batch at all: if not, nothing is asked.
+    /// A batch whose items are not "prior" (the batch being imported), or -1.
+    exclude: i64,
+    /// Whether the ledger has any other batch at all: if not, nothing is asked.
     any: bool,
 }
 
 impl Journal {
     /// The planning view of `ledger` for a batch not yet recorded.
     pub fn prior(&self, ledger: &str) -> Result<LedgerPrior<'_>, JournalError> {
+        self.prior_excluding(ledger, -1)
+    }
+
+    /// The planning view of `ledger` for `batch`, recorded and being imported: its own items
+    /// (and the batch itself) are not history. Without this, every row of an import on a
+    /// ledger with no other batch would be looked up twice in the journal.
+    pub fn prior_excluding(
+        &self,
+        ledger: &str,
+        batch: i64,
+    ) -> Result<LedgerPrior<'_>, JournalError> {
         let any = self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM batches WHERE ledger = ?1)",
-            [ledger],
+            "SELECT EXISTS (SELECT 1 FROM batches WHERE ledger = ?1 AND id != ?2)",
+            params![ledger, batch],
             |r| r.get(0),
         )?;
         Ok(LedgerPrior {
             journal: self,
             ledger: ledger.to_owned(),
+            exclude: batch,
             any,
         })
     }
@@ -670,13 +684,13 @@ impl crate::plan::Prior for LedgerPrior<'_> {
         if !self.any {
             return Ok(Vec::new());
         }
-        same_ops(self.journal.conn(), &self.ledger, op, -1)
+        same_ops(self.journal.conn(), &self.ledger, op, self.exclude)
     }
 
     fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, JournalError> {
         if !self.any {
             return Ok(Vec::new());
         }
-        group_items(self.journal.conn(), &self.ledger, group, -1)
+        group_items(self.journal.conn(), &self.ledger, group, self.exclude)
     }
 }

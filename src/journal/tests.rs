@@ -417,3 +417,49 @@ fn a_batch_whose_import_was_interrupted_is_removed_and_never_run() {
     assert!(j.batch_by_id(batch.id).unwrap().is_none());
     assert!(j.items(batch.id).unwrap().is_empty());
 }
+
+#[test]
+fn a_batch_being_imported_is_not_history_of_itself() {
+    use crate::plan::Prior;
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+    let cfg = config(Target::Emulator);
+    let ledger = crate::target::ledger(cfg.target, None);
+    let (items, summary) =
+        crate::plan::plan_rows(rows(5), cfg.clone(), &mut crate::plan::NoPrior).unwrap();
+    let batch = j
+        .insert_batch(&NewBatch {
+            fingerprint: summary.fingerprint,
+            content_digest: summary.content_digest,
+            kind: cfg.kind,
+            target: cfg.target,
+            endpoint: None,
+            source: "big.csv".into(),
+            options: BatchOptions::default(),
+        })
+        .unwrap();
+    // The first chunk is in; the rest of the file is planned against the ledger.
+    j.insert_items(batch.id, &items[..3]).unwrap();
+    let mut own = j.prior_excluding(&ledger, batch.id).unwrap();
+    assert!(
+        !own.has_history(),
+        "nothing but the batch itself is on the ledger"
+    );
+    assert!(own.same_ops(&items[0].op).unwrap().is_empty());
+    // A batch planned before this one is recorded still sees it.
+    let mut before = j.prior(&ledger).unwrap();
+    assert!(before.has_history());
+    assert_eq!(before.same_ops(&items[0].op).unwrap().len(), 1);
+    // With another batch on the ledger, the importing batch's own items stay out of the
+    // answers (they would count as overlaps, and renumber deliberate repeats).
+    let other = rows(8).split_off(5);
+    record(&mut j, other, cfg, "other.csv");
+    let mut own = j.prior_excluding(&ledger, batch.id).unwrap();
+    assert!(own.has_history());
+    assert!(own.same_ops(&items[0].op).unwrap().is_empty());
+    assert!(
+        own.group_elsewhere(&items[1].op.group())
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,5 +1,7 @@
-//! Benchmarks of payout's own pipeline: reading + validating + planning a CSV, and paying a batch
-//! end to end (journal with fsync, runner, real SDK) into the emulator on 127.0.0.1.
+//! Benchmarks of payout's own pipeline through the library: reading + validating + planning a
+//! CSV, recording it in a fresh journal, and paying a batch end to end (journal with fsync,
+//! engine, real SDK) into the emulator on 127.0.0.1. The binary's own figures at scale are in
+//! `scale.rs` and `end_to_end.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,16 +45,58 @@ fn csv(n: usize) -> String {
 }
 
 fn input(c: &mut Criterion) {
-    let n = 10_000;
-    let text = csv(n);
     let mut g = c.benchmark_group("input");
+    for (n, name) in [
+        (10_000, "parse_validate_plan_10k_rows"),
+        (100_000, "parse_validate_plan_100k_rows"),
+    ] {
+        let text = csv(n);
+        g.throughput(Throughput::Elements(n as u64));
+        if n > 10_000 {
+            g.sample_size(10);
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let rows = parse_bytes(text.as_bytes(), "bench.csv", &InputOptions::default())
+                    .expect("valid");
+                plan_rows(rows, config(), &mut NoPrior).expect("plan")
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Planning and recording 100,000 rows in a fresh journal: the SQLite side of an import (the
+/// binary re-reads the file as it imports; here the rows are already in memory).
+fn import(c: &mut Criterion) {
+    let n = 100_000;
+    let rows: Vec<Row> =
+        parse_bytes(csv(n).as_bytes(), "bench.csv", &InputOptions::default()).expect("valid");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut g = c.benchmark_group("import");
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function("parse_validate_plan_10k_rows", |b| {
-        b.iter(|| {
-            let rows =
-                parse_bytes(text.as_bytes(), "bench.csv", &InputOptions::default()).expect("valid");
-            plan_rows(rows, config(), &mut NoPrior).expect("plan")
-        })
+    g.sample_size(10);
+    let mut round = 0u32;
+    g.bench_function("plan_and_record_100k_rows", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                let path = dir.path().join(format!("import{round}.sqlite"));
+                (Journal::open(&path).expect("journal"), rows.clone(), path)
+            },
+            |(mut journal, rows, path)| {
+                journal
+                    .plan_and_record(rows, config(), "bench.csv")
+                    .expect("batch");
+                drop(journal);
+                for p in
+                    std::iter::once(path.clone()).chain(payout::journal::companion_paths(&path))
+                {
+                    let _ = std::fs::remove_file(p);
+                }
+            },
+            criterion::BatchSize::PerIteration,
+        )
     });
     g.finish();
 }
@@ -139,5 +183,5 @@ fn pay(c: &mut Criterion) {
     assert!(emu.handle().double_payments().is_empty());
 }
 
-criterion_group!(benches, input, pay);
+criterion_group!(benches, input, import, pay);
 criterion_main!(benches);

@@ -14,9 +14,7 @@ use crate::journal::{BatchInfo, BatchOptions, CloseKind, Journal, NewBatch, Writ
 use crate::op::QualRef;
 use crate::output::plural;
 use crate::pace::Pacer;
-use crate::plan::{
-    OverlapReason, PlanConfig, PlanError, PlanSummary, PlannedItem, Planner, plan_source,
-};
+use crate::plan::{OverlapReason, PlanConfig, PlanError, PlanSummary, Planner, plan_source};
 
 /// The choices of `payout run` that shape a new batch.
 pub struct NewOptions<'a> {
@@ -36,9 +34,6 @@ pub struct NewPlan {
     pub missing: Vec<String>,
 }
 
-/// Items written to the journal per call while a file is imported.
-const IMPORT_CHUNK: usize = 20_000;
-
 /// Plans `source` against the ledger's history without keeping its items: what a new batch
 /// would skip and where it overlaps other batches. With no other batch on the ledger there is
 /// nothing to ask, and the first pass's plan (`probe`) is the plan.
@@ -54,8 +49,22 @@ fn plan_pass(
         return Ok(probe.clone());
     }
     let mut planner = Planner::new(config.clone(), &mut prior);
-    plan_source(&|sink| source.scan(sink), &mut planner, &mut |_| Ok(())).map_err(plan_failure)?;
-    Ok(planner.finish())
+    plan_source(&|sink| source.rescan(sink), &mut planner, &mut |_| Ok(()))
+        .map_err(plan_failure)?;
+    let plan = planner.finish();
+    unchanged(&plan, probe, &source.name())?;
+    Ok(plan)
+}
+
+/// Refuses a later pass over the file whose rows are not those the first pass validated (a
+/// later pass does not look for repeats again: this is what lets it trust the first).
+fn unchanged(later: &PlanSummary, first: &PlanSummary, name: &str) -> Result<(), Failure> {
+    if later.fingerprint == first.fingerprint {
+        return Ok(());
+    }
+    Err(plan_failure(PlanError::Input(
+        crate::input::InputErrors::whole(name, "its content is not what was checked a moment ago"),
+    )))
 }
 
 pub fn plan_failure(e: PlanError) -> Failure {
@@ -179,15 +188,14 @@ pub async fn record_new(
     let reader = Journal::open_read_only(journal.path())?;
     let mut prior = reader.prior_excluding(&place.ledger(), batch.id)?;
     let mut planner = Planner::new(plan.config.clone(), &mut prior);
-    let mut chunk: Vec<PlannedItem> = Vec::with_capacity(IMPORT_CHUNK);
+    let rows = plan.summary.totals.operations + plan.summary.skipped;
+    let mut import = journal.import(batch.id, rows >= crate::journal::BULK_IMPORT_ROWS)?;
     let mut write_error = None;
-    plan_source(&|sink| source.scan(sink), &mut planner, &mut |item| {
-        chunk.push(item);
-        if chunk.len() >= IMPORT_CHUNK {
-            if let Err(e) = journal.insert_items(batch.id, &chunk) {
-                write_error.get_or_insert(e);
-            }
-            chunk.clear();
+    plan_source(&|sink| source.rescan(sink), &mut planner, &mut |item| {
+        if write_error.is_none()
+            && let Err(e) = import.push(item)
+        {
+            write_error = Some(e);
         }
         Ok(())
     })
@@ -195,17 +203,8 @@ pub async fn record_new(
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    journal.insert_items(batch.id, &chunk)?;
-    let imported = planner.finish();
-    if imported.fingerprint != plan.summary.fingerprint {
-        return Err(plan_failure(PlanError::Input(
-            crate::input::InputErrors::whole(
-                name,
-                "its content is not what was checked a moment ago",
-            ),
-        )));
-    }
-    journal.finish_import(batch.id)?;
+    unchanged(&planner.finish(), &plan.summary, name)?;
+    import.finish()?;
     if !plan.missing.is_empty() {
         let created = create_missing(
             session.platform.as_ref(),

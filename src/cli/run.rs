@@ -112,6 +112,16 @@ impl Source {
     pub fn scan(&self, sink: &mut dyn FnMut(Row)) -> Result<(), InputErrors> {
         scan(&self.path, &self.opts, sink).map(|_| ())
     }
+
+    /// Another pass over the file the first pass validated, without its repeat check: the
+    /// caller compares the pass's fingerprint with the first's before it trusts the rows.
+    pub fn rescan(&self, sink: &mut dyn FnMut(Row)) -> Result<(), InputErrors> {
+        crate::input::rescan(&self.path, &self.opts, sink).map(|_| ())
+    }
+
+    pub fn name(&self) -> String {
+        self.path.display().to_string()
+    }
 }
 
 /// What the first pass learns: the batch's identity and totals, the names it uses, the rows

@@ -23,4 +23,6 @@ pub use columns::{
 };
 pub use problems::{InputErrors, InputProblem, MAX_STORED_PROBLEMS};
 pub use row::MAX_REASON_CHARS;
-pub use scan::{FileFacts, FileKind, Format, InputOptions, Row, parse_bytes, scan, scan_bytes};
+pub use scan::{
+    FileFacts, FileKind, Format, InputOptions, Row, parse_bytes, rescan, scan, scan_bytes,
+};

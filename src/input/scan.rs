@@ -154,7 +154,30 @@ pub fn scan(
     let name = path.display().to_string();
     let file = std::fs::File::open(path)
         .map_err(|e| InputErrors::whole(&name, format!("cannot read the file: {e}")))?;
-    scan_reader(file, &name, opts, sink)
+    scan_reader(file, &name, opts, Repeats::Check, sink)
+}
+
+/// [`scan`] again over a file it accepted a moment ago, without looking for repeats (the 32
+/// bytes per operation of that check are not needed twice). The caller must prove the rows are
+/// the ones checked, by their fingerprint, before it uses them: an import does, before the
+/// batch becomes usable.
+pub fn rescan(
+    path: &Path,
+    opts: &InputOptions,
+    sink: &mut dyn FnMut(Row),
+) -> Result<FileFacts, InputErrors> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path)
+        .map_err(|e| InputErrors::whole(&name, format!("cannot read the file: {e}")))?;
+    scan_reader(file, &name, opts, Repeats::Trust, sink)
+}
+
+/// Whether a pass looks for repeated and conflicting operations.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeats {
+    Check,
+    /// The file was checked by an earlier pass.
+    Trust,
 }
 
 /// [`scan`] over bytes in memory; `name` labels messages.
@@ -164,7 +187,7 @@ pub fn scan_bytes(
     opts: &InputOptions,
     sink: &mut dyn FnMut(Row),
 ) -> Result<FileFacts, InputErrors> {
-    scan_reader(bytes, name, opts, sink)
+    scan_reader(bytes, name, opts, Repeats::Check, sink)
 }
 
 /// Every valid operation of `bytes`, for tests and small files.
@@ -231,6 +254,7 @@ fn scan_reader(
     mut src: impl Read,
     name: &str,
     opts: &InputOptions,
+    repeats: Repeats,
     sink: &mut dyn FnMut(Row),
 ) -> Result<FileFacts, InputErrors> {
     let cannot_read = |e: io::Error| InputErrors::whole(name, format!("cannot read the file: {e}"));
@@ -384,7 +408,9 @@ fn scan_reader(
         let mut found = Vec::new();
         layout.row(&mut ctx, opts, &mut |col, op| found.push((col, op)));
         for (col, op) in found {
-            seen.add(&op, line, col);
+            if repeats == Repeats::Check {
+                seen.add(&op, line, col);
+            }
             operations += 1;
             *by_kind.entry(op.kind()).or_default() += 1;
             if problems.is_empty() {

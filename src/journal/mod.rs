@@ -16,7 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use query::{GroupItem, ItemFilter, KindStateCount, LedgerPrior, PriorItem};
+pub use query::{
+    BULK_IMPORT_ROWS, GroupItem, Import, ItemFilter, KindStateCount, LedgerPrior, PriorItem,
+};
 pub use records::{
     BatchInfo, BatchKind, BatchOptions, CloseKind, Closed, ItemRecord, ItemState, NewBatch,
     QualTypeRecord, QualTypeState,
@@ -27,6 +29,7 @@ pub use writer::{JournalWriter, Write};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/journal/0001_init.sql"),
     include_str!("../../schemas/journal/0002_operations.sql"),
+    include_str!("../../schemas/journal/0003_fewer_indexes.sql"),
 ];
 
 /// Marks a SQLite file as a payout journal (`PRAGMA application_id`): "payo".

@@ -142,7 +142,8 @@ pub(crate) fn group_items(
     Ok(items)
 }
 
-/// Items of other batches on `ledger` that are the same operation as `op`.
+/// Items of other batches on `ledger` that are the same operation as `op`: found through its
+/// group (the same operation is always in the same group; the journal indexes groups only).
 pub(crate) fn same_ops(
     conn: &Connection,
     ledger: &str,
@@ -151,8 +152,13 @@ pub(crate) fn same_ops(
 ) -> Result<Vec<PriorItem>, JournalError> {
     let mut items = prior_items(
         conn,
-        "i.op_hash = ?1 AND b.ledger = ?2 AND i.batch_id != ?3",
-        params![op.identity_hash(), ledger, exclude_batch],
+        "i.group_hash = ?1 AND i.op_hash = ?2 AND b.ledger = ?3 AND i.batch_id != ?4",
+        params![
+            op.group().hash64(),
+            op.identity_hash(),
+            ledger,
+            exclude_batch
+        ],
     )?;
     items.retain(|p| p.item.op.same_as(op));
     Ok(items)
@@ -469,57 +475,38 @@ impl Journal {
         self.check_file()
     }
 
-    /// Adds planned items to a batch, in transactions of many rows (an import of a large file
-    /// is a few dozen commits, not one per row).
+    /// Adds planned items to a batch and commits them (the batch stays unusable until
+    /// [`Journal::finish_import`]).
     pub fn insert_items<'a>(
         &mut self,
         batch: i64,
         items: impl IntoIterator<Item = &'a PlannedItem>,
     ) -> Result<u64, JournalError> {
-        const PER_TRANSACTION: usize = 20_000;
-        let mut count = 0u64;
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let tx = self.conn_mut().transaction()?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO items (batch_id, seq, line, col, kind, group_hash, op_hash,
-                        worker_id, assignment_id, amount_cents, fee_cents, reason, qual_id,
-                        qual_name, value, notify, occurrence, token, state, note)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                             ?16, ?17, ?18, ?19, ?20)",
-                )?;
-                for item in items.by_ref().take(PER_TRANSACTION) {
-                    let c = op_columns(&item.op);
-                    insert.execute(params![
-                        batch,
-                        item.seq,
-                        item.origin.line as i64,
-                        item.origin.column,
-                        c.kind,
-                        item.op.group().hash64(),
-                        item.op.identity_hash(),
-                        c.worker,
-                        c.assignment,
-                        c.amount,
-                        item.fee.map(|f| f.0 as i64),
-                        c.reason,
-                        c.qual_id,
-                        c.qual_name,
-                        c.value,
-                        c.notify,
-                        item.occurrence,
-                        item.token,
-                        item.state.as_str(),
-                        item.note,
-                    ])?;
-                    count += 1;
-                }
-            }
-            tx.commit()?;
+        let mut import = self.import(batch, false)?;
+        for item in items {
+            import.push(item.clone())?;
         }
-        self.check_file()?;
-        Ok(count)
+        import.commit()?;
+        Ok(import.count)
+    }
+
+    /// Starts writing a batch's items: see [`Import`]. `bulk` for a large import (see
+    /// [`BULK_IMPORT_ROWS`]).
+    pub fn import(&mut self, batch: i64, bulk: bool) -> Result<Import<'_>, JournalError> {
+        let cache = if bulk {
+            BULK_CACHE_KIB
+        } else {
+            IMPORT_CACHE_KIB
+        };
+        self.conn().pragma_update(None, "cache_size", -cache)?;
+        Ok(Import {
+            journal: self,
+            batch,
+            bulk,
+            waiting: Vec::with_capacity(ROWS_PER_INSERT),
+            open: 0,
+            count: 0,
+        })
     }
 
     /// What payout knows of a qualification type name on a ledger.
@@ -692,5 +679,167 @@ impl crate::plan::Prior for LedgerPrior<'_> {
             return Ok(Vec::new());
         }
         group_items(self.journal.conn(), &self.ledger, group, self.exclude)
+    }
+}
+
+/// An import of at least this many rows is a bulk import.
+pub const BULK_IMPORT_ROWS: u64 = 100_000;
+/// Rows written per transaction by an import that is not bulk.
+const IMPORT_COMMIT_ROWS: usize = 250_000;
+/// SQLite's page cache during an import, KiB (its default is 2,000 KiB).
+const IMPORT_CACHE_KIB: i64 = 32 * 1024;
+/// The page cache of a bulk import, KiB: it only appends, and its index sort takes as much
+/// memory as the cache is allowed.
+const BULK_CACHE_KIB: i64 = 8 * 1024;
+/// SQLite's default page cache, KiB, given back when an import ends.
+const DEFAULT_CACHE_KIB: i64 = 2_000;
+/// Rows inserted by one statement. SQLite builds a table for each `IN (...)` list of three or
+/// more values (the table's CHECKs, the open-items index's condition) every time a statement
+/// runs: once per 64 rows costs a third of what once per row did.
+const ROWS_PER_INSERT: usize = 64;
+/// Values bound per row.
+const ITEM_INSERT_COLUMNS: usize = 20;
+
+/// The statement that inserts `rows` items.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO items (batch_id, seq, line, col, kind, group_hash, op_hash, worker_id,
+            assignment_id, amount_cents, fee_cents, reason, qual_id, qual_name, value, notify,
+            occurrence, token, state, note) VALUES ",
+    );
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 1..=ITEM_INSERT_COLUMNS {
+            if c > 1 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("?{}", r * ITEM_INSERT_COLUMNS + c));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// The group index as schema version 2 made it (a bulk import makes it again).
+const GROUP_INDEX: &str = "CREATE INDEX items_group ON items (group_hash)";
+
+/// A batch's items being written. The group index's keys are random hashes, so each row lands
+/// on a page anywhere in it: with 20,000-row commits and SQLite's default cache, every commit
+/// wrote most of that index again, and 1,000,000 rows took a minute to import.
+///
+/// So an import writes in a few large transactions with a page cache that holds what they
+/// touch; and a bulk import is one transaction that drops the group index first and builds it
+/// again (a sort) before it commits: if it is interrupted, all of it rolls back, index
+/// included. Committing seldom loses nothing: a batch is unusable until its import is
+/// finished, and an interrupted import is started again from the file.
+pub struct Import<'j> {
+    journal: &'j mut Journal,
+    batch: i64,
+    bulk: bool,
+    /// Rows given and not yet inserted.
+    waiting: Vec<PlannedItem>,
+    /// Rows inserted in the open transaction (0: none open).
+    open: usize,
+    /// Rows written in all.
+    pub count: u64,
+}
+
+impl Import<'_> {
+    /// Writes `item` (in a moment: rows are inserted [`ROWS_PER_INSERT`] at a time).
+    pub fn push(&mut self, item: PlannedItem) -> Result<(), JournalError> {
+        self.waiting.push(item);
+        if self.waiting.len() >= ROWS_PER_INSERT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the rows waiting, in one statement.
+    fn flush(&mut self) -> Result<(), JournalError> {
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        {
+            let conn = self.journal.conn();
+            if self.open == 0 {
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                if self.bulk {
+                    conn.execute_batch("DROP INDEX items_group")?;
+                }
+            }
+            self.open += self.waiting.len();
+            let mut insert = conn.prepare_cached(&insert_sql(self.waiting.len()))?;
+            for (i, item) in self.waiting.iter().enumerate() {
+                let c = op_columns(&item.op);
+                let at = i * ITEM_INSERT_COLUMNS;
+                let mut bind =
+                    |n: usize, v: &dyn rusqlite::ToSql| insert.raw_bind_parameter(at + n, v);
+                bind(1, &self.batch)?;
+                bind(2, &item.seq)?;
+                bind(3, &(item.origin.line as i64))?;
+                bind(4, &item.origin.column)?;
+                bind(5, &c.kind)?;
+                bind(6, &item.op.group().hash64())?;
+                bind(7, &item.op.identity_hash())?;
+                bind(8, &c.worker)?;
+                bind(9, &c.assignment)?;
+                bind(10, &c.amount)?;
+                bind(11, &item.fee.map(|f| f.0 as i64))?;
+                bind(12, &c.reason)?;
+                bind(13, &c.qual_id)?;
+                bind(14, &c.qual_name)?;
+                bind(15, &c.value)?;
+                bind(16, &c.notify)?;
+                bind(17, &item.occurrence)?;
+                bind(18, &item.token)?;
+                bind(19, &item.state.as_str())?;
+                bind(20, &item.note)?;
+            }
+            insert.raw_execute()?;
+        }
+        self.count += self.waiting.len() as u64;
+        self.waiting.clear();
+        if !self.bulk && self.open >= IMPORT_COMMIT_ROWS {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Commits what was written so far (a bulk import first builds its index again).
+    pub fn commit(&mut self) -> Result<(), JournalError> {
+        if !self.waiting.is_empty() {
+            // Inserts them, and commits if they make a transaction full.
+            self.flush()?;
+        }
+        if self.open > 0 {
+            let conn = self.journal.conn();
+            if self.bulk {
+                conn.execute_batch(GROUP_INDEX)?;
+            }
+            conn.execute_batch("COMMIT")?;
+            self.open = 0;
+            self.journal.check_file()?;
+        }
+        Ok(())
+    }
+
+    /// Commits the rest and marks the import complete.
+    pub fn finish(mut self) -> Result<u64, JournalError> {
+        self.commit()?;
+        self.journal.finish_import(self.batch)?;
+        Ok(self.count)
+    }
+}
+
+impl Drop for Import<'_> {
+    fn drop(&mut self) {
+        let conn = self.journal.conn();
+        if self.open > 0 {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let _ = conn.pragma_update(None, "cache_size", -DEFAULT_CACHE_KIB);
     }
 }

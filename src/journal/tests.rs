@@ -463,3 +463,97 @@ fn a_batch_being_imported_is_not_history_of_itself() {
             .is_empty()
     );
 }
+
+/// A batch recorded and not yet imported, with its items planned.
+fn batch_to_import(j: &mut Journal, n: u64) -> (BatchInfo, Vec<PlannedItem>) {
+    let cfg = config(Target::Emulator);
+    let (items, summary) =
+        crate::plan::plan_rows(rows(n), cfg.clone(), &mut crate::plan::NoPrior).unwrap();
+    let batch = j
+        .insert_batch(&NewBatch {
+            fingerprint: summary.fingerprint,
+            content_digest: summary.content_digest,
+            kind: cfg.kind,
+            target: cfg.target,
+            endpoint: None,
+            source: "big.csv".into(),
+            options: BatchOptions::default(),
+        })
+        .unwrap();
+    (batch, items)
+}
+
+/// How SQLite would find the items of a group.
+fn group_query_plan(j: &Journal) -> String {
+    j.conn()
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT seq FROM items WHERE group_hash = 7",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap()
+}
+
+#[test]
+fn an_import_writes_every_row_in_statements_of_many_rows_bulk_or_not() {
+    for bulk in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        // 200 rows: three full statements and a short one.
+        let (batch, items) = batch_to_import(&mut j, 200);
+        let mut import = j.import(batch.id, bulk).unwrap();
+        for item in &items {
+            import.push(item.clone()).unwrap();
+        }
+        assert_eq!(import.finish().unwrap(), 200);
+        let back = j.items(batch.id).unwrap();
+        assert_eq!(back.len(), items.len(), "bulk: {bulk}");
+        for (sent, read) in items.iter().zip(&back) {
+            assert_eq!(sent.seq, read.seq);
+            assert_eq!(sent.origin, read.origin);
+            assert!(sent.op.same_as(&read.op), "{:?} {:?}", sent.op, read.op);
+            assert_eq!(sent.token, read.token);
+            assert_eq!(sent.fee, read.fee);
+            assert_eq!(sent.occurrence, read.occurrence);
+            assert_eq!(sent.state, read.state);
+        }
+        assert!(
+            j.batch_by_id(batch.id).unwrap().is_some(),
+            "usable once imported"
+        );
+        // The group index is back (a bulk import built it again) and finds the batch's rows.
+        assert!(group_query_plan(&j).contains("items_group"), "bulk: {bulk}");
+        let ledger = crate::target::ledger(Target::Emulator, None);
+        let mut prior = j.prior(&ledger).unwrap();
+        use crate::plan::Prior;
+        assert_eq!(prior.same_ops(&items[150].op).unwrap().len(), 1);
+        assert_eq!(
+            prior.group_elsewhere(&items[199].op.group()).unwrap().len(),
+            1
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_bulk_import_rolls_back_whole_its_index_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let (_, earlier) = record(&mut j, rows(3), config(Target::Emulator), "a.csv");
+    let (batch, items) = batch_to_import(&mut j, 300);
+    let mut import = j.import(batch.id, true).unwrap();
+    for item in &items[..250] {
+        import.push(item.clone()).unwrap();
+    }
+    // The process stops here: nothing of the import stays, and the index is whole.
+    drop(import);
+    assert!(j.items(batch.id).unwrap().is_empty());
+    assert!(group_query_plan(&j).contains("items_group"));
+    drop(j);
+    let j = Journal::open(&path).unwrap();
+    assert!(j.batch_by_id(batch.id).unwrap().is_none());
+    let ledger = crate::target::ledger(Target::Emulator, None);
+    let mut prior = j.prior(&ledger).unwrap();
+    use crate::plan::Prior;
+    assert_eq!(prior.same_ops(&earlier[2].op).unwrap().len(), 1);
+}

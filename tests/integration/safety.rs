@@ -362,3 +362,70 @@ fn supersede_verifies_and_closes_the_old_batch_and_the_new_amounts_are_paid_once
     assert_eq!(s.run(&["resume"]).code, 0, "nothing left anywhere");
     assert_paid_exactly_once(&h, &edited);
 }
+
+/// A file is read once to be validated and again to be imported; the later read does not look
+/// for repeats again, so it must prove it read the rows that were checked. A FIFO in place of
+/// the file gives each read other content: the second adds a repeat of a row.
+#[test]
+fn a_file_that_changes_between_its_reads_is_refused_and_nothing_is_paid() {
+    use std::io::Write as _;
+    let s = Scratch::new();
+    let emu = emulator(EmulatorConfig::default());
+    let checked = csv_text(&rows(3));
+    let mut repeated = rows(3);
+    repeated.push(repeated[2].clone());
+    let changed = csv_text(&repeated);
+    let fifo = s.path("b.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let path = fifo.clone();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let writer = std::thread::spawn(move || {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        use std::sync::atomic::Ordering;
+        // Opening a FIFO to write without blocking fails (ENXIO) while no reader has it open.
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+        };
+        let mut given = 0;
+        for text in [checked, changed.clone(), changed] {
+            let mut f = loop {
+                if stop.load(Ordering::SeqCst) {
+                    return given;
+                }
+                match open() {
+                    Ok(f) => break f,
+                    Err(_) => std::thread::yield_now(),
+                }
+            };
+            f.write_all(text.as_bytes()).unwrap();
+            drop(f);
+            given += 1;
+            // That reader sees the end of the text once no writer has the FIFO open; the next
+            // text is for the next reader.
+            while open().is_ok() {
+                if stop.load(Ordering::SeqCst) {
+                    return given;
+                }
+                std::thread::yield_now();
+            }
+        }
+        given
+    });
+    let out = s.run(&args(&["run", fifo.to_str().unwrap()], &target_args(&emu)));
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(writer.join().unwrap(), 2, "read twice: {out:?}");
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(
+        out.stderr.contains("the file changed while payout read it"),
+        "{out:?}"
+    );
+    assert_eq!(emu.handle().stats().payments, 0, "{out:?}");
+}

@@ -9,7 +9,9 @@
 //! `payout run FILE --emulator --endpoint-url URL --journal J --rate 100000 --concurrency 32`
 //! (`E2E_CONCURRENCY` to change 32): rows/s over the whole process and over its paying phase
 //! (first SendBonus to last payment). Then the same rows through a plain loop of the real
-//! `aws-sdk-mturk` client, one SendBonus after another, no journal (what a boto3 script does).
+//! `aws-sdk-mturk` client, one SendBonus after another, no journal; and the same loop in
+//! Python's boto3 (up to 5,000 rows; skipped where python3 has no boto3), the loop researchers
+//! write today.
 //!
 //! latency: the same two with 50–100 ms per answer and no limit (`E2E_LATENCY_ROWS=5000,300`:
 //! payout's rows, the loop's rows): with nothing to wait for, a sequential loop on 127.0.0.1 is
@@ -75,6 +77,13 @@ fn throughput() {
             p.whole / s,
             p.paying / s
         );
+        if let Some(b) = boto3_loop(n.min(5000), run) {
+            println!(
+                "  run {run}: boto3 loop {b:.0} rows/s; ratio {:.1}× (whole) / {:.1}× (paying)",
+                p.whole / b,
+                p.paying / b
+            );
+        }
     }
 }
 
@@ -296,4 +305,43 @@ fn pace() {
             let _ = std::fs::remove_file(&journal);
         }
     }
+}
+
+/// The loop researchers write today: Python's boto3, one `send_bonus` after another, on a
+/// fresh emulator with no latency. `None` (and a line saying so) without python3 and boto3.
+fn boto3_loop(n: usize, run: usize) -> Option<f64> {
+    const SCRIPT: &str = r#"
+import sys, time, boto3
+from botocore.config import Config
+url, n, run = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+c = boto3.client("mturk", endpoint_url=url, region_name="us-east-1",
+                 aws_access_key_id="AKIDPAYOUTBENCH", aws_secret_access_key="payout-bench",
+                 config=Config(retries={"max_attempts": 1}))
+start = time.monotonic()
+for i in range(n):
+    c.send_bonus(WorkerId="A%012d" % i, AssignmentId="3ASSIGN%023d" % i,
+                 BonusAmount="%d.%02d" % (i % 5, 1 + i % 99),
+                 Reason="Bonus for round %d, thanks!" % (i % 7),
+                 UniqueRequestToken="boto-%s-%d" % (run, i))
+print(time.monotonic() - start)
+"#;
+    let emu = emulator(EmulatorConfig::default());
+    let out = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, &emu.url(), &n.to_string(), &run.to_string()])
+        .output();
+    let elapsed: Option<f64> = match &out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().parse().ok(),
+        _ => None,
+    };
+    let Some(elapsed) = elapsed else {
+        println!("    boto3 loop: skipped (needs python3 with boto3)");
+        return None;
+    };
+    assert_eq!(
+        emu.handle().stats().payments,
+        n as u64,
+        "the loop paid every row"
+    );
+    println!("    boto3 loop: {n} paid in {elapsed:.2} s");
+    Some(n as f64 / elapsed)
 }

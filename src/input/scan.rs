@@ -151,10 +151,7 @@ pub fn scan(
     opts: &InputOptions,
     sink: &mut dyn FnMut(Row),
 ) -> Result<FileFacts, InputErrors> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path)
-        .map_err(|e| InputErrors::whole(&name, format!("cannot read the file: {e}")))?;
-    scan_reader(file, &name, opts, Repeats::Check, sink)
+    scan_file(path, opts, Repeats::Check, sink)
 }
 
 /// [`scan`] again over a file it accepted a moment ago, without looking for repeats (the 32
@@ -166,10 +163,19 @@ pub fn rescan(
     opts: &InputOptions,
     sink: &mut dyn FnMut(Row),
 ) -> Result<FileFacts, InputErrors> {
+    scan_file(path, opts, Repeats::Trust, sink)
+}
+
+fn scan_file(
+    path: &Path,
+    opts: &InputOptions,
+    repeats: Repeats,
+    sink: &mut dyn FnMut(Row),
+) -> Result<FileFacts, InputErrors> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path)
         .map_err(|e| InputErrors::whole(&name, format!("cannot read the file: {e}")))?;
-    scan_reader(file, &name, opts, Repeats::Trust, sink)
+    scan_reader(file, &name, opts, repeats, sink)
 }
 
 /// Whether a pass looks for repeated and conflicting operations.

@@ -391,24 +391,11 @@ fn a_batch_whose_import_was_interrupted_is_removed_and_never_run() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.sqlite");
     let mut j = Journal::open(&path).unwrap();
-    let cfg = config(Target::Emulator);
-    let (items, summary) =
-        crate::plan::plan_rows(rows(5), cfg.clone(), &mut crate::plan::NoPrior).unwrap();
-    let batch = j
-        .insert_batch(&NewBatch {
-            fingerprint: summary.fingerprint.clone(),
-            content_digest: summary.content_digest,
-            kind: cfg.kind,
-            target: cfg.target,
-            endpoint: None,
-            source: "big.csv".into(),
-            options: BatchOptions::default(),
-        })
-        .unwrap();
+    let (batch, items) = batch_to_import(&mut j, 5);
     j.insert_items(batch.id, &items[..3]).unwrap();
     // Not found while importing, and gone once the process that imported it is.
     assert!(
-        j.batch_by_fingerprint(&summary.fingerprint)
+        j.batch_by_fingerprint(&batch.fingerprint)
             .unwrap()
             .is_none()
     );
@@ -425,19 +412,7 @@ fn a_batch_being_imported_is_not_history_of_itself() {
     let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
     let cfg = config(Target::Emulator);
     let ledger = crate::target::ledger(cfg.target, None);
-    let (items, summary) =
-        crate::plan::plan_rows(rows(5), cfg.clone(), &mut crate::plan::NoPrior).unwrap();
-    let batch = j
-        .insert_batch(&NewBatch {
-            fingerprint: summary.fingerprint,
-            content_digest: summary.content_digest,
-            kind: cfg.kind,
-            target: cfg.target,
-            endpoint: None,
-            source: "big.csv".into(),
-            options: BatchOptions::default(),
-        })
-        .unwrap();
+    let (batch, items) = batch_to_import(&mut j, 5);
     // The first chunk is in; the rest of the file is planned against the ledger.
     j.insert_items(batch.id, &items[..3]).unwrap();
     let mut own = j.prior_excluding(&ledger, batch.id).unwrap();

@@ -189,7 +189,8 @@ pub async fn record_new(
     let mut prior = reader.prior_excluding(&place.ledger(), batch.id)?;
     let mut planner = Planner::new(plan.config.clone(), &mut prior);
     let rows = plan.summary.totals.operations + plan.summary.skipped;
-    let mut import = journal.import(batch.id, rows >= crate::journal::BULK_IMPORT_ROWS)?;
+    let bulk = journal.bulk_import_pays(rows)?;
+    let mut import = journal.import(batch.id, bulk)?;
     let mut write_error = None;
     plan_source(&|sink| source.rescan(sink), &mut planner, &mut |item| {
         if write_error.is_none()

@@ -491,7 +491,7 @@ impl Journal {
     }
 
     /// Starts writing a batch's items: see [`Import`]. `bulk` for a large import (see
-    /// [`BULK_IMPORT_ROWS`]).
+    /// [`Journal::bulk_import_pays`]).
     pub fn import(&mut self, batch: i64, bulk: bool) -> Result<Import<'_>, JournalError> {
         let cache = if bulk {
             BULK_CACHE_KIB
@@ -504,7 +504,8 @@ impl Journal {
             batch,
             bulk,
             waiting: Vec::with_capacity(ROWS_PER_INSERT),
-            open: 0,
+            in_transaction: false,
+            dropped_index: None,
             count: 0,
         })
     }
@@ -682,10 +683,9 @@ impl crate::plan::Prior for LedgerPrior<'_> {
     }
 }
 
-/// An import of at least this many rows is a bulk import.
+/// An import of at least this many rows, into a journal holding no more rows than it adds,
+/// is a bulk import (see [`Journal::bulk_import_pays`]).
 pub const BULK_IMPORT_ROWS: u64 = 100_000;
-/// Rows written per transaction by an import that is not bulk.
-const IMPORT_COMMIT_ROWS: usize = 250_000;
 /// SQLite's page cache during an import, KiB (its default is 2,000 KiB).
 const IMPORT_CACHE_KIB: i64 = 32 * 1024;
 /// The page cache of a bulk import, KiB: it only appends, and its index sort takes as much
@@ -723,26 +723,41 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
-/// The group index as schema version 2 made it (a bulk import makes it again).
-const GROUP_INDEX: &str = "CREATE INDEX items_group ON items (group_hash)";
+impl Journal {
+    /// Whether an import of `rows` rows is better done in bulk: dropping the group index and
+    /// building it again sorts every row of the journal, worth it only for an import at least
+    /// as large as what is already there.
+    pub fn bulk_import_pays(&self, rows: u64) -> Result<bool, JournalError> {
+        if rows < BULK_IMPORT_ROWS {
+            return Ok(false);
+        }
+        let existing: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))?;
+        Ok(rows >= existing as u64)
+    }
+}
 
 /// A batch's items being written. The group index's keys are random hashes, so each row lands
 /// on a page anywhere in it: with 20,000-row commits and SQLite's default cache, every commit
 /// wrote most of that index again, and 1,000,000 rows took a minute to import.
 ///
-/// So an import writes in a few large transactions with a page cache that holds what they
-/// touch; and a bulk import is one transaction that drops the group index first and builds it
-/// again (a sort) before it commits: if it is interrupted, all of it rolls back, index
-/// included. Committing seldom loses nothing: a batch is unusable until its import is
-/// finished, and an interrupted import is started again from the file.
+/// So an import is one transaction, with a page cache that holds what it touches, committed
+/// by [`Import::finish`] together with the mark that makes the batch usable — nothing of it is
+/// visible before its caller has checked the rows. A bulk import also drops the group index
+/// first and builds it again (a sort) before it commits. If anything fails or the process
+/// stops, all of it rolls back, index included, and the import starts again from the file.
 pub struct Import<'j> {
     journal: &'j mut Journal,
     batch: i64,
     bulk: bool,
     /// Rows given and not yet inserted.
     waiting: Vec<PlannedItem>,
-    /// Rows inserted in the open transaction (0: none open).
-    open: usize,
+    /// Whether this import's transaction is open.
+    in_transaction: bool,
+    /// The SQL of the group index a bulk import dropped (read from the schema, so that the
+    /// index comes back exactly as it was).
+    dropped_index: Option<String>,
     /// Rows written in all.
     pub count: u64,
 }
@@ -757,20 +772,37 @@ impl Import<'_> {
         Ok(())
     }
 
+    /// Opens the import's transaction (a bulk import drops the group index in it).
+    fn begin(&mut self) -> Result<(), JournalError> {
+        let conn = self.journal.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.in_transaction = true;
+        if self.bulk {
+            let sql: Option<String> = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'items_group'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(sql) = sql {
+                conn.execute_batch("DROP INDEX items_group")?;
+                self.dropped_index = Some(sql);
+            }
+        }
+        Ok(())
+    }
+
     /// Inserts the rows waiting, in one statement.
     fn flush(&mut self) -> Result<(), JournalError> {
         if self.waiting.is_empty() {
             return Ok(());
         }
+        if !self.in_transaction {
+            self.begin()?;
+        }
         {
             let conn = self.journal.conn();
-            if self.open == 0 {
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                if self.bulk {
-                    conn.execute_batch("DROP INDEX items_group")?;
-                }
-            }
-            self.open += self.waiting.len();
             let mut insert = conn.prepare_cached(&insert_sql(self.waiting.len()))?;
             for (i, item) in self.waiting.iter().enumerate() {
                 let c = op_columns(&item.op);
@@ -802,34 +834,43 @@ impl Import<'_> {
         }
         self.count += self.waiting.len() as u64;
         self.waiting.clear();
-        if !self.bulk && self.open >= IMPORT_COMMIT_ROWS {
-            self.commit()?;
-        }
         Ok(())
     }
 
-    /// Commits what was written so far (a bulk import first builds its index again).
-    pub fn commit(&mut self) -> Result<(), JournalError> {
-        if !self.waiting.is_empty() {
-            // Inserts them, and commits if they make a transaction full.
-            self.flush()?;
-        }
-        if self.open > 0 {
-            let conn = self.journal.conn();
-            if self.bulk {
-                conn.execute_batch(GROUP_INDEX)?;
+    /// Commits what was written (a bulk import first builds its index again); `imported`
+    /// also marks the batch usable, in the same transaction.
+    fn commit_with(&mut self, imported: bool) -> Result<(), JournalError> {
+        self.flush()?;
+        if !self.in_transaction {
+            if imported {
+                self.journal.finish_import(self.batch)?;
             }
-            conn.execute_batch("COMMIT")?;
-            self.open = 0;
-            self.journal.check_file()?;
+            return Ok(());
         }
-        Ok(())
+        let conn = self.journal.conn();
+        if let Some(sql) = self.dropped_index.take() {
+            conn.execute_batch(&sql)?;
+        }
+        if imported {
+            conn.execute(
+                "UPDATE batches SET imported = 1 WHERE id = ?1",
+                [self.batch],
+            )?;
+        }
+        conn.execute_batch("COMMIT")?;
+        self.in_transaction = false;
+        self.journal.check_file()
     }
 
-    /// Commits the rest and marks the import complete.
+    /// Commits what was written so far, leaving the batch unusable (an import interrupted
+    /// after this point is removed when the journal is next opened).
+    pub fn commit(&mut self) -> Result<(), JournalError> {
+        self.commit_with(false)
+    }
+
+    /// Commits the import and marks the batch usable, at once.
     pub fn finish(mut self) -> Result<u64, JournalError> {
-        self.commit()?;
-        self.journal.finish_import(self.batch)?;
+        self.commit_with(true)?;
         Ok(self.count)
     }
 }
@@ -837,7 +878,7 @@ impl Import<'_> {
 impl Drop for Import<'_> {
     fn drop(&mut self) {
         let conn = self.journal.conn();
-        if self.open > 0 {
+        if self.in_transaction {
             let _ = conn.execute_batch("ROLLBACK");
         }
         let _ = conn.pragma_update(None, "cache_size", -DEFAULT_CACHE_KIB);

@@ -532,3 +532,56 @@ fn an_interrupted_bulk_import_rolls_back_whole_its_index_included() {
     use crate::plan::Prior;
     assert_eq!(prior.same_ops(&earlier[2].op).unwrap().len(), 1);
 }
+
+#[test]
+fn nothing_of_an_import_is_visible_until_it_is_finished() {
+    for bulk in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut j = Journal::open(&path).unwrap();
+        let (batch, items) = batch_to_import(&mut j, 200);
+        let reader = Journal::open_read_only(&path).unwrap();
+        let visible = |r: &Journal| -> i64 {
+            r.conn()
+                .query_row(
+                    "SELECT COUNT(*) FROM items WHERE batch_id = ?1",
+                    [batch.id],
+                    |row| row.get(0),
+                )
+                .unwrap()
+        };
+        let mut import = j.import(batch.id, bulk).unwrap();
+        for item in &items {
+            import.push(item.clone()).unwrap();
+        }
+        // Three statements of 64 rows are in; none of it is seen elsewhere.
+        assert_eq!(visible(&reader), 0, "bulk: {bulk}");
+        import.finish().unwrap();
+        assert_eq!(visible(&reader), 200, "bulk: {bulk}");
+        assert!(
+            reader.batch_by_id(batch.id).unwrap().is_some(),
+            "bulk: {bulk}"
+        );
+    }
+}
+
+#[test]
+fn a_bulk_import_is_chosen_only_when_it_outweighs_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+    assert!(!j.bulk_import_pays(BULK_IMPORT_ROWS - 1).unwrap());
+    assert!(j.bulk_import_pays(BULK_IMPORT_ROWS).unwrap());
+    // Rebuilding the index sorts the whole journal: not for an import smaller than it.
+    let (batch, _) = batch_to_import(&mut j, 1);
+    j.conn()
+        .execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ?2)
+             INSERT INTO items (batch_id, seq, line, kind, group_hash, op_hash, worker_id,
+                                occurrence, state)
+             SELECT ?1, i, i + 2, 'block', i, i, 'A' || i, 0, 'done' FROM n",
+            rusqlite::params![batch.id, BULK_IMPORT_ROWS as i64 + 10],
+        )
+        .unwrap();
+    assert!(!j.bulk_import_pays(BULK_IMPORT_ROWS).unwrap());
+    assert!(j.bulk_import_pays(2 * BULK_IMPORT_ROWS + 20).unwrap());
+}

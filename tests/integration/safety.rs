@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use payout::emulator::{EmulatorConfig, EmulatorHandle};
+use payout::emulator::{BackgroundEmulator, EmulatorConfig, EmulatorHandle};
 use payout::money::Cents;
 
 use crate::support::*;
@@ -363,19 +363,19 @@ fn supersede_verifies_and_closes_the_old_batch_and_the_new_amounts_are_paid_once
     assert_paid_exactly_once(&h, &edited);
 }
 
-/// A file is read once to be validated and again to be imported; the later read does not look
-/// for repeats again, so it must prove it read the rows that were checked. A FIFO in place of
-/// the file gives each read other content: the second adds a repeat of a row.
-#[test]
-fn a_file_that_changes_between_its_reads_is_refused_and_nothing_is_paid() {
+/// Runs `payout run` on a FIFO whose first read gives `rows` and every later read the same rows
+/// with a repeat of the last one added; answers the outcome and how many reads there were.
+fn run_on_a_file_that_changes(
+    s: &Scratch,
+    emu: &BackgroundEmulator,
+    rows: &[Row],
+) -> (Outcome, usize) {
     use std::io::Write as _;
-    let s = Scratch::new();
-    let emu = emulator(EmulatorConfig::default());
-    let checked = csv_text(&rows(3));
-    let mut repeated = rows(3);
-    repeated.push(repeated[2].clone());
+    let checked = csv_text(rows);
+    let mut repeated = rows.to_vec();
+    repeated.push(rows[rows.len() - 1].clone());
     let changed = csv_text(&repeated);
-    let fifo = s.path("b.csv");
+    let fifo = s.path("changing.csv");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
         .status()
@@ -419,13 +419,51 @@ fn a_file_that_changes_between_its_reads_is_refused_and_nothing_is_paid() {
         }
         given
     });
-    let out = s.run(&args(&["run", fifo.to_str().unwrap()], &target_args(&emu)));
+    let out = s.run(&args(&["run", fifo.to_str().unwrap()], &target_args(emu)));
     done.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(writer.join().unwrap(), 2, "read twice: {out:?}");
+    (out, writer.join().unwrap())
+}
+
+/// A file is read once to be validated and again to be imported; the later read does not look
+/// for repeats again, so it must prove it read the rows that were checked. A FIFO in place of
+/// the file gives each read other content: the second adds a repeat of a row.
+#[test]
+fn a_file_that_changes_between_its_reads_is_refused_and_nothing_is_paid() {
+    let s = Scratch::new();
+    let emu = emulator(EmulatorConfig::default());
+    let (out, reads) = run_on_a_file_that_changes(&s, &emu, &rows(3));
+    assert_eq!(reads, 2, "validated, then imported: {out:?}");
     assert_eq!(out.code, 5, "{out:?}");
     assert!(
         out.stderr.contains("the file changed while payout read it"),
         "{out:?}"
     );
     assert_eq!(emu.handle().stats().payments, 0, "{out:?}");
+}
+
+/// The same, with another batch on the ledger: then the file is also read to be planned
+/// against that batch, and that read is where the change shows.
+#[test]
+fn a_file_that_changes_before_it_is_planned_against_the_ledger_is_refused() {
+    let s = Scratch::new();
+    let emu = emulator(EmulatorConfig::default());
+    let all = rows(6);
+    let earlier = s.write("earlier.csv", &csv_text(&all[..3]));
+    let first = s.run(&args(
+        &["run", earlier.to_str().unwrap()],
+        &target_args(&emu),
+    ));
+    assert_eq!(first.code, 0, "{first:?}");
+    let (out, reads) = run_on_a_file_that_changes(&s, &emu, &all[3..]);
+    assert_eq!(reads, 2, "validated, then planned: {out:?}");
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(
+        out.stderr.contains("the file changed while payout read it"),
+        "{out:?}"
+    );
+    assert_eq!(
+        emu.handle().stats().payments,
+        3,
+        "only the earlier batch: {out:?}"
+    );
 }

@@ -135,20 +135,13 @@ fn payout_run(
     let journal = dir.join(format!("throughput-{run}.sqlite"));
     let url = emu.url();
     let c = c.to_string();
-    let args = [
-        "run",
-        file.to_str().unwrap(),
-        "--emulator",
-        "--endpoint-url",
+    let args = run_args(
+        file,
         &url,
-        "--journal",
-        journal.to_str().unwrap(),
-        "--rate",
-        "100000",
-        "--concurrency",
-        &c,
-        "--quiet",
-    ];
+        &journal,
+        &["--rate", "100000", "--concurrency", &c, "--quiet"],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let own = own_cpu();
     let proc = Watched::spawn(&args, dir);
     let first = first_send_bonus(&h, proc.pid, proc.started, Duration::from_secs(1800));
@@ -256,18 +249,12 @@ fn pace() {
             let file = dir.path().join(format!("b{n}.csv"));
             let journal = dir.path().join(format!("pace-{limit}-{n}.sqlite"));
             let c = concurrency.map(|c| c.to_string());
-            let mut args = vec![
-                "run",
-                file.to_str().unwrap(),
-                "--emulator",
-                "--endpoint-url",
-                &url,
-                "--journal",
-                journal.to_str().unwrap(),
-            ];
-            if let Some(c) = &c {
-                args.extend(["--concurrency", c]);
-            }
+            let more: Vec<&str> = match &c {
+                Some(c) => vec!["--concurrency", c],
+                None => Vec::new(),
+            };
+            let args = run_args(&file, &url, &journal, &more);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let load = machine();
             let proc = Watched::spawn(&args, dir.path());
             let first = first_send_bonus(&h, proc.pid, proc.started, Duration::from_secs(1800));

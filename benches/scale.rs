@@ -46,22 +46,12 @@ fn scale(n: usize, pay: u64) {
     let emu = emulator(EmulatorConfig::default());
     let h = emu.handle();
     let url = emu.url();
-    let run_args: Vec<String> = [
-        "run",
-        file.to_str().unwrap(),
-        "--emulator",
-        "--endpoint-url",
+    let run_args = run_args(
+        &file,
         &url,
-        "--journal",
-        journal.to_str().unwrap(),
-        "--rate",
-        "100000",
-        "--concurrency",
-        "32",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &journal,
+        &["--rate", "100000", "--concurrency", "32"],
+    );
     let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
 
     // 1. A fresh journal: validate, plan, import, account check, pay some, Ctrl-C.

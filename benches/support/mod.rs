@@ -38,6 +38,21 @@ pub fn write_csv(path: &Path, n: usize) {
     w.flush().expect("flush the CSV");
 }
 
+/// `payout run FILE --emulator --endpoint-url URL --journal JOURNAL` and then `more`.
+pub fn run_args(file: &Path, url: &str, journal: &Path, more: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["run", path_str(file), "--emulator", "--endpoint-url", url]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--journal".to_string(), path_str(journal).to_string()]);
+    args.extend(more.iter().map(|s| s.to_string()));
+    args
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
 /// An emulator with money for any run, on its own runtime.
 pub fn emulator(config: EmulatorConfig) -> BackgroundEmulator {
     BackgroundEmulator::start(EmulatorConfig {

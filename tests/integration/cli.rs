@@ -76,13 +76,7 @@ fn payout_emulator_serves_a_run_and_stops_cleanly_on_sigterm_and_ctrl_c() {
 #[test]
 fn report_writes_csv_with_one_line_per_row() {
     let s = Scratch::new();
-    let emu = emulator(signed_config());
-    let file = s.write("b.csv", &csv_text(&rows(7)));
-    assert_eq!(
-        s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)))
-            .code,
-        0
-    );
+    let (_emu, _file) = paid_batch(&s, 7);
     let out_file = s.path("report.csv");
     let out = s.run(&["report", "--output", out_file.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{out:?}");

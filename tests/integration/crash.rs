@@ -7,43 +7,9 @@ use payout::emulator::{BackgroundEmulator, EmulatorConfig};
 
 use crate::support::*;
 
-/// When to kill: after the emulator has applied so many payments, or received so many requests
-/// (the latter lands kills while calls are under way, between intent and outcome).
-#[derive(Debug, Clone, Copy)]
-enum KillAt {
-    Payments(u64),
-    Requests(u64),
-}
-
-/// Runs `cmd` and SIGKILLs it at `at` (unless it finished first).
-fn run_and_kill_at(s: &Scratch, emu: &BackgroundEmulator, cmd: &[&str], at: KillAt) {
-    let mut child = s.spawn(cmd);
-    let h = emu.handle();
-    let start = h.stats();
-    let reached = h.wait_for(Duration::from_secs(60), |st| match at {
-        KillAt::Payments(n) => st.payments >= n,
-        KillAt::Requests(n) => st.total_requests >= start.total_requests + n,
-    });
-    child.kill().expect("SIGKILL payout");
-    let status = child.wait().expect("reap payout");
-    assert!(
-        reached || status.success(),
-        "payout neither reached {at:?} nor finished: {status:?}"
-    );
-}
-
 /// Kill points drawn at random, reproducible with `PAYOUT_CRASH_SEED`.
 fn kill_points(rows: u64, count: usize) -> Vec<KillAt> {
-    let seed = std::env::var("PAYOUT_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("crash points from PAYOUT_CRASH_SEED={seed}");
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rng = crash_rng();
     let mut payments: Vec<u64> = (0..count).map(|_| rng.u64(1..rows - 10)).collect();
     payments.sort_unstable();
     payments

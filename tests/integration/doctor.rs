@@ -284,13 +284,7 @@ fn a_skewed_clock_is_found_from_the_answers_date_either_way() {
 fn a_journal_others_can_read_fails_with_the_fix() {
     use std::os::unix::fs::PermissionsExt;
     let s = Scratch::new();
-    let emu = emulator(signed_config());
-    let file = s.write("b.csv", &csv_text(&rows(2)));
-    assert_eq!(
-        s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)))
-            .code,
-        0
-    );
+    let (emu, _file) = paid_batch(&s, 2);
     std::fs::set_permissions(s.journal(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let (out, v) = doctor(&s, &emu.url(), &[], |_| {});
     assert_fails(&out, &v, "journal", "chmod 600");

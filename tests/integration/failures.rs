@@ -403,13 +403,7 @@ fn a_dry_run_of_a_half_done_batch_plans_what_is_left_and_says_what_was_done() {
 #[test]
 fn status_and_report_read_a_journal_on_a_read_only_filesystem() {
     let s = Scratch::new();
-    let emu = emulator(signed_config());
-    let file = s.write("b.csv", &csv_text(&rows(3)));
-    assert_eq!(
-        s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)))
-            .code,
-        0
-    );
+    let (_emu, _file) = paid_batch(&s, 3);
     let dir = s.dir.path().display().to_string();
     let bin = env!("CARGO_BIN_EXE_payout");
     let script = format!(
@@ -434,13 +428,7 @@ fn status_and_report_read_a_journal_on_a_read_only_filesystem() {
 fn colour_only_on_a_terminal_and_never_with_no_color() {
     use crate::production::Pty;
     let s = Scratch::new();
-    let emu = emulator(signed_config());
-    let file = s.write("b.csv", &csv_text(&rows(2)));
-    assert_eq!(
-        s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)))
-            .code,
-        0
-    );
+    let (_emu, _file) = paid_batch(&s, 2);
     let status = |color: bool| {
         let mut pty = Pty::spawn_colored(s.payout(&["status"]), color);
         pty.wait_for("SANDBOX", Duration::from_secs(30));

@@ -292,26 +292,9 @@ fn a_thousand_mixed_operations_under_faults_and_kills_end_exactly_as_the_file_as
         ],
         &t,
     );
-    // Kill points drawn at random, reproducible with PAYOUT_CRASH_SEED.
-    let seed = std::env::var("PAYOUT_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("kill points from PAYOUT_CRASH_SEED={seed}");
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rng = crash_rng();
     for at in [rng.u64(20..400), rng.u64(20..700)] {
-        let mut child = s.spawn(&cmd);
-        let start = h.stats().total_requests;
-        let reached = h.wait_for(Duration::from_secs(60), |st| {
-            st.total_requests >= start + at
-        });
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert!(reached || status.success(), "{status:?}");
+        run_and_kill_at(&s, &emu, &cmd, KillAt::Requests(at));
     }
     let last = s.run(&cmd);
     assert_eq!(last.code, 0, "{last:?}");

@@ -148,13 +148,7 @@ fn a_malformed_endpoint_url_is_a_usage_error_before_anything_else() {
 #[test]
 fn a_report_never_lands_on_the_journal_its_files_or_the_input_and_never_replaces_a_file() {
     let s = Scratch::new();
-    let emu = emulator(signed_config());
-    let file = s.write("b.csv", &csv_text(&rows(3)));
-    assert_eq!(
-        s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)))
-            .code,
-        0
-    );
+    let (_emu, file) = paid_batch(&s, 3);
     let journal_before = std::fs::read(s.journal()).unwrap();
     let csv_before = std::fs::read(&file).unwrap();
     let link = s.path("link.sqlite");

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 use payout::emulator::{BackgroundEmulator, EmulatorConfig, EmulatorHandle};
 
@@ -311,4 +312,54 @@ fn check_schema(
             check_schema(root, s, item, &format!("{at}[{i}]"), errors);
         }
     }
+}
+
+/// A generator for kill points drawn at random, reproducible with `PAYOUT_CRASH_SEED` (the
+/// seed is printed).
+pub fn crash_rng() -> fastrand::Rng {
+    let seed = std::env::var("PAYOUT_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!("kill points from PAYOUT_CRASH_SEED={seed}");
+    fastrand::Rng::with_seed(seed)
+}
+
+/// When to kill: after the emulator has applied so many payments, or received so many requests
+/// (the latter lands kills while calls are under way, between intent and outcome).
+#[derive(Debug, Clone, Copy)]
+pub enum KillAt {
+    Payments(u64),
+    Requests(u64),
+}
+
+/// Runs `cmd` and SIGKILLs it at `at` (unless it finished first).
+pub fn run_and_kill_at(s: &Scratch, emu: &BackgroundEmulator, cmd: &[&str], at: KillAt) {
+    let mut child = s.spawn(cmd);
+    let h = emu.handle();
+    let start = h.stats();
+    let reached = h.wait_for(Duration::from_secs(60), |st| match at {
+        KillAt::Payments(n) => st.payments >= n,
+        KillAt::Requests(n) => st.total_requests >= start.total_requests + n,
+    });
+    child.kill().expect("SIGKILL payout");
+    let status = child.wait().expect("reap payout");
+    assert!(
+        reached || status.success(),
+        "payout neither reached {at:?} nor finished: {status:?}"
+    );
+}
+
+/// A signed emulator and a batch of `n` rows (`b.csv`) paid into it by a run that ended 0: where
+/// tests of what comes after a run start.
+pub fn paid_batch(s: &Scratch, n: usize) -> (BackgroundEmulator, PathBuf) {
+    let emu = emulator(signed_config());
+    let file = s.write("b.csv", &csv_text(&rows(n)));
+    let out = s.run(&args(&["run", file.to_str().unwrap()], &target_args(&emu)));
+    assert_eq!(out.code, 0, "{out:?}");
+    (emu, file)
 }

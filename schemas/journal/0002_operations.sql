@@ -19,9 +19,6 @@ ALTER TABLE batches ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE batches ADD COLUMN closed TEXT CHECK (closed IN ('cancelled', 'superseded'));
 ALTER TABLE batches ADD COLUMN closed_by INTEGER REFERENCES batches (id);
 ALTER TABLE batches ADD COLUMN closed_ms INTEGER;
--- 0 while a batch's items are being imported: a crash in the middle leaves a batch that is
--- removed (nothing was ever sent for it) and imported again, never one with rows missing.
-ALTER TABLE batches ADD COLUMN imported INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX batches_ledger ON batches (ledger, id);
 CREATE INDEX batches_content ON batches (content_digest);
 

@@ -29,7 +29,7 @@ pub use writer::{JournalWriter, Write};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/journal/0001_init.sql"),
     include_str!("../../schemas/journal/0002_operations.sql"),
-    include_str!("../../schemas/journal/0003_fewer_indexes.sql"),
+    include_str!("../../schemas/journal/0003_imports.sql"),
 ];
 
 /// Marks a SQLite file as a payout journal (`PRAGMA application_id`): "payo".

@@ -282,3 +282,38 @@ fn rows_of(rows: &[OpRow]) -> Vec<Row> {
         })
         .collect()
 }
+
+/// The version-2 fixture was recorded by the payout that landed before schema 3, against an
+/// emulator at this address (see tests/fixtures/README.md).
+const FIXTURE_V2_EMULATOR: &str = "127.0.0.78:47124";
+
+#[test]
+fn a_version_2_journal_migrates_and_its_unfinished_batch_resumes() {
+    let s = Scratch::new();
+    let fixtures = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(format!("{fixtures}/journal-v2.sqlite"), s.journal()).unwrap();
+    let csv = std::fs::read_to_string(format!("{fixtures}/v2-pending.csv")).unwrap();
+    let pending: Vec<OpRow> = parse_bytes(csv.as_bytes(), "v2", &InputOptions::default()).unwrap();
+
+    let status = s.run(&["status", "--json"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["batch"], "v2-pending-504de6");
+    assert_eq!(v["pending"], 3);
+    let version: i64 = rusqlite::Connection::open(s.journal())
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+
+    let addr: std::net::SocketAddr = FIXTURE_V2_EMULATOR.parse().unwrap();
+    let emu = BackgroundEmulator::start_at(EmulatorConfig::default(), addr)
+        .expect("bind the fixture's address");
+    let resumed = s.run(&["resume", "--backoff-ms", "2"]);
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    assert_paid_exactly_once(&emu.handle(), &rows_of(&pending));
+    let status = s.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["paid"], 3);
+    assert_eq!(v["pending"], 0);
+}

@@ -316,4 +316,14 @@ fn a_version_2_journal_migrates_and_its_unfinished_batch_resumes() {
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(v["paid"], 3);
     assert_eq!(v["pending"], 0);
+    // The same command as then recognises the batch (its fingerprint is computed as it was).
+    let url = format!("http://{FIXTURE_V2_EMULATOR}");
+    let file = format!("{fixtures}/v2-pending.csv");
+    let again = s.run(&["run", &file, "--emulator", "--endpoint-url", &url]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again.stderr.contains("Continuing batch v2-pending-504de6"),
+        "{again:?}"
+    );
+    assert_paid_exactly_once(&emu.handle(), &rows_of(&pending));
 }

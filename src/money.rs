@@ -276,7 +276,7 @@ impl ExactMinor {
 
     /// The amount in whole minor units, if it has no fraction.
     pub fn whole(self) -> Option<Cents> {
-        (self.scale == 0 && self.scaled >= 0).then(|| Cents(self.scaled as u64))
+        (self.scale == 0 && self.scaled >= 0).then_some(Cents(self.scaled as u64))
     }
 
     fn at_scale(self, scale: u8) -> i128 {
@@ -285,11 +285,8 @@ impl ExactMinor {
 
     pub fn checked_add(self, other: ExactMinor) -> Option<ExactMinor> {
         let scale = self.scale.max(other.scale);
-        Some(ExactMinor {
-            scaled: self.at_scale(scale).checked_add(other.at_scale(scale))?,
-            scale,
-        })
-        .map(ExactMinor::normalised)
+        let scaled = self.at_scale(scale).checked_add(other.at_scale(scale))?;
+        Some(ExactMinor { scaled, scale }.normalised())
     }
 
     fn normalised(mut self) -> ExactMinor {

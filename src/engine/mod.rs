@@ -7,6 +7,7 @@
 //! prints nothing (a [`Reporter`] renders its events).
 
 mod chunk;
+mod chunks;
 mod locks;
 mod preflight;
 mod quals;
@@ -25,6 +26,7 @@ use tokio::sync::Notify;
 pub use chunk::{
     ChunkAction, ChunkEvent, ChunkState, Resolution, SetUpCheck, chunk_next, seen_paid,
 };
+pub use chunks::{ChunkConfig, ChunkRun, ChunkRunEnd, execute_chunks, resolve_not_observed};
 pub use locks::{GroupGuard, GroupLocks};
 pub use preflight::{Finding, preflight};
 pub use quals::{LookupError, QualMap, create_missing, look_up_qualifications};

@@ -24,6 +24,7 @@
 pub mod aws_files;
 mod chunked;
 mod mturk;
+pub mod prolific;
 
 use std::fmt;
 use std::future::Future;

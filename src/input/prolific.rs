@@ -137,7 +137,7 @@ pub fn parse_prolific(
             }
         }
     }
-    records.retain(|(_, r)| !(r.len() == 1 && r[0].trim().is_empty()) && !r.is_empty());
+    records.retain(|(_, r)| !(r.is_empty() || r.len() == 1 && r[0].trim().is_empty()));
     let Some((_, first)) = records.first() else {
         return Err(InputErrors::whole(file, "is empty: no rows to pay"));
     };
@@ -340,7 +340,7 @@ pub fn parse_prolific(
 }
 
 fn errors(file: &str, mut problems: Vec<InputProblem>) -> InputErrors {
-    problems.sort_by(|a, b| a.line.cmp(&b.line));
+    problems.sort_by_key(|p| p.line);
     let total = problems.len() as u64;
     problems.truncate(super::MAX_STORED_PROBLEMS);
     InputErrors {

@@ -966,14 +966,14 @@ mod tests {
         let g = seed.group(&ws, "Block", std::slice::from_ref(&a));
         let mut st = seed.build();
         st.add_members(&g, &[a.clone(), b.clone()]).unwrap();
-        st.add_members(&g, &[b.clone()]).unwrap();
+        st.add_members(&g, std::slice::from_ref(&b)).unwrap();
         assert_eq!(
             st.groups[&g].member_ids(),
             BTreeSet::from([a.clone(), b.clone()])
         );
-        st.remove_members(&g, &[c.clone()]).unwrap();
-        st.remove_members(&g, &[b.clone()]).unwrap();
-        st.remove_members(&g, &[b.clone()]).unwrap();
+        st.remove_members(&g, std::slice::from_ref(&c)).unwrap();
+        st.remove_members(&g, std::slice::from_ref(&b)).unwrap();
+        st.remove_members(&g, std::slice::from_ref(&b)).unwrap();
         assert_eq!(st.groups[&g].member_ids(), BTreeSet::from([a.clone()]));
         assert!(st.stats.patch_overwrites.is_empty());
 

@@ -682,6 +682,74 @@ async fn many_rows_set_up_in_one_call_land_on_every_submission() {
     assert!(paid.values().all(|v| v == &vec![10]));
 }
 
+/// The outcome of each of `n` set-up + pay pairs under seeded pay faults: Ok(status) or a
+/// transport error.
+async fn seeded_pays(seed: u64, n: usize) -> (Vec<Result<u16, ()>>, ProlificHandle, World) {
+    let (s, w) = world(n);
+    let config = ProlificConfig {
+        seed,
+        pay_faults: FaultRates::uniform(0.0, 0.3, 0.2),
+        ..ProlificConfig::default()
+    };
+    let api = start(s.build(), config).await;
+    let mut outcomes = Vec::new();
+    for (_, submission) in &w.rows {
+        let (status, b) = api.set_up(&w.study, &format!("{submission},1\n")).await;
+        assert_eq!(status, 201);
+        outcomes.push(
+            api.pay(b["id"].as_str().unwrap())
+                .await
+                .map(|(status, _)| status)
+                .map_err(|_| ()),
+        );
+    }
+    (outcomes, api.handle.clone(), w)
+}
+
+#[tokio::test]
+async fn fault_picks_are_seeded_and_every_pay_lands_whatever_its_answer() {
+    let (first, handle, w) = seeded_pays(7, 40).await;
+    let (again, _, _) = seeded_pays(7, 40).await;
+    assert_eq!(first, again, "same seed, same picks");
+    let (other, _, _) = seeded_pays(8, 40).await;
+    assert_ne!(first, other, "another seed, other picks");
+
+    let lost = first.iter().filter(|o| o.is_err()).count();
+    let errors = first
+        .iter()
+        .filter(|o| matches!(o, Ok(s) if *s >= 500))
+        .count();
+    let stats = handle.stats();
+    assert!(lost > 0 && errors > 0, "{first:?}");
+    assert_eq!(
+        (stats.lost_after_apply, stats.errors_after_apply),
+        (lost as u64, errors as u64)
+    );
+    assert_eq!(stats.pays_accepted, 40);
+    for (_, submission) in &w.rows {
+        assert_eq!(handle.bonus_payments(submission), Some(vec![100]));
+    }
+}
+
+#[tokio::test]
+async fn two_money_calls_in_flight_at_once_overlap_and_one_gets_429() {
+    let (seed, w) = world(2);
+    let config = ProlificConfig {
+        // The first call is still being answered when the second arrives.
+        latency: Duration::from_secs(2),
+        contention_window: Some(Duration::ZERO),
+        ..ProlificConfig::default()
+    };
+    let api = start(seed.build(), config).await;
+    let a = format!("{},1\n", w.rows[0].1);
+    let b = format!("{},1\n", w.rows[1].1);
+    let ((s1, _), (s2, _)) = tokio::join!(api.set_up(&w.study, &a), api.set_up(&w.study, &b));
+    let mut statuses = [s1, s2];
+    statuses.sort();
+    assert_eq!(statuses, [201, 429]);
+    assert_eq!(api.handle.stats().setups, 1);
+}
+
 fn kill(child: &std::process::Child, signal: &str) {
     std::process::Command::new("kill")
         .args([signal, &child.id().to_string()])

@@ -241,11 +241,12 @@ fn encode(s: &str) -> String {
 
 /// One page of a list, in Prolific's list shape, by `limit`/`offset` when the request uses
 /// them and `page`/`page_size` otherwise (see `guesses::LINK_TITLES`).
-fn paged(
-    items: Vec<Value>,
+fn paged<T>(
+    items: &[T],
     query: &Query,
     base: &str,
     default_size: usize,
+    render: impl Fn(&T) -> Value,
 ) -> Result<Value, ApiError> {
     let count = items.len();
     let link = |params: Option<Vec<(&str, String)>>, title: &str| {
@@ -308,7 +309,8 @@ fn paged(
         });
         ((page - 1) * size, size, links)
     };
-    let results: Vec<Value> = items.into_iter().skip(start).take(size).collect();
+    // Only the page is rendered: following 500 pages of a 10,000-row study stays linear.
+    let results: Vec<Value> = items.iter().skip(start).take(size).map(render).collect();
     Ok(json!({ "results": results, "_links": links, "meta": { "count": count } }))
 }
 
@@ -331,12 +333,12 @@ fn group_json(st: &ProlificState, id: &str) -> Value {
     })
 }
 
+fn member_item((participant, when): &(String, String)) -> Value {
+    json!({ "participant_id": participant, "datetime_created": when })
+}
+
 fn members_json(st: &ProlificState, id: &str) -> Vec<Value> {
-    st.groups[id]
-        .members
-        .iter()
-        .map(|(p, when)| json!({ "participant_id": p, "datetime_created": when }))
-        .collect()
+    st.groups[id].members.iter().map(member_item).collect()
 }
 
 fn balance_json(st: &ProlificState, ws: &str) -> Value {
@@ -443,12 +445,10 @@ fn apply(
             }))
         }
         (Route::Workspaces, _) => {
-            let items = st
-                .workspace_order
-                .iter()
-                .map(|id| workspace_json(st, id))
-                .collect();
-            ok(paged(items, query, base, page_size)?)
+            let ids = &st.workspace_order;
+            ok(paged(ids, query, base, page_size, |id| {
+                workspace_json(st, id)
+            })?)
         }
         (Route::Workspace(id), _) if st.workspaces.contains_key(id) => ok(workspace_json(st, id)),
         (Route::Balance(id), _) if st.workspaces.contains_key(id) => ok(balance_json(st, id)),
@@ -490,12 +490,10 @@ fn apply(
             if !st.studies.contains_key(id) {
                 return Err(guesses::not_found());
             }
-            ok(paged(
-                submission_items(st, id, false),
-                query,
-                base,
-                page_size,
-            )?)
+            let ids = st.study_submissions(id);
+            ok(paged(ids, query, base, page_size, |s| {
+                submission_item(st, s, false)
+            })?)
         }
         (Route::Submissions, _) => {
             let Some(study) = query.get("study") else {
@@ -504,12 +502,10 @@ fn apply(
                     "This field is required.".to_owned(),
                 )]));
             };
-            ok(paged(
-                submission_items(st, study, true),
-                query,
-                base,
-                page_size,
-            )?)
+            let ids = st.study_submissions(study);
+            ok(paged(ids, query, base, page_size, |s| {
+                submission_item(st, s, true)
+            })?)
         }
         (Route::Submission(id), _) => {
             let s = st.submissions.get(id).ok_or_else(guesses::not_found)?;
@@ -583,13 +579,15 @@ fn apply(
                     "This field is required.".to_owned(),
                 )]));
             };
-            let items = st
+            let ids: Vec<&String> = st
                 .groups
                 .values()
                 .filter(|g| g.workspace == ws && !g.deleted)
-                .map(|g| group_json(st, &g.id))
+                .map(|g| &g.id)
                 .collect();
-            ok(paged(items, query, base, page_size)?)
+            ok(paged(&ids, query, base, page_size, |id| {
+                group_json(st, id)
+            })?)
         }
         (Route::Groups, _) => {
             let body = json_body(body)?;
@@ -621,7 +619,8 @@ fn apply(
         }
         (Route::Members(id), &Method::GET) => {
             st.group_members(id)?;
-            ok(paged(members_json(st, id), query, base, page_size)?)
+            let members = &st.groups[id].members;
+            ok(paged(members, query, base, page_size, member_item)?)
         }
         (Route::Members(id), m) => {
             let body = json_body(body)?;
@@ -655,35 +654,27 @@ fn workspace_json(st: &ProlificState, id: &str) -> Value {
     })
 }
 
-fn submission_items(st: &ProlificState, study: &str, with_study: bool) -> Vec<Value> {
-    let mut subs: Vec<_> = st
-        .submissions
-        .values()
-        .filter(|s| s.study == study)
-        .collect();
-    subs.sort_by_key(|s| s.seq);
-    let reward = st.studies.get(study).map_or(0, |s| s.reward);
-    subs.into_iter()
-        .map(|s| {
-            let mut v = json!({
-                "id": s.id,
-                guesses::LIST_SUBMISSION_PARTICIPANT_FIELD: s.participant,
-                "status": s.status,
-                "started_at": s.started_at,
-                "completed_at": s.completed_at,
-                "is_complete": s.completed_at.is_some(),
-                "time_taken": 60,
-                "reward": reward,
-                "study_code": "C0MPLETE",
-                "star_awarded": false,
-                "bonus_payments": bonus_list(&s.bonus_payments),
-            });
-            if with_study {
-                v["study_id"] = json!(s.study);
-            }
-            v
-        })
-        .collect()
+/// One item of a study's submission list (`with_study`: the cross-study list's extra field).
+fn submission_item(st: &ProlificState, id: &str, with_study: bool) -> Value {
+    let s = &st.submissions[id];
+    let reward = st.studies.get(&s.study).map_or(0, |x| x.reward);
+    let mut v = json!({
+        "id": s.id,
+        guesses::LIST_SUBMISSION_PARTICIPANT_FIELD: s.participant,
+        "status": s.status,
+        "started_at": s.started_at,
+        "completed_at": s.completed_at,
+        "is_complete": s.completed_at.is_some(),
+        "time_taken": 60,
+        "reward": reward,
+        "study_code": "C0MPLETE",
+        "star_awarded": false,
+        "bonus_payments": bonus_list(&s.bonus_payments),
+    });
+    if with_study {
+        v["study_id"] = json!(s.study);
+    }
+    v
 }
 
 /// What becomes of one API request.
@@ -1277,7 +1268,7 @@ mod tests {
     fn paging_by_page_links_every_page_and_refuses_a_page_past_the_end() {
         let items: Vec<Value> = (0..5).map(|i| json!(i)).collect();
         let q = Query::parse(Some("study=s1&page_size=2"));
-        let p1 = paged(items.clone(), &q, "http://h/api/v1/submissions/", 20).unwrap();
+        let p1 = paged(&items, &q, "http://h/api/v1/submissions/", 20, Value::clone).unwrap();
         assert_eq!(p1["results"], json!([0, 1]));
         assert_eq!(p1["meta"]["count"], 5);
         assert_eq!(
@@ -1286,12 +1277,14 @@ mod tests {
         );
         assert_eq!(p1["_links"]["previous"]["href"], Value::Null);
         let q3 = Query::parse(Some("study=s1&page_size=2&page=3"));
-        let p3 = paged(items.clone(), &q3, "http://h/x/", 20).unwrap();
+        let p3 = paged(&items, &q3, "http://h/x/", 20, Value::clone).unwrap();
         assert_eq!(p3["results"], json!([4]));
         assert_eq!(p3["_links"]["next"]["href"], Value::Null);
         let q4 = Query::parse(Some("page_size=2&page=4"));
         assert_eq!(
-            paged(items, &q4, "http://h/x/", 20).unwrap_err().status,
+            paged(&items, &q4, "http://h/x/", 20, Value::clone)
+                .unwrap_err()
+                .status,
             404
         );
     }
@@ -1300,7 +1293,7 @@ mod tests {
     fn paging_by_offset_follows_to_an_empty_next() {
         let items: Vec<Value> = (0..3).map(|i| json!(i)).collect();
         let q = Query::parse(Some("limit=2&offset=2"));
-        let p = paged(items, &q, "http://h/x/", 20).unwrap();
+        let p = paged(&items, &q, "http://h/x/", 20, Value::clone).unwrap();
         assert_eq!(p["results"], json!([2]));
         assert_eq!(p["_links"]["next"]["href"], Value::Null);
         assert_eq!(

@@ -156,8 +156,6 @@ pub(crate) struct Submission {
     pub completed_at: Option<String>,
     /// Minor units, in the order they landed.
     pub bonus_payments: Vec<i64>,
-    /// Creation order, so "latest" is well defined.
-    pub seq: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -243,6 +241,10 @@ pub struct ProlificState {
     pub(crate) projects: BTreeMap<String, Project>,
     pub(crate) studies: BTreeMap<String, Study>,
     pub(crate) submissions: BTreeMap<String, Submission>,
+    /// Study → its submission ids in creation order (lists and set-ups stay linear at 10,000+).
+    by_study: BTreeMap<String, Vec<String>>,
+    /// (study, participant) → their submission ids in creation order.
+    by_participant: BTreeMap<(String, String), Vec<String>>,
     pub(crate) groups: BTreeMap<String, Group>,
     pub(crate) bulks: BTreeMap<String, Bulk>,
     pending: Vec<PendingPay>,
@@ -284,6 +286,8 @@ impl ProlificSeed {
                 projects: BTreeMap::new(),
                 studies: BTreeMap::new(),
                 submissions: BTreeMap::new(),
+                by_study: BTreeMap::new(),
+                by_participant: BTreeMap::new(),
                 groups: BTreeMap::new(),
                 bulks: BTreeMap::new(),
                 pending: Vec::new(),
@@ -388,9 +392,18 @@ impl ProlificSeed {
                 started_at: started.clone(),
                 completed_at: Some(started),
                 bonus_payments: Vec::new(),
-                seq,
             },
         );
+        self.state
+            .by_study
+            .entry(study.to_owned())
+            .or_default()
+            .push(id.clone());
+        self.state
+            .by_participant
+            .entry((study.to_owned(), participant.to_owned()))
+            .or_default()
+            .push(id.clone());
         id
     }
 
@@ -646,11 +659,15 @@ impl ProlificState {
         {
             return Some(s.id.clone());
         }
-        self.submissions
-            .values()
-            .filter(|s| s.study == study && s.participant == id)
-            .max_by_key(|s| s.seq)
-            .map(|s| s.id.clone())
+        self.by_participant
+            .get(&(study.to_owned(), id.to_owned()))
+            .and_then(|subs| subs.last())
+            .cloned()
+    }
+
+    /// The study's submission ids in creation (start) order; empty for an unknown study.
+    pub(crate) fn study_submissions(&self, study: &str) -> &[String] {
+        self.by_study.get(study).map_or(&[], Vec::as_slice)
     }
 
     /// `POST /bulk-bonus-payments/{id}/pay/`: every accepted pay queues the whole bulk again.
@@ -737,7 +754,8 @@ impl ProlificState {
     }
 
     /// `PATCH`: a new name and/or description, and `participant_ids` **replaces** the
-    /// membership (recorded as an overwrite when it changed anything or the group had members).
+    /// membership (every such PATCH is recorded in `patch_overwrites`, with what it removed and
+    /// added).
     pub(crate) fn patch_group(
         &mut self,
         id: &str,
@@ -967,6 +985,7 @@ mod tests {
         let mut st = seed.build();
         st.add_members(&g, &[a.clone(), b.clone()]).unwrap();
         st.add_members(&g, std::slice::from_ref(&b)).unwrap();
+        assert_eq!(st.groups[&g].members.len(), 2, "no member twice");
         assert_eq!(
             st.groups[&g].member_ids(),
             BTreeSet::from([a.clone(), b.clone()])

@@ -311,6 +311,9 @@ async fn set_up_pays_nothing_pay_lands_and_a_second_pay_pays_again() {
         stats["calls"]["POST /api/v1/bulk-bonus-payments/{id}/pay/"],
         2
     );
+    let (_, state) = api.get("/_emulator/state").await;
+    assert_eq!(state["bulk_bonus_payments"][0]["pays"], 2);
+    assert_eq!(api.handle.bulk_pays()[&bulk], 2);
     assert_eq!(
         api.handle.paid_by_participant(&w.study)[&p0],
         vec![425, 425]

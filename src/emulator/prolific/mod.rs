@@ -67,7 +67,19 @@
 //! `GET /_emulator/stats` (calls per endpoint, faults, 429s, set-ups, pays accepted / refused
 //! / landed, `double_payments`, `patch_overwrites`, `pending_pays`), `GET /_emulator/state`
 //! (balances, every submission's `bonus_payments`, every bulk with its pay count, every group
-//! with its members), `POST /_emulator/clock?advance_secs=N`; in process, `ProlificHandle`.
+//! with its members), `POST /_emulator/clock?advance_secs=N`; in process, `ProlificHandle`
+//! (`stats`, `double_payments`, `bonus_payments`, `paid_by_participant`, `bulk_pays`,
+//! `pending_pays`, `group_members`, `advance_clock`, `update_config`, `make_unpayable`, ...).
+//!
+//! # In process
+//!
+//! Build a world with `ProlificSeed` (`workspace`, `study`, `participant`, `submission`,
+//! `generate(study, n)`, `paid_before`, `group`, `study_uses_group`, `token`), then
+//! `RunningProlific::start_loopback(seed.build(), config).await` on the current runtime (what
+//! payout's `--emulator` path calls: an ephemeral 127.0.0.1 port, `url()` is the host to give
+//! the client, `DEFAULT_TOKEN` its token), or `BackgroundProlific::start` on a thread of its
+//! own for synchronous tests. `demo_state` is the world `payout emulator --platform prolific`
+//! serves.
 
 mod cli;
 pub mod guesses;

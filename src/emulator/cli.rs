@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::config::{AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope, load_known_csv};
+use super::prolific::{CommonFlags, ProlificFlags};
 use super::server::RunningEmulator;
 use crate::money::Cents;
 
@@ -47,7 +48,7 @@ pub struct EmulatorArgs {
     /// anyone who can connect and, unless credentials are set, checks no signature.
     #[arg(long)]
     pub allow_remote: bool,
-    /// Starting account balance in dollars.
+    /// Starting account balance in dollars (Prolific: the workspace's, in its currency).
     #[arg(long, default_value = "10000.00", value_parser = parse_cents)]
     pub balance: Cents,
     /// Seed for latency jitter and fault picks (same seed, same picks).
@@ -97,6 +98,21 @@ pub struct EmulatorArgs {
     /// CSV with WorkerId,AssignmentId,HITId: only these assignments and workers exist.
     #[arg(long, value_name = "FILE.csv")]
     pub known: Option<PathBuf>,
+    /// Which API to emulate: MTurk's, or Prolific's (a seeded demo study; prints its URL,
+    /// token and ids). --balance, --seed, --latency-ms, --jitter-ms, --lost-rate,
+    /// --fault-after-rate, --drop-before-rate and --fault-scope apply to both.
+    #[arg(long, value_enum, default_value_t = EmulatorPlatform::Mturk)]
+    pub platform: EmulatorPlatform,
+    #[command(flatten)]
+    pub prolific: ProlificFlags,
+}
+
+/// The platform `payout emulator` plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EmulatorPlatform {
+    #[default]
+    Mturk,
+    Prolific,
 }
 
 impl EmulatorArgs {
@@ -190,6 +206,16 @@ async fn ctrl_c_or_sigterm() {
 /// `payout emulator`: prints `payout emulator listening on URL` (the address really bound) and
 /// serves until Ctrl-C or SIGTERM.
 pub async fn serve_cli(args: EmulatorArgs) -> io::Result<()> {
+    if args.platform == EmulatorPlatform::Prolific {
+        return serve_prolific(args).await;
+    }
+    let given = args.prolific.given();
+    if !given.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} only apply with --platform prolific", given.join(", ")),
+        ));
+    }
     let (config, addr) = args.config(|name| std::env::var(name).ok())?;
     if !addr.ip().is_loopback() {
         eprintln!(
@@ -205,4 +231,61 @@ pub async fn serve_cli(args: EmulatorArgs) -> io::Result<()> {
     })
     .await?;
     printed
+}
+
+/// `payout emulator --platform prolific`: refuses the MTurk-only flags, binds loopback unless
+/// --allow-remote, prints URL, token and demo ids, serves until Ctrl-C or SIGTERM.
+async fn serve_prolific(args: EmulatorArgs) -> io::Result<()> {
+    let mut mturk_only = Vec::new();
+    if args.throttle_rps.is_some() {
+        mturk_only.push("--throttle-rps");
+    }
+    if args.fault_rate != 0.0 {
+        mturk_only.push("--fault-rate");
+    }
+    if args.account != AccountMode::Ready {
+        mturk_only.push("--account");
+    }
+    if args.clock_skew_secs.is_some() {
+        mturk_only.push("--clock-skew-secs");
+    }
+    if args.spend_limit.is_some() {
+        mturk_only.push("--spend-limit");
+    }
+    if args.known.is_some() {
+        mturk_only.push("--known");
+    }
+    if !mturk_only.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} only apply to the MTurk emulator", mturk_only.join(", ")),
+        ));
+    }
+    if !args.host.is_loopback() && !args.allow_remote {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "refusing to listen on {}: other machines could reach the emulator; use a loopback address such as 127.0.0.1, or pass --allow-remote",
+                args.host
+            ),
+        ));
+    }
+    if !args.host.is_loopback() {
+        eprintln!(
+            "warning: the emulator listens on {}: anyone who can reach it can use it",
+            args.host
+        );
+    }
+    let common = CommonFlags {
+        balance_minor: args.balance.0 as i64,
+        seed: args.seed,
+        latency_ms: args.latency_ms,
+        jitter_ms: args.jitter_ms,
+        lost_rate: args.lost_rate,
+        fault_after_rate: args.fault_after_rate,
+        drop_before_rate: args.drop_before_rate,
+        faults_on_reads: args.fault_scope == FaultScope::All,
+    };
+    let addr = SocketAddr::new(args.host, args.port);
+    super::prolific::serve(common, args.prolific, addr, ctrl_c_or_sigterm()).await
 }

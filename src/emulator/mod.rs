@@ -5,6 +5,8 @@
 //! after a call is applied, and dropped or lost responses from a seeded RNG. It can also play an
 //! account that cannot use MTurk and a server whose clock is skewed. It sends only what MTurk
 //! sends; where that is unknown, the guess is named in `guesses.rs`.
+//!
+//! `prolific` is the same for Prolific's researcher API (`payout emulator --platform prolific`).
 
 mod cli;
 mod config;
@@ -12,11 +14,14 @@ mod errors;
 mod guesses;
 mod ledger;
 mod ops;
+pub mod prolific;
 mod server;
 mod sigv4;
 mod state;
 
-pub use cli::{ACCESS_KEY_ENV, EmulatorArgs, SECRET_KEY_ENV, serve_cli, serve_until};
+pub use cli::{
+    ACCESS_KEY_ENV, EmulatorArgs, EmulatorPlatform, SECRET_KEY_ENV, serve_cli, serve_until,
+};
 pub use config::{
     AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope, KnownAssignment, load_known_csv,
 };

@@ -12,6 +12,7 @@ mod failures;
 mod input;
 mod journal;
 mod production;
+mod prolific_emulator;
 mod qualifications;
 mod run;
 mod safety;

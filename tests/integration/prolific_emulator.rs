@@ -508,6 +508,55 @@ async fn a_late_pay_lands_only_after_its_delay() {
     assert_eq!(api.handle.pending_pays(), 0);
 }
 
+#[test]
+fn a_delayed_pay_lands_with_no_request_and_wait_for_sees_it() {
+    let (seed, w) = world(1);
+    let config = ProlificConfig {
+        pay_delay: Duration::from_millis(300),
+        ..ProlificConfig::default()
+    };
+    let emu = payout::emulator::prolific::BackgroundProlific::start(seed.build(), config).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = emu.url();
+    let status = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let call = |path: String, body: Option<Value>| {
+            let mut req = client
+                .post(format!("{url}{path}"))
+                .header("Authorization", format!("Token {DEFAULT_TOKEN}"));
+            if let Some(b) = body {
+                req = req
+                    .header("Content-Type", "application/json")
+                    .body(serde_json::to_vec(&b).unwrap());
+            }
+            req.send()
+        };
+        let setup = call(
+            "/api/v1/submissions/bonus-payments/".into(),
+            Some(json!({ "study_id": w.study, "csv_bonuses": format!("{},1\n", w.rows[0].1) })),
+        )
+        .await
+        .unwrap();
+        let b: Value = serde_json::from_slice(&setup.bytes().await.unwrap()).unwrap();
+        let id = b["id"].as_str().unwrap().to_owned();
+        call(format!("/api/v1/bulk-bonus-payments/{id}/pay/"), None)
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 202);
+    let handle = emu.handle();
+    assert_eq!(handle.pending_pays(), 1);
+    // No request follows: the landing itself ends the wait (woken at the due time; that it is
+    // not the timeout is not asserted, which would take a timed assertion).
+    assert!(handle.wait_for(Duration::from_secs(60), |s| s.pays_landed == 1));
+    assert_eq!(handle.bonus_payments(&w.rows[0].1), Some(vec![100]));
+}
+
 #[tokio::test]
 async fn a_set_up_that_will_not_pay_and_an_unfunded_pay_are_refused_and_nothing_lands() {
     let (mut seed, w) = world(1);

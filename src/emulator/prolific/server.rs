@@ -1219,7 +1219,7 @@ impl ProlificHandle {
     }
 
     /// Blocks until `pred(stats)` holds (true) or `timeout` passes (false). Woken after every
-    /// API request; never polls.
+    /// API request and when the next accepted pay is due to land; never polls.
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&ProlificStats) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut w = self.settled();
@@ -1231,7 +1231,12 @@ impl ProlificHandle {
             if now >= deadline {
                 return false;
             }
-            w = match self.shared.changed.wait_timeout(w, deadline - now) {
+            // A due pay lands without any request, so wake for it too.
+            let wait = w
+                .state
+                .next_landing_in()
+                .map_or(deadline - now, |due| due.min(deadline - now));
+            w = match self.shared.changed.wait_timeout(w, wait) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };

@@ -565,6 +565,15 @@ impl ProlificState {
         }
     }
 
+    /// How long until the next accepted pay lands (`None`: none pending).
+    pub(crate) fn next_landing_in(&self) -> Option<Duration> {
+        let now = self.now_ms();
+        self.pending
+            .iter()
+            .map(|p| Duration::from_millis(p.due_ms.saturating_sub(now)))
+            .min()
+    }
+
     /// Accepted pays not landed yet.
     pub(crate) fn pending_pays(&self) -> usize {
         self.pending.len()

@@ -486,6 +486,23 @@ async fn overlapping_money_calls_in_one_workspace_get_429_and_are_not_applied() 
 }
 
 #[tokio::test]
+async fn with_contended_pay_applies_a_429_pay_still_lands() {
+    let (seed, w) = world(1);
+    let config = ProlificConfig {
+        contention_window: Some(Duration::from_secs(3600)),
+        contended_pay_applies: true,
+        ..ProlificConfig::default()
+    };
+    let api = start(seed.build(), config).await;
+    let (_, b) = api.set_up(&w.study, &format!("{},1\n", w.rows[0].1)).await;
+    let (status, _) = api.pay(b["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(status, 429, "the set-up still holds the workspace");
+    assert_eq!(api.bonus_payments(&w.rows[0].1).await, json!([100]));
+    let stats = api.handle.stats();
+    assert_eq!((stats.contended_pays_applied, stats.pays_accepted), (1, 1));
+}
+
+#[tokio::test]
 async fn a_late_pay_lands_only_after_its_delay() {
     let (seed, w) = world(1);
     let config = ProlificConfig {

@@ -249,7 +249,8 @@ pub const DUPLICATE_IDS_IN_SETUP: &str = "accepted; each line is a separate paym
 pub const SETUP_RESERVES_FUNDS: bool = false;
 
 /// Whether a pay answered 429 queued the payment (L: Prolific does not say). Guess: no, a 429
-/// is refused before anything is applied. payout must not rely on it (it never resends a pay).
+/// is refused before anything is applied. payout must not rely on it (it never resends a pay):
+/// `ProlificConfig::contended_pay_applies` (`--contended-pay-applies`) plays the other answer.
 pub const CONTENTION_QUEUES_PAY: bool = false;
 
 /// Which lists carry which submission fields. `GET /submissions/{id}/` is documented (H:

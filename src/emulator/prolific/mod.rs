@@ -58,7 +58,8 @@
 //! closed; a pay stays queued and lands), **5xx after apply** (applied, then 500 JSON or a
 //! 502 HTML page). Plus: **429 contention** (`contention_window`: a money call holds its
 //! workspace for its latency plus the window; a money call arriving meanwhile → 429, not
-//! applied), **late pays** (`late_pay_rate`, landing after `late_pay_delay`), **set-up ids
+//! applied; with `contended_pay_applies` a contended pay is queued all the same and still
+//! answered 429), **late pays** (`late_pay_rate`, landing after `late_pay_delay`), **set-up ids
 //! that will not pay** (`unpayable_rate`, or `ProlificHandle::make_unpayable`), latency and
 //! jitter.
 //!

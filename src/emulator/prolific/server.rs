@@ -776,6 +776,14 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
         w.state.stats.dropped_before_apply += 1;
         return (Verdict::Drop, delay);
     }
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let base = format!("http://{host}{path}");
+    let query = Query::parse(parts.uri.query());
     if let Some(window) = w.config.contention_window
         && matches!(kind, Kind::SetUp | Kind::Pay)
         && let Some(ws) = money_workspace(&w.state, &route, body)
@@ -787,19 +795,18 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
             .is_some_and(|until| *until > now)
         {
             w.state.stats.contention_429 += 1;
+            // The other answer to an unknown (see guesses::CONTENTION_QUEUES_PAY): the pay
+            // was queued all the same.
+            if kind == Kind::Pay && w.config.contended_pay_applies {
+                let _ = apply(w, &route, &parts.method, &query, body, &base);
+                w.state.settle();
+                w.state.stats.contended_pays_applied += 1;
+            }
             return (Verdict::Answer(error_answer(&guesses::contention())), delay);
         }
         let hold = (delay + window).as_millis() as u64;
         w.state.busy_until.insert(ws, now + hold);
     }
-    let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_owned();
-    let base = format!("http://{host}{path}");
-    let query = Query::parse(parts.uri.query());
     let applied = apply(w, &route, &parts.method, &query, body, &base);
     // A pay with zero delay lands before anyone can look.
     w.state.settle();

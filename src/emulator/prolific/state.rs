@@ -63,6 +63,9 @@ pub struct ProlificConfig {
     /// latency plus this long; another money call of that workspace arriving meanwhile is
     /// answered 429 and not applied.
     pub contention_window: Option<Duration>,
+    /// A pay answered 429 for contention was queued all the same (and lands). Off by default
+    /// (`guesses::CONTENTION_QUEUES_PAY`); on, it proves a client never pays again after a 429.
+    pub contended_pay_applies: bool,
     /// How long after an accepted pay its payments land.
     pub pay_delay: Duration,
     /// Fraction of accepted pays that land only after `late_pay_delay` instead.
@@ -91,6 +94,7 @@ impl Default for ProlificConfig {
             read_faults: FaultRates::default(),
             error_after_status: ErrorAfterStatus::default(),
             contention_window: None,
+            contended_pay_applies: false,
             pay_delay: Duration::ZERO,
             late_pay_rate: 0.0,
             late_pay_delay: Duration::from_secs(60),
@@ -221,6 +225,8 @@ pub struct ProlificStats {
     pub lost_after_apply: u64,
     pub errors_after_apply: u64,
     pub contention_429: u64,
+    /// Pays answered 429 that were queued all the same (`contended_pay_applies`).
+    pub contended_pays_applied: u64,
     pub setups: u64,
     pub pays_accepted: u64,
     pub pays_refused_will_not_pay: u64,

@@ -74,7 +74,8 @@
 //!
 //! # In process
 //!
-//! Build a world with `ProlificSeed` (`workspace`, `study`, `participant`, `submission`,
+//! Build a world with `ProlificSeed` (`workspace`, `study` / `study_with_id`, `participant`,
+//! `submission` / `submission_with_id` (the ids a bonus file names),
 //! `generate(study, n)`, `paid_before`, `group`, `study_uses_group`, `token`), then
 //! `RunningProlific::start_loopback(seed.build(), config).await` on the current runtime (what
 //! payout's `--emulator` path calls: an ephemeral 127.0.0.1 port, `url()` is the host to give

@@ -344,6 +344,13 @@ impl ProlificSeed {
 
     /// A study in a new project of `workspace`, in the workspace's currency.
     pub fn study(&mut self, workspace: &str, name: &str) -> String {
+        let id = self.state.ids.make(3);
+        self.study_with_id(workspace, &id, name)
+    }
+
+    /// A study with a given id (e.g. the one a bonus file names), as `study`.
+    pub fn study_with_id(&mut self, workspace: &str, id: &str, name: &str) -> String {
+        let id = id.to_owned();
         let currency = self
             .state
             .workspaces
@@ -359,7 +366,6 @@ impl ProlificSeed {
                 workspace: workspace.to_owned(),
             },
         );
-        let id = self.state.ids.make(3);
         self.state.studies.insert(
             id.clone(),
             Study {
@@ -386,6 +392,14 @@ impl ProlificSeed {
     /// the submission id.
     pub fn submission(&mut self, study: &str, participant: &str) -> String {
         let id = self.state.ids.make(5);
+        self.submission_with_id(study, participant, &id)
+    }
+
+    /// A submission with a given id (e.g. the `SESSION_ID` a bonus file names), as
+    /// `submission`; participant ids are whatever the caller passes.
+    pub fn submission_with_id(&mut self, study: &str, participant: &str, id: &str) -> String {
+        let id = id.to_owned();
+        self.state.ids.next += 1;
         let seq = self.state.ids.next;
         let started = iso8601(1_767_225_600_000 + seq * 1000);
         self.state.submissions.insert(
@@ -1027,6 +1041,31 @@ mod tests {
         assert!(st.groups[&g].deleted, "soft: the group is still there");
         assert!(st.add_members(&g, &[a]).is_err());
         assert!(st.delete_group(&g).is_err());
+    }
+
+    #[test]
+    fn a_world_can_be_seeded_with_the_ids_a_file_names() {
+        let mut seed = ProlificSeed::new();
+        let ws = seed.workspace("Lab", "GBP", 10_000);
+        let study = seed.study_with_id(&ws, "6000000000000000000000aa", "From a file");
+        let sub = seed.submission_with_id(
+            &study,
+            "5f00000000000000000000bb",
+            "5f00000000000000000000cc",
+        );
+        let mut st = seed.build();
+        assert_eq!(st.study_submissions(&study), std::slice::from_ref(&sub));
+        let id = st
+            .set_up(
+                &study,
+                "5f00000000000000000000bb,1\n",
+                &ProlificConfig::default(),
+                false,
+            )
+            .unwrap();
+        st.pay(&id, Duration::ZERO);
+        st.settle();
+        assert_eq!(st.submissions[&sub].bonus_payments, vec![100]);
     }
 
     #[test]

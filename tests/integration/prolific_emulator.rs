@@ -191,6 +191,31 @@ async fn tokens_are_required_and_paths_end_in_a_slash() {
 }
 
 #[tokio::test]
+async fn simple_errors_answer_the_message_and_detail_shape() {
+    let (seed, w) = world(1);
+    let config = ProlificConfig {
+        simple_errors: true,
+        ..ProlificConfig::default()
+    };
+    let mut api = start(seed.build(), config).await;
+    let (status, body) = api.set_up(&w.study, "nobody,1\n").await;
+    assert_eq!(status, 400);
+    assert!(body.get("error").is_none(), "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("nobody"),
+        "{body}"
+    );
+    api.token = None;
+    let (status, body) = api.get("/api/v1/users/me/").await;
+    assert_eq!(status, 401);
+    assert!(
+        body["detail"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn workspace_balance_study_and_project_answer_prolifics_fields() {
     let (mut seed, w) = world(1);
     seed.reserve(&w.workspace, 20_000);

@@ -37,6 +37,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The other error shape, `{"message", "detail"}` (M: prolific-api.md, "some endpoints
+    /// answer {message, detail}"; prolific-oss/cli decodes both as strings). L: which
+    /// endpoints, so the emulator answers it for every error when `simple_errors` is set;
+    /// `message` is the title, `detail` the detail as text.
+    pub fn simple_body(&self) -> String {
+        let detail = match &self.detail {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        json!({ "message": self.title, "detail": detail }).to_string()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The error envelope's unknowns
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,9 @@
 //!   `csv_bonuses` is in **major units**, at most 2 decimals.
 //! - Errors: `{"error": {"status": 400, "error_code": 400000, "title": "...", "detail": ...,
 //!   "additional_information": "/api/v1/errors/"}}`, `detail` a string or an object keyed by
-//!   field whose values are lists of strings (`{"csv_bonuses": ["..."]}`).
+//!   field whose values are lists of strings (`{"csv_bonuses": ["..."]}`). With
+//!   `simple_errors` (`--simple-errors`) every error comes in the other shape Prolific uses,
+//!   `{"message": title, "detail": text}`.
 //! - Lists: `{"results": [...], "_links": {"self"|"next"|"previous"|"last": {"href": URL or
 //!   null, "title": "..."}}, "meta": {"count": N}}`. Paged by `page` (from 1) and
 //!   `page_size`, or by `limit` and `offset` when either is given; the default size is

@@ -79,6 +79,16 @@ fn error_answer(e: &ApiError) -> Answer {
     answer(e.status, JSON, e.body())
 }
 
+/// An error in the envelope the configuration asks for (`simple_errors`: the
+/// `{"message", "detail"}` shape some endpoints answer).
+fn error_answer_in(w: &World, e: &ApiError) -> Answer {
+    if w.config.simple_errors {
+        answer(e.status, JSON, e.simple_body())
+    } else {
+        error_answer(e)
+    }
+}
+
 /// Which class of call a request is, for its fault rates and contention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -748,13 +758,16 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
     let path = parts.uri.path();
     let Some(route) = Route::parse(path) else {
         w.state.count("unknown path");
-        return (Verdict::Answer(error_answer(&guesses::not_found())), delay);
+        return (
+            Verdict::Answer(error_answer_in(w, &guesses::not_found())),
+            delay,
+        );
     };
     w.state
         .count(&format!("{} {}", parts.method, route.template()));
     let Some(kind) = route.kind(&parts.method) else {
         let e = guesses::method_not_allowed(parts.method.as_str());
-        return (Verdict::Answer(error_answer(&e)), delay);
+        return (Verdict::Answer(error_answer_in(w, &e)), delay);
     };
     let auth = match token_of(parts) {
         None => Err(guesses::not_authenticated()),
@@ -763,7 +776,7 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
     };
     if let Err(e) = auth {
         w.state.stats.unauthorized += 1;
-        return (Verdict::Answer(error_answer(&e)), delay);
+        return (Verdict::Answer(error_answer_in(w, &e)), delay);
     }
     w.state.settle();
     let rates: FaultRates = match kind {
@@ -802,7 +815,10 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
                 w.state.settle();
                 w.state.stats.contended_pays_applied += 1;
             }
-            return (Verdict::Answer(error_answer(&guesses::contention())), delay);
+            return (
+                Verdict::Answer(error_answer_in(w, &guesses::contention())),
+                delay,
+            );
         }
         let hold = (delay + window).as_millis() as u64;
         w.state.busy_until.insert(ws, now + hold);
@@ -828,14 +844,14 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
                 guesses::BAD_GATEWAY_BODY,
             )
         } else {
-            error_answer(&guesses::internal_error())
+            error_answer_in(w, &guesses::internal_error())
         };
         return (Verdict::Answer(a), delay);
     }
     let a = match applied {
         Ok((status, text)) if text.is_empty() => answer(status, JSON, Bytes::new()),
         Ok((status, text)) => answer(status, JSON, text),
-        Err(e) => error_answer(&e),
+        Err(e) => error_answer_in(w, &e),
     };
     (Verdict::Answer(a), delay)
 }

@@ -74,6 +74,9 @@ pub struct ProlificConfig {
     /// Fraction of set-ups (drawn at set-up) whose id will not pay: its pay answers an error
     /// and nothing lands.
     pub unpayable_rate: f64,
+    /// Every error in the `{"message", "detail"}` shape instead of the `{"error": {...}}`
+    /// envelope (see `guesses::ApiError::simple_body`).
+    pub simple_errors: bool,
     /// Page size of every list when the request gives none.
     pub page_size: usize,
     /// Fees as parts per million of the set-up's amount (333_333 = ⅓).
@@ -99,6 +102,7 @@ impl Default for ProlificConfig {
             late_pay_rate: 0.0,
             late_pay_delay: Duration::from_secs(60),
             unpayable_rate: 0.0,
+            simple_errors: false,
             page_size: 20,
             fee_ppm: 333_333,
             vat_ppm: 0,

@@ -1,4 +1,5 @@
-//! Identifier newtypes (worker, assignment, HIT, qualification type) and their model patterns.
+//! Identifier newtypes and their patterns: MTurk's (worker, assignment, HIT, qualification type)
+//! and Prolific's (participant, submission, study, workspace, bulk bonus payment).
 //!
 //! A value of one of these types has passed the service model's pattern; nothing else checks.
 
@@ -94,6 +95,106 @@ id_type!(
     check_entity_id
 );
 
+/// Why a text is not one of Prolific's identifiers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProlificIdError {
+    #[error("is empty")]
+    Empty,
+    #[error(
+        "is not a Prolific ID (24 hexadecimal characters such as 60ffe5c8371090c7041d43f8, or a UUID)"
+    )]
+    Shape,
+    #[error("may contain only letters, digits, '-' and '_'")]
+    BadChar,
+}
+
+/// Prolific's participant, submission, study and workspace IDs: 24 hexadecimal characters
+/// (ObjectId style) or a UUID, as the API reference shows them. Compared as given, lowercase.
+pub fn check_prolific_id(text: &str) -> Result<(), ProlificIdError> {
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+    if text.is_empty() {
+        return Err(ProlificIdError::Empty);
+    }
+    if text.len() == 24 && hex(text) {
+        return Ok(());
+    }
+    let parts: Vec<&str> = text.split('-').collect();
+    let lens: Vec<usize> = parts.iter().map(|p| p.len()).collect();
+    if lens == [8, 4, 4, 4, 12] && parts.iter().all(|p| hex(p)) {
+        return Ok(());
+    }
+    Err(ProlificIdError::Shape)
+}
+
+/// An id Prolific hands back (a bulk bonus payment's): opaque, but it goes into a URL path, so
+/// it may hold only `[A-Za-z0-9_-]`.
+pub fn check_opaque_id(text: &str) -> Result<(), ProlificIdError> {
+    if text.is_empty() {
+        return Err(ProlificIdError::Empty);
+    }
+    if text.len() > 64
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ProlificIdError::BadChar);
+    }
+    Ok(())
+}
+
+macro_rules! prolific_id_type {
+    ($(#[$doc:meta])* $name:ident, $check:path) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks the text's shape (after trimming whitespace).
+            pub fn parse(text: &str) -> Result<Self, ProlificIdError> {
+                let text = text.trim();
+                $check(text)?;
+                Ok(Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prolific_id_type!(
+    /// A Prolific participant (`PROLIFIC_PID`).
+    ParticipantId,
+    check_prolific_id
+);
+prolific_id_type!(
+    /// A Prolific submission (`SESSION_ID`): one participant's taking part in one study.
+    SubmissionId,
+    check_prolific_id
+);
+prolific_id_type!(
+    /// A Prolific study (`STUDY_ID`).
+    StudyId,
+    check_prolific_id
+);
+prolific_id_type!(
+    /// A Prolific workspace: whose balance pays, and the unit of "one money call at a time".
+    WorkspaceId,
+    check_prolific_id
+);
+prolific_id_type!(
+    /// The id of a bulk bonus payment a set-up answered: the only thing ever paid.
+    BulkBonusId,
+    check_opaque_id
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +214,22 @@ mod tests {
     fn assignment_ids_follow_the_entity_id_pattern() {
         assert!(AssignmentId::parse("3AMW0RGHOD1P7H6ZJ6QR5GLF7TIPN8").is_ok());
         assert_eq!(AssignmentId::parse("3AMW-0R"), Err(IdError::BadChar('-')));
+    }
+
+    #[test]
+    fn prolific_ids_are_object_ids_or_uuids() {
+        assert!(ParticipantId::parse("60ffe5c8371090c7041d43f8").is_ok());
+        assert!(SubmissionId::parse("0b2a1f3e-9c4d-4e5f-8a7b-6c5d4e3f2a1b").is_ok());
+        assert_eq!(
+            StudyId::parse("60ffe5c8371090c7041d43f"),
+            Err(ProlificIdError::Shape)
+        );
+        assert_eq!(
+            ParticipantId::parse("A143XRCI1YXAFE"),
+            Err(ProlificIdError::Shape)
+        );
+        assert_eq!(ParticipantId::parse(" "), Err(ProlificIdError::Empty));
+        assert!(BulkBonusId::parse("abc_123-X").is_ok());
+        assert_eq!(BulkBonusId::parse("a/b"), Err(ProlificIdError::BadChar));
     }
 }

@@ -1,4 +1,5 @@
-//! Money as integer cents: parsing MTurk's `CurrencyAmount`, formatting `$12.34`. (Fees are a
+//! Money as integer minor units: parsing MTurk's `CurrencyAmount`, formatting `$12.34`/`£12.34`,
+//! and platform amounts with fractions of a minor unit kept exactly. (Fees are a
 //! platform's policy: `platform::bonus_fee`.)
 //!
 //! Nothing here ever touches floating point: amounts are parsed digit by digit.
@@ -156,6 +157,191 @@ impl Sum for Cents {
     }
 }
 
+/// A currency payout pays in. MTurk pays in US dollars; a Prolific study pays in its own
+/// currency (`GBP` or `USD`), which payout reads from the platform and never assumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Currency {
+    #[serde(rename = "USD")]
+    Usd,
+    #[serde(rename = "GBP")]
+    Gbp,
+}
+
+impl Currency {
+    /// The ISO 4217 code, as the platforms and the journal write it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Usd => "USD",
+            Currency::Gbp => "GBP",
+        }
+    }
+
+    pub fn sign(self) -> &'static str {
+        match self {
+            Currency::Usd => "$",
+            Currency::Gbp => "£",
+        }
+    }
+
+    /// Reads an ISO code (any case); `None` for a currency payout does not pay in.
+    pub fn parse(code: &str) -> Option<Currency> {
+        match code.trim().to_ascii_uppercase().as_str() {
+            "USD" => Some(Currency::Usd),
+            "GBP" => Some(Currency::Gbp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Whole minor units (cents, pence) with their currency: `$1.50`, `£1.50`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Money {
+    pub minor: Cents,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(minor: Cents, currency: Currency) -> Money {
+        Money { minor, currency }
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Cents` prints dollars with grouping; the sign is the only difference.
+        let text = self.minor.to_string();
+        write!(f, "{}{}", self.currency.sign(), &text[1..])
+    }
+}
+
+/// An amount in minor units that may carry a fraction of one, exactly as a platform returned
+/// it: Prolific answers fees such as `283.34` pence. Kept as a decimal (digits and a scale),
+/// never as a float and never rounded; the journal stores its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExactMinor {
+    /// The amount times 10^`scale`.
+    scaled: i128,
+    scale: u8,
+}
+
+/// Why a platform's number is not an amount payout can keep exactly.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a plain decimal amount")]
+pub struct ExactAmountError(pub String);
+
+impl ExactMinor {
+    pub const ZERO: ExactMinor = ExactMinor {
+        scaled: 0,
+        scale: 0,
+    };
+
+    /// Reads a JSON number's text (`850`, `283.34`, `-1.5`, `850.0`); exponents are refused
+    /// rather than expanded, so nothing is ever rounded.
+    pub fn parse(text: &str) -> Result<ExactMinor, ExactAmountError> {
+        let bad = || ExactAmountError(text.chars().take(40).collect());
+        let t = text.trim();
+        let (neg, digits) = match t.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, t),
+        };
+        let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        if whole.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || (digits.contains('.') && frac.is_empty())
+            || whole.len() + frac.len() > 30
+        {
+            return Err(bad());
+        }
+        let frac = frac.trim_end_matches('0');
+        let scaled: i128 = format!("{whole}{frac}").parse().map_err(|_| bad())?;
+        Ok(ExactMinor {
+            scaled: if neg { -scaled } else { scaled },
+            scale: frac.len() as u8,
+        })
+    }
+
+    pub fn from_whole(minor: Cents) -> ExactMinor {
+        ExactMinor {
+            scaled: i128::from(minor.0),
+            scale: 0,
+        }
+    }
+
+    /// The amount in whole minor units, if it has no fraction.
+    pub fn whole(self) -> Option<Cents> {
+        (self.scale == 0 && self.scaled >= 0).then_some(Cents(self.scaled as u64))
+    }
+
+    fn at_scale(self, scale: u8) -> i128 {
+        self.scaled * 10i128.pow(u32::from(scale - self.scale))
+    }
+
+    pub fn checked_add(self, other: ExactMinor) -> Option<ExactMinor> {
+        let scale = self.scale.max(other.scale);
+        let scaled = self.at_scale(scale).checked_add(other.at_scale(scale))?;
+        Some(ExactMinor { scaled, scale }.normalised())
+    }
+
+    fn normalised(mut self) -> ExactMinor {
+        while self.scale > 0 && self.scaled % 10 == 0 {
+            self.scaled /= 10;
+            self.scale -= 1;
+        }
+        self
+    }
+
+    /// Shown in major units with the currency's sign and every digit the platform gave:
+    /// `283.34` pence is `£2.8334`.
+    pub fn display(self, currency: Currency) -> String {
+        let scale = u32::from(self.scale) + 2;
+        let abs = self.scaled.unsigned_abs();
+        let div = 10u128.pow(scale);
+        let (major, frac) = (abs / div, abs % div);
+        let frac = format!("{frac:0width$}", width = scale as usize);
+        let sign = if self.scaled < 0 { "-" } else { "" };
+        format!("{sign}{}{major}.{frac}", currency.sign())
+    }
+}
+
+impl PartialOrd for ExactMinor {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ExactMinor {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let scale = self.scale.max(other.scale);
+        self.at_scale(scale).cmp(&other.at_scale(scale))
+    }
+}
+
+/// The text the journal and reports keep: the platform's number, normalised (`283.34`).
+impl fmt::Display for ExactMinor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.scale == 0 {
+            return write!(f, "{}", self.scaled);
+        }
+        let div = 10u128.pow(u32::from(self.scale));
+        let abs = self.scaled.unsigned_abs();
+        let sign = if self.scaled < 0 { "-" } else { "" };
+        write!(
+            f,
+            "{sign}{}.{:0width$}",
+            abs / div,
+            abs % div,
+            width = self.scale as usize
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,5 +392,44 @@ mod tests {
             prop_assert_eq!(Cents::parse_bonus(&Cents(c).to_api_string()), Ok(Cents(c)));
         }
 
+    }
+
+    #[test]
+    fn money_prints_its_currency() {
+        assert_eq!(Money::new(Cents(150), Currency::Usd).to_string(), "$1.50");
+        assert_eq!(Money::new(Cents(150), Currency::Gbp).to_string(), "£1.50");
+        assert_eq!(
+            Money::new(Cents(123456789), Currency::Gbp).to_string(),
+            "£1,234,567.89"
+        );
+        assert_eq!(Currency::parse("gbp"), Some(Currency::Gbp));
+        assert_eq!(Currency::parse("EUR"), None);
+    }
+
+    #[test]
+    fn exact_minor_amounts_keep_every_digit() {
+        let fees = ExactMinor::parse("283.34").unwrap();
+        assert_eq!(fees.to_string(), "283.34");
+        assert_eq!(fees.whole(), None);
+        assert_eq!(fees.display(Currency::Gbp), "£2.8334");
+        let amount = ExactMinor::parse("850").unwrap();
+        assert_eq!(amount.whole(), Some(Cents(850)));
+        assert_eq!(ExactMinor::parse("850.0").unwrap(), amount);
+        assert_eq!(amount.display(Currency::Usd), "$8.50");
+        let total = amount.checked_add(fees).unwrap();
+        assert_eq!(total.to_string(), "1133.34");
+        assert!(total > amount);
+        for bad in ["1e3", "", "1.", ".5", "abc", "1.2.3"] {
+            assert!(ExactMinor::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn exact_minor_text_round_trips(whole in 0u64..10_000_000, frac in 0u32..10_000) {
+            let text = format!("{whole}.{frac:04}");
+            let x = ExactMinor::parse(&text).unwrap();
+            prop_assert_eq!(ExactMinor::parse(&x.to_string()).unwrap(), x);
+        }
     }
 }

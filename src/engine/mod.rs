@@ -6,6 +6,8 @@
 //! The engine decides nothing about what a platform error means (the adapter classifies) and
 //! prints nothing (a [`Reporter`] renders its events).
 
+mod chunk;
+mod chunks;
 mod locks;
 mod preflight;
 mod quals;
@@ -21,6 +23,10 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+pub use chunk::{
+    ChunkAction, ChunkEvent, ChunkState, Resolution, SetUpCheck, chunk_next, seen_paid,
+};
+pub use chunks::{ChunkConfig, ChunkRun, ChunkRunEnd, execute_chunks, resolve_not_observed};
 pub use locks::{GroupGuard, GroupLocks};
 pub use preflight::{Finding, preflight};
 pub use quals::{LookupError, QualMap, create_missing, look_up_qualifications};

@@ -10,6 +10,7 @@ mod bonus;
 mod columns;
 mod dedupe;
 mod problems;
+mod prolific;
 mod qual_api;
 mod records;
 mod row;
@@ -22,6 +23,9 @@ pub use columns::{
     qualification_schema, schema,
 };
 pub use problems::{InputErrors, InputProblem, MAX_STORED_PROBLEMS};
+pub use prolific::{
+    Payee, ProlificFormat, ProlificOptions, ProlificRow, looks_like_prolific, parse_prolific,
+};
 pub use row::MAX_REASON_CHARS;
 pub use scan::{
     FileFacts, FileKind, Format, InputOptions, Row, parse_bytes, rescan, scan, scan_bytes,

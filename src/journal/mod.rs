@@ -5,6 +5,7 @@
 //! writer thread owns the connection and commits the engine's writes in groups, answering each
 //! write only once its transaction is on disk and the file is still the journal at its path.
 
+pub mod chunks;
 mod migrate;
 pub(crate) mod query;
 mod records;
@@ -30,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/journal/0001_init.sql"),
     include_str!("../../schemas/journal/0002_operations.sql"),
     include_str!("../../schemas/journal/0003_imports.sql"),
+    include_str!("../../schemas/journal/0004_chunks.sql"),
 ];
 
 /// Marks a SQLite file as a payout journal (`PRAGMA application_id`): "payo".

@@ -59,6 +59,8 @@ pub enum Write {
         how: CloseKind,
         by: Option<i64>,
     },
+    /// A step of a chunked batch (Prolific): see [`super::chunks::ChunkWrite`].
+    Chunk(super::chunks::ChunkWrite),
     /// A production dry run whose preflight passed.
     Rehearsal {
         content_digest: String,
@@ -73,6 +75,7 @@ pub enum Write {
 pub(super) fn apply(tx: &Transaction<'_>, w: &Write) -> Result<i64, JournalError> {
     let now = now_ms();
     match w {
+        Write::Chunk(c) => super::chunks::apply(tx, c),
         Write::BeginAttempt { batch, seq } => {
             let n: i64 = tx
                 .prepare_cached(

@@ -22,11 +22,14 @@
 //! For read-only calls every class but `Refused` and `Systemic` just means "try again".
 
 pub mod aws_files;
+mod chunked;
 mod mturk;
+pub mod prolific;
 
 use std::fmt;
 use std::future::Future;
 
+pub use chunked::{ChunkRow, ChunkedPlatform, SetUpAnswer};
 pub use mturk::{
     CredentialSource, CredentialsUsed, MturkPlatform, PRODUCTION_ENDPOINT, PlatformSetupError,
     SANDBOX_ENDPOINT, ServerClock, Timeouts, bonus_fee, find_credentials,

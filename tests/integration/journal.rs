@@ -238,7 +238,7 @@ fn a_version_1_journal_migrates_and_its_unfinished_batch_resumes_to_the_same_res
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 
     let addr: std::net::SocketAddr = FIXTURE_EMULATOR.parse().unwrap();
     let emu = BackgroundEmulator::start_at(EmulatorConfig::default(), addr)
@@ -304,7 +304,7 @@ fn a_version_2_journal_migrates_and_its_unfinished_batch_resumes() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 
     let addr: std::net::SocketAddr = FIXTURE_V2_EMULATOR.parse().unwrap();
     let emu = BackgroundEmulator::start_at(EmulatorConfig::default(), addr)
@@ -326,4 +326,86 @@ fn a_version_2_journal_migrates_and_its_unfinished_batch_resumes() {
         "{again:?}"
     );
     assert_paid_exactly_once(&emu.handle(), &rows_of(&pending));
+}
+
+/// The version-3 fixture was recorded by the payout that landed with schema 3 (commit 20946e6)
+/// against an emulator at this address, killed mid-batch (see tests/fixtures/README.md).
+const FIXTURE_V3_EMULATOR: &str = "127.0.0.79:47125";
+
+#[test]
+fn a_version_3_journal_killed_mid_batch_migrates_and_resumes_to_the_same_result() {
+    let s = Scratch::new();
+    let fixtures = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(format!("{fixtures}/journal-v3.sqlite"), s.journal()).unwrap();
+    let csv = std::fs::read_to_string(format!("{fixtures}/v3-batch.csv")).unwrap();
+    let all: Vec<OpRow> = parse_bytes(csv.as_bytes(), "v3", &InputOptions::default()).unwrap();
+
+    let status = s.run(&["status", "--json"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["batch"], "v3-batch-7744d3");
+    assert_eq!(v["rows"], 30);
+    assert_eq!(v["paid"], 8);
+    assert_eq!(
+        v["unknown"], 1,
+        "the call in flight at the kill is unknown now"
+    );
+    assert_eq!(
+        v["pending"], 22,
+        "21 never sent and the unknown one are open"
+    );
+    let version: i64 = rusqlite::Connection::open(s.journal())
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    let batch_platform: String = rusqlite::Connection::open(s.journal())
+        .unwrap()
+        .query_row("SELECT platform || ' ' || currency FROM batches", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        batch_platform, "mturk USD",
+        "every earlier batch is MTurk's, in dollars"
+    );
+    let done_before: Vec<String> = {
+        let j = Journal::open_read_only(&s.journal()).unwrap();
+        let b = j.latest_batch(false).unwrap().unwrap();
+        j.items(b.id)
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.state == ItemState::Done)
+            .map(|i| i.op.worker().to_string())
+            .collect()
+    };
+    assert_eq!(done_before.len(), 8);
+
+    // A fresh emulator at the fixture's address knows nothing of the 8 paid then: whatever it
+    // pays now is what the resume sent, and it must be exactly the 22 rows not done.
+    let addr: std::net::SocketAddr = FIXTURE_V3_EMULATOR.parse().unwrap();
+    let emu = BackgroundEmulator::start_at(EmulatorConfig::default(), addr)
+        .expect("bind the fixture's address");
+    let resumed = s.run(&["resume", "--backoff-ms", "2"]);
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    let rest: Vec<OpRow> = all
+        .iter()
+        .filter(|r| !done_before.contains(&r.op.worker().to_string()))
+        .cloned()
+        .collect();
+    assert_eq!(rest.len(), 22);
+    assert_paid_exactly_once(&emu.handle(), &rows_of(&rest));
+    let status = s.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        (v["paid"].as_u64(), v["pending"].as_u64()),
+        (Some(30), Some(0))
+    );
+    // The same command as then recognises the batch and sends nothing more.
+    let url = format!("http://{FIXTURE_V3_EMULATOR}");
+    let file = format!("{fixtures}/v3-batch.csv");
+    let again = s.run(&["run", &file, "--emulator", "--endpoint-url", &url]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("v3-batch-7744d3"), "{again:?}");
+    assert_paid_exactly_once(&emu.handle(), &rows_of(&rest));
 }

@@ -13,6 +13,7 @@ mod input;
 mod journal;
 mod production;
 mod prolific_emulator;
+mod prolific_engine;
 mod qualifications;
 mod run;
 mod safety;

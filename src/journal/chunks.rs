@@ -1,0 +1,517 @@
+//! The journal of chunked batches (Prolific): their rows, their chunks' write-ahead life and the
+//! two tables that make a second pay of an id impossible to record (`set_ups`, `pays`).
+//!
+//! Stores and answers; what a state means and what may follow it is `engine::chunk_next`.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{Journal, JournalError, now_ms};
+use crate::engine::ChunkState;
+use crate::ids::{BulkBonusId, ParticipantId, StudyId, SubmissionId};
+use crate::money::{Cents, Currency, ExactMinor};
+use crate::platform::SetUpAnswer;
+
+/// A row's state. `Chunked` rows belong to a chunk whose state says the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RowState {
+    Pending,
+    Chunked,
+    Paid,
+    NotObserved,
+    Failed,
+    Cancelled,
+}
+
+impl RowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Pending => "pending",
+            RowState::Chunked => "chunked",
+            RowState::Paid => "paid",
+            RowState::NotObserved => "not_observed",
+            RowState::Failed => "failed",
+            RowState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RowState> {
+        [
+            RowState::Pending,
+            RowState::Chunked,
+            RowState::Paid,
+            RowState::NotObserved,
+            RowState::Failed,
+            RowState::Cancelled,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// A row to record: one bonus to one submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChunkRow {
+    pub line: u64,
+    pub study: StudyId,
+    pub submission: SubmissionId,
+    pub participant: Option<ParticipantId>,
+    pub amount: Cents,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkRowRecord {
+    pub batch: i64,
+    pub seq: u32,
+    pub line: u64,
+    pub study: StudyId,
+    pub submission: SubmissionId,
+    pub amount: Cents,
+    pub chunk: Option<u32>,
+    pub state: RowState,
+    /// The submission's `bonus_payments` before its chunk's pay.
+    pub baseline: Option<Vec<ExactMinor>>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkRecord {
+    pub batch: i64,
+    pub chunk: u32,
+    pub study: StudyId,
+    pub state: ChunkState,
+    pub bulk_id: Option<BulkBonusId>,
+    pub amount: Option<ExactMinor>,
+    pub fees: Option<ExactMinor>,
+    pub vat: Option<ExactMinor>,
+    pub total: Option<ExactMinor>,
+    pub pay_sent_ms: Option<i64>,
+    pub answer: Option<String>,
+}
+
+/// Every change the chunk executor makes, applied by the journal's writer like [`super::Write`].
+#[derive(Debug, Clone)]
+pub enum ChunkWrite {
+    /// A new chunk of pending rows.
+    Plan {
+        batch: i64,
+        chunk: u32,
+        study: StudyId,
+        seqs: Vec<u32>,
+    },
+    /// The set-up's answer: its id and the platform's amounts.
+    SetUp {
+        batch: i64,
+        chunk: u32,
+        answer: SetUpAnswer,
+    },
+    /// The baseline of each row, and "pay sent" — committed before the pay leaves. Fails if the
+    /// id was ever paid (the `pays` key), so a pay can never be recorded, hence sent, twice.
+    PaySent {
+        batch: i64,
+        chunk: u32,
+        baselines: Vec<(u32, Vec<ExactMinor>)>,
+    },
+    /// A new state for a chunk, with the pay's answer as text when there was one.
+    State {
+        batch: i64,
+        chunk: u32,
+        state: ChunkState,
+        answer: Option<String>,
+        resolution: Option<&'static str>,
+    },
+    /// Rows seen paid (or decided paid by an operator).
+    RowsPaid {
+        batch: i64,
+        seqs: Vec<u32>,
+        note: String,
+    },
+    /// The chunk's rows still open take `state` (`Pending` frees them from the chunk).
+    OpenRows {
+        batch: i64,
+        chunk: u32,
+        state: RowState,
+        note: String,
+    },
+}
+
+fn exact_text(x: &ExactMinor) -> String {
+    x.to_string()
+}
+
+fn baseline_text(b: &[ExactMinor]) -> String {
+    let parts: Vec<String> = b.iter().map(exact_text).collect();
+    format!("[{}]", parts.join(","))
+}
+
+fn parse_baseline(text: &str) -> Option<Vec<ExactMinor>> {
+    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    inner
+        .split(',')
+        .map(|p| ExactMinor::parse(p).ok())
+        .collect()
+}
+
+fn changed_one(n: usize, what: &str) -> Result<(), JournalError> {
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(JournalError::Write(format!(
+            "{what}: expected to change one chunk, changed {n}"
+        )))
+    }
+}
+
+pub(super) fn apply(tx: &Transaction<'_>, w: &ChunkWrite) -> Result<i64, JournalError> {
+    let now = now_ms();
+    match w {
+        ChunkWrite::Plan {
+            batch,
+            chunk,
+            study,
+            seqs,
+        } => {
+            tx.execute(
+                "INSERT INTO chunks (batch_id, chunk, study_id, state, planned_ms)
+                 VALUES (?1, ?2, ?3, 'planned', ?4)",
+                params![batch, chunk, study.as_str(), now],
+            )?;
+            let mut up = tx.prepare_cached(
+                "UPDATE chunk_rows SET chunk = ?3, state = 'chunked'
+                 WHERE batch_id = ?1 AND seq = ?2 AND state = 'pending'",
+            )?;
+            for seq in seqs {
+                changed_one(up.execute(params![batch, seq, chunk])?, "plan a row")?;
+            }
+        }
+        ChunkWrite::SetUp {
+            batch,
+            chunk,
+            answer,
+        } => {
+            tx.execute(
+                "INSERT INTO set_ups (bulk_id, batch_id, chunk, ms) VALUES (?1, ?2, ?3, ?4)",
+                params![answer.id.as_str(), batch, chunk, now],
+            )?;
+            let n = tx.execute(
+                "UPDATE chunks SET state = 'set_up', bulk_id = ?3, amount = ?4, fees = ?5,
+                    vat = ?6, total = ?7, set_up_ms = ?8
+                 WHERE batch_id = ?1 AND chunk = ?2 AND state = 'planned'",
+                params![
+                    batch,
+                    chunk,
+                    answer.id.as_str(),
+                    exact_text(&answer.amount),
+                    exact_text(&answer.fees),
+                    exact_text(&answer.vat),
+                    exact_text(&answer.total),
+                    now
+                ],
+            )?;
+            changed_one(n, "record a set-up")?;
+        }
+        ChunkWrite::PaySent {
+            batch,
+            chunk,
+            baselines,
+        } => {
+            let bulk: Option<String> = tx
+                .query_row(
+                    "SELECT bulk_id FROM chunks WHERE batch_id = ?1 AND chunk = ?2
+                     AND state = 'set_up'",
+                    params![batch, chunk],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let bulk = bulk.ok_or_else(|| {
+                JournalError::Write(format!("chunk {chunk} is not set up: its pay is not sent"))
+            })?;
+            // The guard of last resort: an id in `pays` is never recorded, so never sent, again.
+            tx.execute(
+                "INSERT INTO pays (bulk_id, batch_id, chunk, sent_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![bulk, batch, chunk, now],
+            )
+            .map_err(|e| {
+                JournalError::Write(format!(
+                    "bulk bonus payment {bulk} was paid before; it is never paid again ({e})"
+                ))
+            })?;
+            let mut up = tx.prepare_cached(
+                "UPDATE chunk_rows SET baseline = ?3 WHERE batch_id = ?1 AND seq = ?2",
+            )?;
+            for (seq, b) in baselines {
+                up.execute(params![batch, seq, baseline_text(b)])?;
+            }
+            let n = tx.execute(
+                "UPDATE chunks SET state = 'pay_sent', pay_sent_ms = ?3
+                 WHERE batch_id = ?1 AND chunk = ?2 AND state = 'set_up'",
+                params![batch, chunk, now],
+            )?;
+            changed_one(n, "record a pay as sent")?;
+        }
+        ChunkWrite::State {
+            batch,
+            chunk,
+            state,
+            answer,
+            resolution,
+        } => {
+            let settled = matches!(
+                state,
+                ChunkState::Observed | ChunkState::Void | ChunkState::Failed
+            )
+            .then_some(now);
+            let answered = answer.as_ref().map(|_| now);
+            let n = tx.execute(
+                "UPDATE chunks SET state = ?3, answer = COALESCE(?4, answer),
+                    answered_ms = COALESCE(?5, answered_ms), settled_ms = COALESCE(?6, settled_ms),
+                    resolution = COALESCE(?7, resolution)
+                 WHERE batch_id = ?1 AND chunk = ?2",
+                params![
+                    batch,
+                    chunk,
+                    state.as_str(),
+                    answer,
+                    answered,
+                    settled,
+                    resolution
+                ],
+            )?;
+            changed_one(n, "record a chunk's state")?;
+        }
+        ChunkWrite::RowsPaid { batch, seqs, note } => {
+            let mut up = tx.prepare_cached(
+                "UPDATE chunk_rows SET state = 'paid', finished_ms = ?3, note = ?4
+                 WHERE batch_id = ?1 AND seq = ?2 AND state IN ('chunked', 'not_observed')",
+            )?;
+            for seq in seqs {
+                up.execute(params![batch, seq, now, note])?;
+            }
+        }
+        ChunkWrite::OpenRows {
+            batch,
+            chunk,
+            state,
+            note,
+        } => {
+            let free = *state == RowState::Pending;
+            tx.execute(
+                "UPDATE chunk_rows SET state = ?3, note = ?4,
+                    chunk = CASE WHEN ?5 THEN NULL ELSE chunk END,
+                    baseline = CASE WHEN ?5 THEN NULL ELSE baseline END,
+                    finished_ms = CASE WHEN ?3 IN ('failed', 'cancelled') THEN ?6 ELSE NULL END
+                 WHERE batch_id = ?1 AND chunk = ?2 AND state IN ('chunked', 'not_observed')",
+                params![batch, chunk, state.as_str(), note, free, now],
+            )?;
+        }
+    }
+    Ok(0)
+}
+
+const ROW_COLUMNS: &str = "batch_id, seq, line, study_id, submission_id, amount_minor, chunk, \
+    state, baseline, note";
+
+fn corrupt(what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::<dyn std::error::Error + Send + Sync>::from(what),
+    )
+}
+
+fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRowRecord> {
+    let study: String = r.get(3)?;
+    let submission: String = r.get(4)?;
+    let state: String = r.get(7)?;
+    let baseline: Option<String> = r.get(8)?;
+    Ok(ChunkRowRecord {
+        batch: r.get(0)?,
+        seq: r.get(1)?,
+        line: r.get::<_, i64>(2)? as u64,
+        study: StudyId::parse(&study).map_err(|e| corrupt(e.to_string()))?,
+        submission: SubmissionId::parse(&submission).map_err(|e| corrupt(e.to_string()))?,
+        amount: Cents(r.get::<_, i64>(5)? as u64),
+        chunk: r.get(6)?,
+        state: RowState::parse(&state).ok_or_else(|| corrupt(format!("row state {state}")))?,
+        baseline: match baseline {
+            None => None,
+            Some(t) => Some(parse_baseline(&t).ok_or_else(|| corrupt(format!("baseline {t}")))?),
+        },
+        note: r.get(9)?,
+    })
+}
+
+fn exact(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<ExactMinor>> {
+    let t: Option<String> = r.get(i)?;
+    t.map(|t| ExactMinor::parse(&t).map_err(|e| corrupt(e.to_string())))
+        .transpose()
+}
+
+fn chunk_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRecord> {
+    let study: String = r.get(2)?;
+    let state: String = r.get(3)?;
+    let bulk: Option<String> = r.get(4)?;
+    Ok(ChunkRecord {
+        batch: r.get(0)?,
+        chunk: r.get(1)?,
+        study: StudyId::parse(&study).map_err(|e| corrupt(e.to_string()))?,
+        state: ChunkState::parse(&state).ok_or_else(|| corrupt(format!("chunk state {state}")))?,
+        bulk_id: bulk
+            .map(|b| BulkBonusId::parse(&b).map_err(|e| corrupt(e.to_string())))
+            .transpose()?,
+        amount: exact(r, 5)?,
+        fees: exact(r, 6)?,
+        vat: exact(r, 7)?,
+        total: exact(r, 8)?,
+        pay_sent_ms: r.get(9)?,
+        answer: r.get(10)?,
+    })
+}
+
+/// Every chunk of a batch, in order.
+pub fn chunks_of(conn: &Connection, batch: i64) -> Result<Vec<ChunkRecord>, JournalError> {
+    let mut st = conn.prepare_cached(
+        "SELECT batch_id, chunk, study_id, state, bulk_id, amount, fees, vat, total,
+                pay_sent_ms, answer
+         FROM chunks WHERE batch_id = ?1 ORDER BY chunk",
+    )?;
+    let v = st
+        .query_map([batch], chunk_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(v)
+}
+
+/// A chunk's rows, in order.
+pub fn rows_of_chunk(
+    conn: &Connection,
+    batch: i64,
+    chunk: u32,
+) -> Result<Vec<ChunkRowRecord>, JournalError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM chunk_rows WHERE batch_id = ?1 AND chunk = ?2 ORDER BY seq"
+    ))?;
+    let v = st
+        .query_map(params![batch, chunk], row_from)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(v)
+}
+
+/// A batch's rows in `state`, in order, at most `limit`.
+pub fn rows_in_state(
+    conn: &Connection,
+    batch: i64,
+    state: RowState,
+    limit: usize,
+) -> Result<Vec<ChunkRowRecord>, JournalError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS} FROM chunk_rows WHERE batch_id = ?1 AND state = ?2
+         ORDER BY seq LIMIT ?3"
+    ))?;
+    let v = st
+        .query_map(
+            params![batch, state.as_str(), limit.min(i64::MAX as usize) as i64],
+            row_from,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(v)
+}
+
+/// How many rows of a batch are in each state.
+pub fn row_counts(conn: &Connection, batch: i64) -> Result<Vec<(RowState, u64)>, JournalError> {
+    let mut st = conn.prepare_cached(
+        "SELECT state, COUNT(*) FROM chunk_rows WHERE batch_id = ?1 GROUP BY state",
+    )?;
+    let v = st
+        .query_map([batch], |r| {
+            let s: String = r.get(0)?;
+            let n: i64 = r.get(1)?;
+            Ok((s, n))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(v.into_iter()
+        .filter_map(|(s, n)| RowState::parse(&s).map(|s| (s, n as u64)))
+        .collect())
+}
+
+/// How many pays were ever sent for an id (0 or 1: the table's key allows no more).
+pub fn pays_of(conn: &Connection, bulk: &BulkBonusId) -> Result<u64, JournalError> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pays WHERE bulk_id = ?1",
+        [bulk.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
+/// The next free chunk number of a batch.
+pub fn next_chunk(conn: &Connection, batch: i64) -> Result<u32, JournalError> {
+    let n: Option<u32> = conn.query_row(
+        "SELECT MAX(chunk) FROM chunks WHERE batch_id = ?1",
+        [batch],
+        |r| r.get(0),
+    )?;
+    Ok(n.map_or(0, |n| n + 1))
+}
+
+impl Journal {
+    /// Records a chunked batch and its rows in one transaction; answers the batch's id.
+    pub fn record_chunked_batch(
+        &mut self,
+        name: &str,
+        ledger: &str,
+        source: &str,
+        currency: Currency,
+        rows: &[NewChunkRow],
+    ) -> Result<i64, JournalError> {
+        let tx = self.conn_mut().transaction()?;
+        tx.execute(
+            "INSERT INTO batches (name, fingerprint, content_digest, kind, target, ledger, source,
+                                  created_ms, options, imported, platform, currency)
+             VALUES (?1, ?1, NULL, 'bonus', 'production', ?2, ?3, ?4, '{}', 1, 'prolific', ?5)",
+            params![name, ledger, source, now_ms(), currency.code()],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO chunk_rows (batch_id, seq, line, study_id, submission_id,
+                     participant_id, amount_minor, reason, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+            )?;
+            for (seq, r) in rows.iter().enumerate() {
+                ins.execute(params![
+                    id,
+                    seq as u32,
+                    r.line as i64,
+                    r.study.as_str(),
+                    r.submission.as_str(),
+                    r.participant.as_ref().map(ParticipantId::as_str),
+                    r.amount.0 as i64,
+                    r.reason,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        self.check_file()?;
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baselines_round_trip_their_text() {
+        let b = vec![
+            ExactMinor::parse("150").unwrap(),
+            ExactMinor::parse("99.5").unwrap(),
+        ];
+        assert_eq!(parse_baseline(&baseline_text(&b)), Some(b));
+        assert_eq!(parse_baseline("[]"), Some(vec![]));
+        assert_eq!(parse_baseline("[1e3]"), None);
+    }
+}

@@ -191,6 +191,31 @@ async fn tokens_are_required_and_paths_end_in_a_slash() {
 }
 
 #[tokio::test]
+async fn simple_errors_answer_the_message_and_detail_shape() {
+    let (seed, w) = world(1);
+    let config = ProlificConfig {
+        simple_errors: true,
+        ..ProlificConfig::default()
+    };
+    let mut api = start(seed.build(), config).await;
+    let (status, body) = api.set_up(&w.study, "nobody,1\n").await;
+    assert_eq!(status, 400);
+    assert!(body.get("error").is_none(), "{body}");
+    assert!(body["message"].is_string(), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("nobody"),
+        "{body}"
+    );
+    api.token = None;
+    let (status, body) = api.get("/api/v1/users/me/").await;
+    assert_eq!(status, 401);
+    assert!(
+        body["detail"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn workspace_balance_study_and_project_answer_prolifics_fields() {
     let (mut seed, w) = world(1);
     seed.reserve(&w.workspace, 20_000);
@@ -486,6 +511,23 @@ async fn overlapping_money_calls_in_one_workspace_get_429_and_are_not_applied() 
 }
 
 #[tokio::test]
+async fn with_contended_pay_applies_a_429_pay_still_lands() {
+    let (seed, w) = world(1);
+    let config = ProlificConfig {
+        contention_window: Some(Duration::from_secs(3600)),
+        contended_pay_applies: true,
+        ..ProlificConfig::default()
+    };
+    let api = start(seed.build(), config).await;
+    let (_, b) = api.set_up(&w.study, &format!("{},1\n", w.rows[0].1)).await;
+    let (status, _) = api.pay(b["id"].as_str().unwrap()).await.unwrap();
+    assert_eq!(status, 429, "the set-up still holds the workspace");
+    assert_eq!(api.bonus_payments(&w.rows[0].1).await, json!([100]));
+    let stats = api.handle.stats();
+    assert_eq!((stats.contended_pays_applied, stats.pays_accepted), (1, 1));
+}
+
+#[tokio::test]
 async fn a_late_pay_lands_only_after_its_delay() {
     let (seed, w) = world(1);
     let config = ProlificConfig {
@@ -506,6 +548,55 @@ async fn a_late_pay_lands_only_after_its_delay() {
     assert_eq!(status, 200);
     assert_eq!(api.bonus_payments(&w.rows[0].1).await, json!([500]));
     assert_eq!(api.handle.pending_pays(), 0);
+}
+
+#[test]
+fn a_delayed_pay_lands_with_no_request_and_wait_for_sees_it() {
+    let (seed, w) = world(1);
+    let config = ProlificConfig {
+        pay_delay: Duration::from_millis(300),
+        ..ProlificConfig::default()
+    };
+    let emu = payout::emulator::prolific::BackgroundProlific::start(seed.build(), config).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = emu.url();
+    let status = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let call = |path: String, body: Option<Value>| {
+            let mut req = client
+                .post(format!("{url}{path}"))
+                .header("Authorization", format!("Token {DEFAULT_TOKEN}"));
+            if let Some(b) = body {
+                req = req
+                    .header("Content-Type", "application/json")
+                    .body(serde_json::to_vec(&b).unwrap());
+            }
+            req.send()
+        };
+        let setup = call(
+            "/api/v1/submissions/bonus-payments/".into(),
+            Some(json!({ "study_id": w.study, "csv_bonuses": format!("{},1\n", w.rows[0].1) })),
+        )
+        .await
+        .unwrap();
+        let b: Value = serde_json::from_slice(&setup.bytes().await.unwrap()).unwrap();
+        let id = b["id"].as_str().unwrap().to_owned();
+        call(format!("/api/v1/bulk-bonus-payments/{id}/pay/"), None)
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 202);
+    let handle = emu.handle();
+    assert_eq!(handle.pending_pays(), 1);
+    // No request follows: the landing itself ends the wait (woken at the due time; that it is
+    // not the timeout is not asserted, which would take a timed assertion).
+    assert!(handle.wait_for(Duration::from_secs(60), |s| s.pays_landed == 1));
+    assert_eq!(handle.bonus_payments(&w.rows[0].1), Some(vec![100]));
 }
 
 #[tokio::test]

@@ -52,6 +52,14 @@ pub struct ProlificFlags {
     /// in progress: each holds the workspace for its latency plus this many ms.
     #[arg(long, value_name = "MS")]
     pub contention_ms: Option<u64>,
+    /// A pay answered 429 for contention is queued all the same and lands (Prolific does not
+    /// say which it does).
+    #[arg(long)]
+    pub contended_pay_applies: bool,
+    /// Answer every error as {"message", "detail"} (the other shape Prolific uses) instead of
+    /// {"error": {...}}.
+    #[arg(long)]
+    pub simple_errors: bool,
     /// Accepted pays land this many ms later (default 0: at once).
     #[arg(long, value_name = "MS")]
     pub pay_delay_ms: Option<u64>,
@@ -82,6 +90,8 @@ impl ProlificFlags {
         note(self.fee_percent.is_some(), "--fee-percent");
         note(self.vat_percent.is_some(), "--vat-percent");
         note(self.contention_ms.is_some(), "--contention-ms");
+        note(self.contended_pay_applies, "--contended-pay-applies");
+        note(self.simple_errors, "--simple-errors");
         note(self.pay_delay_ms.is_some(), "--pay-delay-ms");
         note(self.late_pay_rate.is_some(), "--late-pay-rate");
         note(self.late_pay_ms.is_some(), "--late-pay-ms");
@@ -161,6 +171,8 @@ pub fn config(common: &CommonFlags, flags: &ProlificFlags) -> ProlificConfig {
             FaultRates::default()
         },
         contention_window: flags.contention_ms.map(Duration::from_millis),
+        contended_pay_applies: flags.contended_pay_applies,
+        simple_errors: flags.simple_errors,
         pay_delay: flags
             .pay_delay_ms
             .map_or(defaults.pay_delay, Duration::from_millis),

@@ -37,6 +37,20 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The other error shape, `{"message", "detail"}` (M: prolific-api.md, "some endpoints
+    /// answer {message, detail}"; prolific-oss/cli decodes both as strings). L: which
+    /// endpoints, so the emulator answers it for every error when `simple_errors` is set;
+    /// `message` is the title, `detail` the detail as text.
+    pub fn simple_body(&self) -> String {
+        let detail = match &self.detail {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        json!({ "message": self.title, "detail": detail }).to_string()
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The error envelope's unknowns
 // ---------------------------------------------------------------------------------------------
@@ -249,7 +263,8 @@ pub const DUPLICATE_IDS_IN_SETUP: &str = "accepted; each line is a separate paym
 pub const SETUP_RESERVES_FUNDS: bool = false;
 
 /// Whether a pay answered 429 queued the payment (L: Prolific does not say). Guess: no, a 429
-/// is refused before anything is applied. payout must not rely on it (it never resends a pay).
+/// is refused before anything is applied. payout must not rely on it (it never resends a pay):
+/// `ProlificConfig::contended_pay_applies` (`--contended-pay-applies`) plays the other answer.
 pub const CONTENTION_QUEUES_PAY: bool = false;
 
 /// Which lists carry which submission fields. `GET /submissions/{id}/` is documented (H:

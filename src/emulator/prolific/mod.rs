@@ -19,7 +19,9 @@
 //!   `csv_bonuses` is in **major units**, at most 2 decimals.
 //! - Errors: `{"error": {"status": 400, "error_code": 400000, "title": "...", "detail": ...,
 //!   "additional_information": "/api/v1/errors/"}}`, `detail` a string or an object keyed by
-//!   field whose values are lists of strings (`{"csv_bonuses": ["..."]}`).
+//!   field whose values are lists of strings (`{"csv_bonuses": ["..."]}`). With
+//!   `simple_errors` (`--simple-errors`) every error comes in the other shape Prolific uses,
+//!   `{"message": title, "detail": text}`.
 //! - Lists: `{"results": [...], "_links": {"self"|"next"|"previous"|"last": {"href": URL or
 //!   null, "title": "..."}}, "meta": {"count": N}}`. Paged by `page` (from 1) and
 //!   `page_size`, or by `limit` and `offset` when either is given; the default size is
@@ -58,7 +60,8 @@
 //! closed; a pay stays queued and lands), **5xx after apply** (applied, then 500 JSON or a
 //! 502 HTML page). Plus: **429 contention** (`contention_window`: a money call holds its
 //! workspace for its latency plus the window; a money call arriving meanwhile → 429, not
-//! applied), **late pays** (`late_pay_rate`, landing after `late_pay_delay`), **set-up ids
+//! applied; with `contended_pay_applies` a contended pay is queued all the same and still
+//! answered 429), **late pays** (`late_pay_rate`, landing after `late_pay_delay`), **set-up ids
 //! that will not pay** (`unpayable_rate`, or `ProlificHandle::make_unpayable`), latency and
 //! jitter.
 //!
@@ -73,7 +76,8 @@
 //!
 //! # In process
 //!
-//! Build a world with `ProlificSeed` (`workspace`, `study`, `participant`, `submission`,
+//! Build a world with `ProlificSeed` (`workspace`, `study` / `study_with_id`, `participant`,
+//! `submission` / `submission_with_id` (the ids a bonus file names),
 //! `generate(study, n)`, `paid_before`, `group`, `study_uses_group`, `token`), then
 //! `RunningProlific::start_loopback(seed.build(), config).await` on the current runtime (what
 //! payout's `--emulator` path calls: an ephemeral 127.0.0.1 port, `url()` is the host to give

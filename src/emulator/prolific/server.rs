@@ -79,6 +79,16 @@ fn error_answer(e: &ApiError) -> Answer {
     answer(e.status, JSON, e.body())
 }
 
+/// An error in the envelope the configuration asks for (`simple_errors`: the
+/// `{"message", "detail"}` shape some endpoints answer).
+fn error_answer_in(w: &World, e: &ApiError) -> Answer {
+    if w.config.simple_errors {
+        answer(e.status, JSON, e.simple_body())
+    } else {
+        error_answer(e)
+    }
+}
+
 /// Which class of call a request is, for its fault rates and contention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -748,13 +758,16 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
     let path = parts.uri.path();
     let Some(route) = Route::parse(path) else {
         w.state.count("unknown path");
-        return (Verdict::Answer(error_answer(&guesses::not_found())), delay);
+        return (
+            Verdict::Answer(error_answer_in(w, &guesses::not_found())),
+            delay,
+        );
     };
     w.state
         .count(&format!("{} {}", parts.method, route.template()));
     let Some(kind) = route.kind(&parts.method) else {
         let e = guesses::method_not_allowed(parts.method.as_str());
-        return (Verdict::Answer(error_answer(&e)), delay);
+        return (Verdict::Answer(error_answer_in(w, &e)), delay);
     };
     let auth = match token_of(parts) {
         None => Err(guesses::not_authenticated()),
@@ -763,7 +776,7 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
     };
     if let Err(e) = auth {
         w.state.stats.unauthorized += 1;
-        return (Verdict::Answer(error_answer(&e)), delay);
+        return (Verdict::Answer(error_answer_in(w, &e)), delay);
     }
     w.state.settle();
     let rates: FaultRates = match kind {
@@ -776,6 +789,14 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
         w.state.stats.dropped_before_apply += 1;
         return (Verdict::Drop, delay);
     }
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_owned();
+    let base = format!("http://{host}{path}");
+    let query = Query::parse(parts.uri.query());
     if let Some(window) = w.config.contention_window
         && matches!(kind, Kind::SetUp | Kind::Pay)
         && let Some(ws) = money_workspace(&w.state, &route, body)
@@ -787,19 +808,21 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
             .is_some_and(|until| *until > now)
         {
             w.state.stats.contention_429 += 1;
-            return (Verdict::Answer(error_answer(&guesses::contention())), delay);
+            // The other answer to an unknown (see guesses::CONTENTION_QUEUES_PAY): the pay
+            // was queued all the same.
+            if kind == Kind::Pay && w.config.contended_pay_applies {
+                let _ = apply(w, &route, &parts.method, &query, body, &base);
+                w.state.settle();
+                w.state.stats.contended_pays_applied += 1;
+            }
+            return (
+                Verdict::Answer(error_answer_in(w, &guesses::contention())),
+                delay,
+            );
         }
         let hold = (delay + window).as_millis() as u64;
         w.state.busy_until.insert(ws, now + hold);
     }
-    let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_owned();
-    let base = format!("http://{host}{path}");
-    let query = Query::parse(parts.uri.query());
     let applied = apply(w, &route, &parts.method, &query, body, &base);
     // A pay with zero delay lands before anyone can look.
     w.state.settle();
@@ -821,14 +844,14 @@ fn decide(w: &mut World, parts: &Parts, body: &[u8]) -> (Verdict, Duration) {
                 guesses::BAD_GATEWAY_BODY,
             )
         } else {
-            error_answer(&guesses::internal_error())
+            error_answer_in(w, &guesses::internal_error())
         };
         return (Verdict::Answer(a), delay);
     }
     let a = match applied {
         Ok((status, text)) if text.is_empty() => answer(status, JSON, Bytes::new()),
         Ok((status, text)) => answer(status, JSON, text),
-        Err(e) => error_answer(&e),
+        Err(e) => error_answer_in(w, &e),
     };
     (Verdict::Answer(a), delay)
 }
@@ -1219,7 +1242,7 @@ impl ProlificHandle {
     }
 
     /// Blocks until `pred(stats)` holds (true) or `timeout` passes (false). Woken after every
-    /// API request; never polls.
+    /// API request and when the next accepted pay is due to land; never polls.
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&ProlificStats) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         let mut w = self.settled();
@@ -1231,7 +1254,12 @@ impl ProlificHandle {
             if now >= deadline {
                 return false;
             }
-            w = match self.shared.changed.wait_timeout(w, deadline - now) {
+            // A due pay lands without any request, so wake for it too.
+            let wait = w
+                .state
+                .next_landing_in()
+                .map_or(deadline - now, |due| due.min(deadline - now));
+            w = match self.shared.changed.wait_timeout(w, wait) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };

@@ -63,6 +63,9 @@ pub struct ProlificConfig {
     /// latency plus this long; another money call of that workspace arriving meanwhile is
     /// answered 429 and not applied.
     pub contention_window: Option<Duration>,
+    /// A pay answered 429 for contention was queued all the same (and lands). Off by default
+    /// (`guesses::CONTENTION_QUEUES_PAY`); on, it proves a client never pays again after a 429.
+    pub contended_pay_applies: bool,
     /// How long after an accepted pay its payments land.
     pub pay_delay: Duration,
     /// Fraction of accepted pays that land only after `late_pay_delay` instead.
@@ -71,6 +74,9 @@ pub struct ProlificConfig {
     /// Fraction of set-ups (drawn at set-up) whose id will not pay: its pay answers an error
     /// and nothing lands.
     pub unpayable_rate: f64,
+    /// Every error in the `{"message", "detail"}` shape instead of the `{"error": {...}}`
+    /// envelope (see `guesses::ApiError::simple_body`).
+    pub simple_errors: bool,
     /// Page size of every list when the request gives none.
     pub page_size: usize,
     /// Fees as parts per million of the set-up's amount (333_333 = ⅓).
@@ -91,10 +97,12 @@ impl Default for ProlificConfig {
             read_faults: FaultRates::default(),
             error_after_status: ErrorAfterStatus::default(),
             contention_window: None,
+            contended_pay_applies: false,
             pay_delay: Duration::ZERO,
             late_pay_rate: 0.0,
             late_pay_delay: Duration::from_secs(60),
             unpayable_rate: 0.0,
+            simple_errors: false,
             page_size: 20,
             fee_ppm: 333_333,
             vat_ppm: 0,
@@ -221,6 +229,8 @@ pub struct ProlificStats {
     pub lost_after_apply: u64,
     pub errors_after_apply: u64,
     pub contention_429: u64,
+    /// Pays answered 429 that were queued all the same (`contended_pay_applies`).
+    pub contended_pays_applied: u64,
     pub setups: u64,
     pub pays_accepted: u64,
     pub pays_refused_will_not_pay: u64,
@@ -338,6 +348,13 @@ impl ProlificSeed {
 
     /// A study in a new project of `workspace`, in the workspace's currency.
     pub fn study(&mut self, workspace: &str, name: &str) -> String {
+        let id = self.state.ids.make(3);
+        self.study_with_id(workspace, &id, name)
+    }
+
+    /// A study with a given id (e.g. the one a bonus file names), as `study`.
+    pub fn study_with_id(&mut self, workspace: &str, id: &str, name: &str) -> String {
+        let id = id.to_owned();
         let currency = self
             .state
             .workspaces
@@ -353,7 +370,6 @@ impl ProlificSeed {
                 workspace: workspace.to_owned(),
             },
         );
-        let id = self.state.ids.make(3);
         self.state.studies.insert(
             id.clone(),
             Study {
@@ -380,6 +396,14 @@ impl ProlificSeed {
     /// the submission id.
     pub fn submission(&mut self, study: &str, participant: &str) -> String {
         let id = self.state.ids.make(5);
+        self.submission_with_id(study, participant, &id)
+    }
+
+    /// A submission with a given id (e.g. the `SESSION_ID` a bonus file names), as
+    /// `submission`; participant ids are whatever the caller passes.
+    pub fn submission_with_id(&mut self, study: &str, participant: &str, id: &str) -> String {
+        let id = id.to_owned();
+        self.state.ids.next += 1;
         let seq = self.state.ids.next;
         let started = iso8601(1_767_225_600_000 + seq * 1000);
         self.state.submissions.insert(
@@ -563,6 +587,15 @@ impl ProlificState {
             }
             self.stats.pays_landed += 1;
         }
+    }
+
+    /// How long until the next accepted pay lands (`None`: none pending).
+    pub(crate) fn next_landing_in(&self) -> Option<Duration> {
+        let now = self.now_ms();
+        self.pending
+            .iter()
+            .map(|p| Duration::from_millis(p.due_ms.saturating_sub(now)))
+            .min()
     }
 
     /// Accepted pays not landed yet.
@@ -1012,6 +1045,31 @@ mod tests {
         assert!(st.groups[&g].deleted, "soft: the group is still there");
         assert!(st.add_members(&g, &[a]).is_err());
         assert!(st.delete_group(&g).is_err());
+    }
+
+    #[test]
+    fn a_world_can_be_seeded_with_the_ids_a_file_names() {
+        let mut seed = ProlificSeed::new();
+        let ws = seed.workspace("Lab", "GBP", 10_000);
+        let study = seed.study_with_id(&ws, "6000000000000000000000aa", "From a file");
+        let sub = seed.submission_with_id(
+            &study,
+            "5f00000000000000000000bb",
+            "5f00000000000000000000cc",
+        );
+        let mut st = seed.build();
+        assert_eq!(st.study_submissions(&study), std::slice::from_ref(&sub));
+        let id = st
+            .set_up(
+                &study,
+                "5f00000000000000000000bb,1\n",
+                &ProlificConfig::default(),
+                false,
+            )
+            .unwrap();
+        st.pay(&id, Duration::ZERO);
+        st.settle();
+        assert_eq!(st.submissions[&sub].bonus_payments, vec![100]);
     }
 
     #[test]

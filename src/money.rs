@@ -306,7 +306,15 @@ impl ExactMinor {
         let (major, frac) = (abs / div, abs % div);
         let frac = format!("{frac:0width$}", width = scale as usize);
         let sign = if self.scaled < 0 { "-" } else { "" };
-        format!("{sign}{}{major}.{frac}", currency.sign())
+        let digits = major.to_string();
+        let mut grouped = String::new();
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        format!("{sign}{}{grouped}.{frac}", currency.sign())
     }
 }
 
@@ -416,6 +424,12 @@ mod tests {
         assert_eq!(amount.whole(), Some(Cents(850)));
         assert_eq!(ExactMinor::parse("850.0").unwrap(), amount);
         assert_eq!(amount.display(Currency::Usd), "$8.50");
+        assert_eq!(
+            ExactMinor::parse("100000000")
+                .unwrap()
+                .display(Currency::Gbp),
+            "£1,000,000.00"
+        );
         let total = amount.checked_add(fees).unwrap();
         assert_eq!(total.to_string(), "1133.34");
         assert!(total > amount);

@@ -27,6 +27,8 @@ pub enum ProlificTarget {
     Production,
     /// A testing endpoint (`--endpoint-url … --testing-endpoint`): not Prolific.
     Testing(String),
+    /// The built-in emulator started for this run: no gate, no confirmation, no money.
+    Emulator,
 }
 
 /// Everything a Prolific batch needs, resolved from the command line.
@@ -313,6 +315,7 @@ pub async fn run(
     let ledger = match &settings.target {
         ProlificTarget::Production => format!("prolific@api.prolific.com/{workspace}"),
         ProlificTarget::Testing(url) => format!("prolific@{url}/{workspace}"),
+        ProlificTarget::Emulator => format!("prolific@emulator/{workspace}"),
     };
     let balance = platform
         .balance(&workspace)
@@ -470,9 +473,12 @@ pub async fn run(
         return Ok(Ended::DryRun { passed });
     }
 
-    // The production gate.
-    let rehearsed = prolific_rehearsed(journal.conn(), &digest, &ledger).map_err(Failure::from)?;
+    // The production gate (the built-in emulator pays nothing real: it has none).
+    let emulator = settings.target == ProlificTarget::Emulator;
+    let rehearsed =
+        emulator || prolific_rehearsed(journal.conn(), &digest, &ledger).map_err(Failure::from)?;
     match (rehearsed, settings.skip_rehearsal) {
+        (true, _) if emulator => {}
         (true, _) => ui.say("Rehearsed: a dry run of this file passed its checks."),
         (false, true) => ui.say("Not rehearsed: --skip-rehearsal (recorded with the batch)."),
         (false, false) => {
@@ -576,7 +582,11 @@ pub async fn run(
             ..Default::default()
         }));
     }
-    if totals.chunks > 0 && !ui.confirm(&totals) {
+    if emulator && totals.chunks > 0 {
+        for l in totals.lines() {
+            ui.say(&l);
+        }
+    } else if totals.chunks > 0 && !ui.confirm(&totals) {
         return Err(failure(
             FailureKind::Confirmation,
             "not confirmed: nothing was paid (the set-ups cost nothing and are listed in the report)",

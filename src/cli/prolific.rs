@@ -162,13 +162,8 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
             "rehearse with --dry-run (read-only), then pay with --production",
         ));
     }
-    if r.emulator {
-        return Err(usage(
-            "--emulator is not built for Prolific runs yet",
-            "start `payout emulator --platform prolific` and pass --endpoint-url URL --testing-endpoint",
-        ));
-    }
     let target = match (&r.endpoint, r.testing_endpoint) {
+        (None, _) if r.emulator => ProlificTarget::Emulator,
         (Some(url), true) => ProlificTarget::Testing(url.trim_end_matches('/').to_owned()),
         (Some(_), false) => {
             return Err(usage(
@@ -178,7 +173,7 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
         }
         (None, _) => ProlificTarget::Production,
     };
-    if !r.production && !r.dry_run {
+    if !r.production && !r.dry_run && !r.emulator {
         return Err(Failure::new(
             FailureKind::Confirmation,
             "a Prolific batch pays real money (Prolific has no sandbox): it needs --production, or --dry-run to check it read-only",
@@ -208,22 +203,6 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
     let study = parse_id("study", &r.study)?.map(|s| StudyId::parse(&s).expect("checked"));
     let workspace =
         parse_id("workspace", &r.workspace)?.map(|s| WorkspaceId::parse(&s).expect("checked"));
-    let token = find_token()?;
-    let host = match &target {
-        ProlificTarget::Production => PRODUCTION_HOST.to_owned(),
-        ProlificTarget::Testing(u) => u.clone(),
-    };
-    let platform = ProlificPlatform::new(&host, token, HttpTimeouts::default())
-        .map_err(|e| usage(e.to_string(), "give a URL such as http://127.0.0.1:8080"))?;
-    let banner = match &target {
-        ProlificTarget::Production => "PROLIFIC (production)".to_owned(),
-        ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),
-    };
-    ctx.printer.say(format!(
-        "payout · {banner} · {} · token {}",
-        r.file.display(),
-        platform.token_hint()
-    ));
     // The file is read once, whole: a pipe is never read twice.
     let bytes = std::fs::read(r.file).map_err(|e| {
         Failure::new(
@@ -231,6 +210,46 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
             format!("{}: cannot be read: {e}", r.file.display()),
         )
     })?;
+    let options = ProlificOptions {
+        amount_column: r.amount_column.clone(),
+    };
+    // The built-in emulator: a study in which every ID the file names took part.
+    let mut study = study;
+    let emulator = match target {
+        ProlificTarget::Emulator => {
+            let (emu, default_study) = start_emulator_for(
+                &bytes,
+                &r.file.display().to_string(),
+                &options,
+                study.as_ref(),
+            )
+            .await?;
+            // Rows that name no study are paid in the emulated one.
+            study = study.or(default_study);
+            Some(emu)
+        }
+        _ => None,
+    };
+    let (token, host) = match (&target, &emulator) {
+        (ProlificTarget::Emulator, Some(e)) => (
+            Token::new(crate::emulator::prolific::DEFAULT_TOKEN).expect("a token"),
+            e.url(),
+        ),
+        (ProlificTarget::Testing(u), _) => (find_token()?, u.clone()),
+        _ => (find_token()?, PRODUCTION_HOST.to_owned()),
+    };
+    let platform = ProlificPlatform::new(&host, token, HttpTimeouts::default())
+        .map_err(|e| usage(e.to_string(), "give a URL such as http://127.0.0.1:8080"))?;
+    let banner = match &target {
+        ProlificTarget::Production => "PROLIFIC (production)".to_owned(),
+        ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),
+        ProlificTarget::Emulator => "PROLIFIC EMULATOR (built in, no money)".to_owned(),
+    };
+    ctx.printer.say(format!(
+        "payout · {banner} · {} · token {}",
+        r.file.display(),
+        platform.token_hint()
+    ));
     let settings = ProlificSettings {
         source: r.file.display().to_string(),
         study,
@@ -240,9 +259,7 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
         skip_rehearsal: r.skip_rehearsal,
         max_bonus: r.max_bonus,
         max_total: r.max_total,
-        options: ProlificOptions {
-            amount_column: r.amount_column.clone(),
-        },
+        options,
         chunks: ChunkConfig {
             chunk_size: r.chunk_size.max(1),
             settle: r.settle,
@@ -271,14 +288,17 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
     tokio::pin!(work);
     let ended = loop {
         tokio::select! {
-            e = &mut work => break e?,
+            e = &mut work => break e,
             _ = first_signal(&mut signals) => {
                 ctx.printer.warn("Stopping: no new set-up or pay is sent; what was sent is kept in the journal. Run the same command again to go on.");
                 stop.stop(StopReason::User);
             }
         }
     };
-    match ended {
+    if let Some(e) = emulator {
+        e.shutdown().await;
+    }
+    match ended? {
         Ended::DryRun { passed } => {
             ctx.put("preflight", serde_json::json!({ "passed": passed }));
             Ok(Exit::Ok)
@@ -316,6 +336,66 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
             )
         }
     }
+}
+
+/// Starts the built-in Prolific emulator with one workspace and a study in which every ID the
+/// file names took part (a participant ID gets one submission, a submission ID one
+/// participant). Invalid files are left to the batch to refuse with their lines.
+async fn start_emulator_for(
+    bytes: &[u8],
+    source: &str,
+    options: &ProlificOptions,
+    study: Option<&StudyId>,
+) -> Result<(crate::emulator::prolific::RunningProlific, Option<StudyId>), Failure> {
+    use crate::emulator::prolific::{ProlificConfig, ProlificSeed, RunningProlific};
+    use crate::input::{Payee, parse_prolific};
+    let mut seed = ProlificSeed::new();
+    let ws = seed.workspace("Emulator", "GBP", 100_000_000);
+    let mut studies: std::collections::BTreeMap<String, String> = Default::default();
+    let mut ensure_study = |seed: &mut ProlificSeed, id: Option<&StudyId>| -> String {
+        let key = id.map_or_else(|| "-".to_owned(), |s| s.to_string());
+        studies
+            .entry(key)
+            .or_insert_with(|| match id {
+                Some(s) => seed.study_with_id(&ws, s.as_str(), "Emulated study"),
+                None => seed.study(&ws, "Emulated study"),
+            })
+            .clone()
+    };
+    if let Ok((_, rows)) = parse_prolific(bytes, source, options) {
+        let mut seen = std::collections::HashSet::new();
+        for r in rows {
+            let st = ensure_study(&mut seed, r.study.as_ref().or(study));
+            if !seen.insert(format!("{:?}{st}", r.payee)) {
+                continue;
+            }
+            match &r.payee {
+                Payee::Participant(p) => {
+                    seed.submission(&st, p.as_str());
+                }
+                Payee::Either(p) => {
+                    seed.submission(&st, p);
+                }
+                Payee::Submission(s) => {
+                    let p = seed.participant();
+                    seed.submission_with_id(&st, &p, s.as_str());
+                }
+                Payee::Both(p, s) => {
+                    seed.submission_with_id(&st, p.as_str(), s.as_str());
+                }
+            }
+        }
+    }
+    let default_study = studies.get("-").and_then(|s| StudyId::parse(s).ok());
+    let emu = RunningProlific::start_loopback(seed.build(), ProlificConfig::default())
+        .await
+        .map_err(|e| {
+            Failure::new(
+                FailureKind::Unreachable,
+                format!("failed to start the built-in Prolific emulator: {e}"),
+            )
+        })?;
+    Ok((emu, default_study))
 }
 
 #[derive(Args, Debug)]

@@ -179,3 +179,25 @@ fn a_participant_with_two_submissions_is_paid_only_when_the_file_says_which() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(st.emu.handle().bonus_payments(&s1), Some(vec![200]));
 }
+
+#[test]
+fn the_example_file_pays_into_the_built_in_prolific_emulator_and_the_same_command_continues() {
+    let s = Scratch::new();
+    let file = format!(
+        "{}/examples/prolific-bonuses.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // No --platform: the header says Prolific. No token: the built-in emulator needs none.
+    let out = s.run(&["run", &file, "--emulator"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("PROLIFIC EMULATOR"), "{out:?}");
+    assert!(out.stderr.contains("5 paid"), "{out:?}");
+    assert!(out.stderr.contains("£7.25"), "{out:?}");
+    let again = s.run(&["run", &file, "--emulator"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("Continuing batch"), "{again:?}");
+    assert!(
+        !again.stderr.contains("Prolific's totals"),
+        "nothing set up again: {again:?}"
+    );
+}

@@ -193,6 +193,35 @@ fn content_digest(rows: &[ProlificRow], study: Option<&StudyId>) -> String {
     hex::encode(h.finalize())
 }
 
+/// A read-only call with the engine's read retries (a fault or a lost answer on a read proves
+/// nothing and costs nothing: ask again).
+async fn read<T, F, Fut>(
+    settings: &ProlificSettings,
+    stop: &StopSignal,
+    ui: &dyn Ui,
+    call: F,
+) -> Result<T, crate::platform::PlatformError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::platform::PlatformError>>,
+{
+    let mut rng = fastrand::Rng::with_seed(settings.chunks.engine.seed);
+    crate::engine::read_with_retries(
+        &settings.chunks.engine,
+        None,
+        Some(stop),
+        &mut rng,
+        |e, delay| {
+            ui.say(&format!(
+                "Prolific: {e} — trying again in {:.1}s",
+                delay.as_secs_f64()
+            ))
+        },
+        call,
+    )
+    .await
+}
+
 fn failure(kind: FailureKind, msg: impl Into<String>) -> Failure {
     Failure::new(kind, msg)
 }
@@ -270,12 +299,10 @@ pub async fn run(
 
     // The read-only preflight: always before the first set-up.
     ui.say("Checking with Prolific (read-only): the token, the workspace, the study and every row's submission.");
-    let me = platform
-        .me()
+    let me = read(settings, &stop, ui, || platform.me())
         .await
         .map_err(|e| platform_failure("reading the token's user", &e))?;
-    let workspaces = platform
-        .workspaces()
+    let workspaces = read(settings, &stop, ui, || platform.workspaces())
         .await
         .map_err(|e| platform_failure("listing the workspaces", &e))?;
     let workspace = match &settings.workspace {
@@ -317,8 +344,7 @@ pub async fn run(
         ProlificTarget::Testing(url) => format!("prolific@{url}/{workspace}"),
         ProlificTarget::Emulator => format!("prolific@emulator/{workspace}"),
     };
-    let balance = platform
-        .balance(&workspace)
+    let balance = read(settings, &stop, ui, || platform.balance(&workspace))
         .await
         .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
 
@@ -342,8 +368,7 @@ pub async fn run(
     let mut resolved: Vec<Resolved> = Vec::new();
     let mut doubles: Vec<String> = Vec::new();
     for (study, rs) in &by_study {
-        let info = platform
-            .study(study)
+        let info = read(settings, &stop, ui, || platform.study(study))
             .await
             .map_err(|e| platform_failure("reading the study", &e))?
             .ok_or_else(|| {
@@ -376,8 +401,7 @@ pub async fn run(
             "Study {study} ({}): reading its submissions.",
             info.name.as_deref().unwrap_or("unnamed")
         ));
-        let subs = platform
-            .study_submissions(study)
+        let subs = read(settings, &stop, ui, || platform.study_submissions(study))
             .await
             .map_err(|e| platform_failure("listing the study's submissions", &e))?;
         let index = StudyIndex::new(subs);

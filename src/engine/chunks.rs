@@ -137,14 +137,39 @@ pub async fn set_up_all<P: ChunkedPlatform>(run: &ChunkRun<P>) -> Result<(), Jou
     Ok(())
 }
 
-/// After a crash or a stop: a chunk whose pay may have left without an answer is unknown.
+/// After a crash or a stop: a chunk whose pay may have left without an answer is unknown, and
+/// a chunk that reached a final state has its rows settled (a crash can fall between the two
+/// writes).
 async fn recover<P>(run: &ChunkRun<P>) -> Result<(), JournalError> {
     let batch = run.batch;
     let chunks = run.journal.read(move |c| chunks_of(c, batch)).await?;
     for ch in chunks {
-        let (next, _) = chunk_next(ch.state, ChunkEvent::Reopened);
+        let (next, action) = chunk_next(ch.state, ChunkEvent::Reopened);
         if next != ch.state {
             set_state(run, ch.chunk, next, None, None).await?;
+        }
+        if action == ChunkAction::Settle {
+            match next {
+                ChunkState::Void => {
+                    free_rows(
+                        run,
+                        ch.chunk,
+                        RowState::Pending,
+                        "its chunk was proven not paid: set up anew",
+                    )
+                    .await?
+                }
+                ChunkState::Failed => {
+                    free_rows(
+                        run,
+                        ch.chunk,
+                        RowState::Failed,
+                        "its chunk's set-up was refused",
+                    )
+                    .await?
+                }
+                _ => {}
+            }
         }
     }
     Ok(())
@@ -670,11 +695,9 @@ async fn summarise<P>(run: &ChunkRun<P>) -> Result<ChunkRunEnd, JournalError> {
         let rows = rows_of(run, ch.chunk).await?;
         end.awaiting += rows.iter().filter(|r| r.state == RowState::Chunked).count() as u64;
     }
-    // Rows of a chunk not yet set up or paid count as pending.
-    for ch in chunks
-        .iter()
-        .filter(|c| matches!(c.state, ChunkState::Planned | ChunkState::SetUp))
-    {
+    // Rows of a chunk not yet set up or paid count as pending — and so would any row left in a
+    // chunk that is final, so that a run never reports as done what it did not decide.
+    for ch in chunks.iter().filter(|c| !c.state.awaits_observation()) {
         let rows = rows_of(run, ch.chunk).await?;
         end.pending += rows.iter().filter(|r| r.state == RowState::Chunked).count() as u64;
     }

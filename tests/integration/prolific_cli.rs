@@ -221,11 +221,7 @@ fn pay_in_flight(journal: &std::path::Path) -> bool {
 fn batch_name(out: &Outcome) -> Option<String> {
     let i = out.stderr.find("batch prolific-")?;
     let rest = &out.stderr[i + "batch ".len()..];
-    Some(
-        rest.split(|c: char| c == ' ' || c == ':')
-            .next()?
-            .to_owned(),
-    )
+    Some(rest.split([' ', ':']).next()?.to_owned())
 }
 
 #[test]

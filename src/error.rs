@@ -50,7 +50,7 @@ impl Exit {
                 "finished, but the platform refused some operations (listed with their line and its message)"
             }
             Exit::Incomplete => {
-                "incomplete: operations remain open (stopped by Ctrl-C, a systemic error such as insufficient funds, out of attempts, or not verifiable now) — run the same command again"
+                "incomplete: operations remain open (stopped by Ctrl-C or SIGTERM, a systemic error such as insufficient funds, out of attempts, or not verifiable now), or the last run was stopped while it read or imported its file — run the same command again"
             }
             Exit::InvalidInput => "the input file is invalid; nothing was sent or journaled",
             Exit::Refused => {

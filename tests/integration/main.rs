@@ -9,6 +9,7 @@ mod doctor;
 mod emulator;
 mod exactly_once;
 mod failures;
+mod imports;
 mod input;
 mod journal;
 mod production;

@@ -12,6 +12,7 @@ mod failures;
 mod imports;
 mod input;
 mod journal;
+mod pipes_signals;
 mod production;
 mod qualifications;
 mod run;

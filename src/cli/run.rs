@@ -217,10 +217,15 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     };
     let batch = match existing {
         Some(b) => {
-            ctx.printer.say(format!(
-                "Continuing batch {} (same file, same target).",
-                b.name
-            ));
+            // The batch is found by its content: another file with the same rows is named.
+            ctx.printer.say(if b.source == name {
+                format!("Continuing batch {} (same file, same target).", b.name)
+            } else {
+                format!(
+                    "Continuing batch {} of {} ({name} has the same content, same target).",
+                    b.name, b.source
+                )
+            });
             if production {
                 let how = journal.rehearsal(&first.probe.content_digest)?;
                 confirm(

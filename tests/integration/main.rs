@@ -6,6 +6,7 @@
 mod cli;
 mod crash;
 mod doctor;
+mod edges;
 mod emulator;
 mod exactly_once;
 mod failures;

@@ -86,7 +86,10 @@ fn print(text: &str) -> Outcome {
 }
 
 pub fn status(args: StatusArgs, ctx: &Ctx) -> Outcome {
-    let journal = Journal::open_read_only(&args.journal.path())?;
+    let mut journal = Journal::open_read_only(&args.journal.path())?;
+    for w in journal.take_warnings() {
+        ctx.printer.warn(format!("note: {w}"));
+    }
     let imports = journal.unfinished_imports()?;
     // The latest batch, or the one named, may be an import not finished: it has no items yet.
     let importing = match args.batch.as_deref() {

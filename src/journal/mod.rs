@@ -348,9 +348,16 @@ impl Journal {
             });
         }
         if found < MIGRATIONS.len() as i64 {
-            // An older journal is read once it is upgraded, which needs the lock (briefly).
+            // An older journal is read once it is upgraded, which needs the lock (briefly) and
+            // writes it: a read-only command says so, for an older payout refuses it after.
             drop(journal);
-            return Journal::open(path);
+            let mut upgraded = Journal::open(path)?;
+            upgraded.warnings.push(format!(
+                "the journal {} was upgraded from schema {found} to {} to be read; a payout older than this one can no longer open it",
+                path.display(),
+                MIGRATIONS.len()
+            ));
+            return Ok(upgraded);
         }
         Ok(journal)
     }

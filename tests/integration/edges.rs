@@ -131,3 +131,122 @@ fn continuing_a_batch_from_another_file_with_the_same_content_names_that_file() 
     );
     assert_paid_exactly_once(&emu.handle(), &rows(4));
 }
+
+fn fixture(s: &Scratch, name: &str) {
+    let fixtures = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(format!("{fixtures}/{name}"), s.journal()).unwrap();
+}
+
+#[test]
+fn status_and_doctor_say_when_reading_an_old_journal_upgraded_it() {
+    for (name, from) in [("journal-v1.sqlite", 1), ("journal-v2.sqlite", 2)] {
+        let s = Scratch::new();
+        fixture(&s, name);
+        let st = s.run(&["status"]);
+        assert_eq!(st.code, 0, "{name}: {st:?}");
+        assert!(
+            st.stderr
+                .contains(&format!("upgraded from schema {from} to 3"))
+                && st
+                    .stderr
+                    .contains("older than this one can no longer open it"),
+            "{name}: the upgrade is not said: {st:?}"
+        );
+        // Read again, it is current: nothing more is said.
+        let again = s.run(&["status"]);
+        assert!(!again.stderr.contains("upgraded"), "{again:?}");
+
+        let s = Scratch::new();
+        fixture(&s, name);
+        let emu = emulator(signed_config());
+        let out: Outcome = s
+            .payout(&[
+                "doctor",
+                "--endpoint-url",
+                &emu.url(),
+                "--testing-endpoint",
+                "--json",
+            ])
+            .output()
+            .unwrap()
+            .into();
+        let v = json_output(&out);
+        let health = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "journal health")
+            .unwrap_or_else(|| panic!("{name}: no journal health check: {out:?}"));
+        assert!(
+            health["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("upgraded from schema {from} to 3")),
+            "{name}: {health}"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_journal_ends_with_what_happened_and_the_fix() {
+    use std::io::{Seek, SeekFrom, Write};
+    let s = Scratch::new();
+    let (_emu, _file) = paid_batch(&s, 40);
+    let len = std::fs::metadata(s.journal()).unwrap().len();
+    assert!(len > 3 * 4096, "a journal of several pages: {len}");
+    // Every page after the first (the header stays, so it is still a SQLite file) becomes noise.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(s.journal())
+        .unwrap();
+    f.seek(SeekFrom::Start(4096)).unwrap();
+    f.write_all(&vec![0xA5; (len - 4096) as usize]).unwrap();
+    drop(f);
+    let out = s.run(&["resume"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("the journal is damaged") && out.stderr.contains(".recover"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_full_disk_under_the_journal_ends_with_what_was_kept_and_the_fix() {
+    use std::os::unix::process::CommandExt;
+    let s = Scratch::new();
+    let (emu, _file) = paid_batch(&s, 3);
+    let used: u64 = ["", "-wal", "-shm"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut p = s.journal().into_os_string();
+            p.push(suffix);
+            std::fs::metadata(p).ok().map(|m| m.len())
+        })
+        .max()
+        .unwrap();
+    let big = s.write("big.csv", &csv_text(&rows(3000)[3..]));
+    let mut cmd = s.payout(&args(&["run", big.to_str().unwrap()], &target_args(&emu)));
+    // No file payout writes may grow past a little more than the journal is now: the disk is
+    // full, as far as payout can tell (writes past the limit fail; SIGXFSZ is ignored).
+    let limit = used + 10_000;
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out: Outcome = cmd.output().unwrap().into();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains("full or failing") && out.stderr.contains("Free space"),
+        "{out:?}"
+    );
+}

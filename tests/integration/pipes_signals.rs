@@ -70,11 +70,13 @@ fn a_pipe_given_as_dev_fd_is_read_once_and_the_batch_is_paid() {
     assert_no_spool_left(&s);
 }
 
-/// Reads a child's stdout and stderr on threads, so that its pipes never fill.
-fn child_output(child: &mut Child) -> std::thread::JoinHandle<(String, String)> {
+/// Reads a child's stdout and stderr on threads, so that its pipes never fill; both are sent
+/// once the child has closed them (it ended).
+fn child_output(child: &mut Child) -> std::sync::mpsc::Receiver<(String, String)> {
     use std::io::Read;
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let e = std::thread::spawn(move || {
             let mut t = String::new();
@@ -83,53 +85,53 @@ fn child_output(child: &mut Child) -> std::thread::JoinHandle<(String, String)> 
         });
         let mut o = String::new();
         let _ = out.read_to_string(&mut o);
-        (o, e.join().unwrap())
-    })
+        let _ = tx.send((o, e.join().unwrap()));
+    });
+    rx
 }
 
-/// Waits for `child` to end (killing it and failing after two minutes: a hang guard).
-fn wait_bounded(output: std::thread::JoinHandle<(String, String)>, child: &mut Child) -> Outcome {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
+/// Waits for `child` to close its output and end (killing it and failing after a minute: a
+/// guard against a hang, not a measure of speed).
+fn wait_bounded(output: std::sync::mpsc::Receiver<(String, String)>, child: &mut Child) -> Outcome {
+    match output.recv_timeout(Duration::from_secs(60)) {
+        Ok((stdout, stderr)) => Outcome {
+            code: child.wait().unwrap().code().unwrap_or(-1),
+            stdout,
+            stderr,
+        },
+        Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            let (o, e) = output.join().unwrap();
+            let (o, e) = output.recv().unwrap_or_default();
             panic!("payout hung on its input\n--- stdout\n{o}\n--- stderr\n{e}");
         }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (stdout, stderr) = output.join().unwrap();
-    Outcome {
-        code,
-        stdout,
-        stderr,
     }
 }
 
-/// Sends `signal` to `child`, then waits for it to end (a bound that only guards against a
-/// hang: the test asserts what it did, not how fast).
-fn signal_and_wait(child: &mut Child, signal: libc::c_int) -> i32 {
+/// Sends `signal` to `child`, then reads the rest of its stderr (it ends when the process
+/// does) and its exit status. Two minutes without the end fail the test: a hang guard.
+fn signal_and_wait(
+    child: &mut Child,
+    lines: &std::sync::mpsc::Receiver<String>,
+    signal: libc::c_int,
+) -> (i32, String) {
     // SAFETY: the pid is our own child's, not yet reaped.
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut rest = Vec::new();
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => rest.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!("payout did not end after the signal: {}", rest.join("\n"));
+            }
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("payout did not end after the signal");
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn rest_of_stderr(lines: &std::sync::mpsc::Receiver<String>) -> String {
-    lines.iter().collect::<Vec<_>>().join("\n")
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    (code, rest.join("\n"))
 }
 
 #[test]
@@ -141,8 +143,7 @@ fn sigterm_and_ctrl_c_during_validation_end_it_before_the_journal_is_touched() {
         let mut child = s.spawn(&args(&["run", big.to_str().unwrap()], &target_args(&emu)));
         let lines = stderr_lines(&mut child);
         wait_for_line(&lines, "Checking");
-        let code = signal_and_wait(&mut child, signal);
-        let err = rest_of_stderr(&lines);
+        let (code, err) = signal_and_wait(&mut child, &lines, signal);
         assert_eq!(code, 4, "signal {signal}: {err}");
         assert!(err.contains("stopped on request"), "signal {signal}: {err}");
         // Stopped in the validation: the journal was never opened, nothing sent.
@@ -164,8 +165,7 @@ fn sigterm_and_ctrl_c_during_the_import_leave_the_journal_as_it_was() {
         let lines = stderr_lines(&mut child);
         wait_for_line(&lines, "Credentials:");
         wait_until_importing(&s, &mut child);
-        let code = signal_and_wait(&mut child, signal);
-        let err = rest_of_stderr(&lines);
+        let (code, err) = signal_and_wait(&mut child, &lines, signal);
         assert_eq!(code, 4, "signal {signal}: {err}");
         assert!(
             err.contains("stopped on request while importing"),

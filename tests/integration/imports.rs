@@ -68,6 +68,13 @@ fn a_run_killed_while_importing_is_reported_as_interrupted_never_as_a_finished_b
     let small = s.write("small.csv", &csv_text(&cent_rows(3)[..]));
     let out = s.run(&args(&["run", small.to_str().unwrap()], &target_args(&emu)));
     assert_eq!(out.code, 0, "{out:?}");
+    let small_name = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("New batch "))
+        .and_then(|l| l.strip_suffix('.'))
+        .expect("the batch named")
+        .to_owned();
     let big = s.write("big.csv", &csv_text(&cent_rows(60_003)[3..]));
     let cmd = target_args(&emu);
     let mut child = s.spawn(&args(&["run", big.to_str().unwrap()], &cmd));
@@ -107,6 +114,12 @@ fn a_run_killed_while_importing_is_reported_as_interrupted_never_as_a_finished_b
             "{r:?}"
         );
     }
+    // A batch named is resumed as asked; the interrupted import is said and removed.
+    let r = s.run(&["resume", &small_name]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("interrupted while importing"), "{r:?}");
+    let r = s.run(&["resume"]);
+    assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(emu.handle().stats().payments, paid_before, "nothing sent");
 }
 

@@ -50,7 +50,7 @@ impl Exit {
                 "finished, but the platform refused some operations (listed with their line and its message)"
             }
             Exit::Incomplete => {
-                "incomplete: operations remain open (stopped by Ctrl-C, a systemic error such as insufficient funds, out of attempts, or not verifiable now) — run the same command again"
+                "incomplete: operations remain open (stopped by Ctrl-C or SIGTERM, a systemic error such as insufficient funds, out of attempts, or not verifiable now), or the last run was stopped while it read or imported its file — run the same command again"
             }
             Exit::InvalidInput => "the input file is invalid; nothing was sent or journaled",
             Exit::Refused => {
@@ -222,11 +222,56 @@ impl From<crate::journal::JournalError> for Failure {
             ),
             _ => None,
         };
-        let message = match &e {
+        let mut message = match &e {
             J::Locked(p) => format!("another payout is running on the journal {}", p.display()),
             _ => chain(&e),
         };
+        let mut fix = fix;
+        // SQLite's words alone do not say what happened to the batch, nor what to do.
+        match storage_trouble(&e) {
+            Some(Trouble::Full) => {
+                message = format!(
+                    "the journal could not be written: the disk holding it is full or failing ({message}); every operation recorded before this is kept, and none was sent without being recorded first"
+                );
+                fix = Some("Free space on that disk (or move the journal with --journal PATH), then run the same command again: what was sent without an answer is verified with the platform before anything is sent again.".into());
+            }
+            Some(Trouble::Damaged) => {
+                message = format!(
+                    "the journal is damaged ({message}); payout stopped before sending anything more"
+                );
+                fix = Some("Keep a copy of the journal and its -wal file before anything else; `sqlite3 JOURNAL .recover` saves what is readable, and `payout doctor` checks it. Do not run a batch on a journal that fails that check.".into());
+            }
+            None => {}
+        }
         Failure { kind, message, fix }
+    }
+}
+
+/// What a journal error says about the storage under the journal.
+enum Trouble {
+    /// Out of space, or a write the disk refused.
+    Full,
+    /// The file is not the database SQLite wrote.
+    Damaged,
+}
+
+fn storage_trouble(e: &crate::journal::JournalError) -> Option<Trouble> {
+    use crate::journal::JournalError as J;
+    use rusqlite::ErrorCode as C;
+    let code = match e {
+        J::Sql(s) => s.sqlite_error_code(),
+        _ => None,
+    };
+    // During a run the writer thread hands its error over as text.
+    let text = chain(e).to_ascii_lowercase();
+    match code {
+        Some(C::DiskFull | C::SystemIoFailure) => Some(Trouble::Full),
+        Some(C::DatabaseCorrupt) => Some(Trouble::Damaged),
+        _ if text.contains("disk is full") || text.contains("disk i/o error") => {
+            Some(Trouble::Full)
+        }
+        _ if text.contains("malformed") => Some(Trouble::Damaged),
+        _ => None,
     }
 }
 

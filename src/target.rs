@@ -62,6 +62,23 @@ pub enum EndpointError {
     BadChar,
     #[error("has a port that is not a number from 1 to 65535")]
     BadPort,
+    #[error("has a host that is not a name, an IPv4 address or an IPv6 address in brackets")]
+    BadHost,
+}
+
+/// Whether `host` (without its port) can be reached as written: a bracketed IPv6 literal, or a
+/// name or IPv4 address of letters, digits, dots, hyphens and underscores. Anything else would
+/// only fail later, once per retry, as "cannot connect".
+fn host_ok(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[') {
+        return inner
+            .strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
 impl Endpoint {
@@ -95,11 +112,18 @@ impl Endpoint {
         }
         // A port, if any, follows the last colon outside an IPv6 literal's brackets.
         let after_bracket = host_port.rfind(']').map_or(0, |i| i + 1);
-        if let Some(i) = host_port[after_bracket..].rfind(':') {
-            let port = &host_port[after_bracket + i + 1..];
-            if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
-                return Err(EndpointError::BadPort);
+        let host = match host_port[after_bracket..].rfind(':') {
+            Some(i) => {
+                let port = &host_port[after_bracket + i + 1..];
+                if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
+                    return Err(EndpointError::BadPort);
+                }
+                &host_port[..after_bracket + i]
             }
+            None => host_port,
+        };
+        if !host_ok(host) {
+            return Err(EndpointError::BadHost);
         }
         let path = path.trim_end_matches('/');
         Ok(Endpoint(format!("{scheme}{host_port}{path}")))
@@ -149,6 +173,16 @@ mod tests {
             Endpoint::parse("http://h:99999"),
             Err(EndpointError::BadPort)
         );
+        for bad in [
+            "http://[::1",
+            "http://[::1:80",
+            "http://[nothost]:8",
+            "http://a[b]",
+        ] {
+            assert_eq!(Endpoint::parse(bad), Err(EndpointError::BadHost), "{bad}");
+        }
+        assert_eq!(ok("http://[fe80::1]"), "http://[fe80::1]");
+        assert_eq!(ok("http://my_host-1.local:9"), "http://my_host-1.local:9");
     }
 
     #[test]

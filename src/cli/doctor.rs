@@ -449,7 +449,7 @@ fn journal_checks(path: &Path) -> Vec<Check> {
 
 fn journal_health(path: &Path) -> Check {
     const NAME: &str = "journal health";
-    let journal = match Journal::open_read_only(path) {
+    let mut journal = match Journal::open_read_only(path) {
         Ok(j) => j,
         Err(e) => {
             let f = Failure::from(e);
@@ -506,9 +506,16 @@ fn journal_health(path: &Path) -> Check {
             open.join(", ")
         )
     };
+    // Reading an older journal upgraded it (see `Journal::open_read_only`): said here.
+    let upgraded: String = journal
+        .take_warnings()
+        .into_iter()
+        .filter(|w| w.contains("upgraded"))
+        .map(|w| format!(" ({w})"))
+        .collect();
     Check::pass(
         NAME,
-        format!("opens; schema {version}; quick_check ok; {batches}"),
+        format!("opens; schema {version}{upgraded}; quick_check ok; {batches}"),
     )
 }
 

@@ -182,30 +182,12 @@ pub async fn record_new(
             skip_rehearsal: opts.skip_rehearsal,
         },
     })?;
-    // The plan is made again as the items are written: against a second, read-only view of
-    // the journal (what other batches hold does not change meanwhile). The batch's own items,
-    // written a chunk at a time, are not history.
-    let reader = Journal::open_read_only(journal.path())?;
-    let mut prior = reader.prior_excluding(&place.ledger(), batch.id)?;
-    let mut planner = Planner::new(plan.config.clone(), &mut prior);
-    let rows = plan.summary.totals.operations + plan.summary.skipped;
-    let bulk = journal.bulk_import_pays(rows)?;
-    let mut import = journal.import(batch.id, bulk)?;
-    let mut write_error = None;
-    plan_source(&|sink| source.rescan(sink), &mut planner, &mut |item| {
-        if write_error.is_none()
-            && let Err(e) = import.push(item)
-        {
-            write_error = Some(e);
-        }
-        Ok(())
-    })
-    .map_err(plan_failure)?;
-    if let Some(e) = write_error {
-        return Err(e.into());
+    if let Err(e) = import_items(journal, &batch, &plan, place, source, name) {
+        // Stopped cleanly (a file that changed, a write that failed): the journal is left as it
+        // was. Only a process killed outright leaves the batch behind, as an interrupted import.
+        let _ = journal.abandon_import(batch.id);
+        return Err(e);
     }
-    unchanged(&planner.finish(), &plan.summary, name)?;
-    import.finish()?;
     if !plan.missing.is_empty() {
         let created = create_missing(
             session.platform.as_ref(),
@@ -231,6 +213,43 @@ pub async fn record_new(
         ));
     }
     Ok(batch)
+}
+
+/// Writes the items of `batch`, a batch just recorded, planning the file again as they are
+/// written, and marks its import complete in the same transaction.
+fn import_items(
+    journal: &mut Journal,
+    batch: &BatchInfo,
+    plan: &NewPlan,
+    place: &Place,
+    source: &Source,
+    name: &str,
+) -> Result<(), Failure> {
+    // The plan is made again as the items are written: against a second, read-only view of
+    // the journal (what other batches hold does not change meanwhile). The batch's own items,
+    // written a chunk at a time, are not history.
+    let reader = Journal::open_read_only(journal.path())?;
+    let mut prior = reader.prior_excluding(&place.ledger(), batch.id)?;
+    let mut planner = Planner::new(plan.config.clone(), &mut prior);
+    let rows = plan.summary.totals.operations + plan.summary.skipped;
+    let bulk = journal.bulk_import_pays(rows)?;
+    let mut import = journal.import(batch.id, bulk)?;
+    let mut write_error = None;
+    plan_source(&|sink| source.rescan(sink), &mut planner, &mut |item| {
+        if write_error.is_none()
+            && let Err(e) = import.push(item)
+        {
+            write_error = Some(e);
+        }
+        Ok(())
+    })
+    .map_err(plan_failure)?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    unchanged(&planner.finish(), &plan.summary, name)?;
+    import.finish()?;
+    Ok(())
 }
 
 /// A batch of the same content on the same target that pays through another endpoint, and is

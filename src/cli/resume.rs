@@ -28,9 +28,30 @@ pub struct ResumeArgs {
 
 pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
     let mut signals = Signals::install();
-    let mut journal = Journal::open(&args.journal.path())?;
+    // An import cut short is kept until it is reported: resuming has nothing of it to do, and
+    // saying "nothing to resume" would hide that the last run did not happen.
+    let mut journal = Journal::open_keeping_imports(&args.journal.path())?;
     for w in journal.take_warnings() {
         ctx.printer.warn(format!("warning: {w}"));
+    }
+    if let Some(last) = journal.unfinished_imports()?.last().cloned() {
+        if args.batch.is_none() {
+            let mut failure = super::status::interrupted_import(&last);
+            if let Some(open) = journal.latest_batch(true)? {
+                failure.fix = Some(format!(
+                    "{}\nBatch {} is unfinished too: `payout resume {1}` continues it.",
+                    failure.fix.unwrap_or_default(),
+                    open.name
+                ));
+            }
+            return Err(failure);
+        }
+        for gone in journal.drop_unfinished_imports()? {
+            ctx.printer.warn(format!(
+                "note: the last run was interrupted while importing {} (batch {}); nothing of it was sent — run that command again",
+                gone.source, gone.name
+            ));
+        }
     }
     let found = match &args.batch {
         Some(name) => journal.batch_by_name(name)?,

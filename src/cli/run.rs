@@ -11,10 +11,10 @@ use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::confirm::{confirm, need_terminal, rehearsal_gate};
 use super::execute::{Signals, execute_batch, first_signal, interrupted, open_totals};
 use super::new_batch::{NewOptions, plan_new, record_new};
-use super::session::{Place, Session};
+use super::session::{Place, Session, watch_sync};
 use super::{Ctx, Outcome, dry_run};
 use crate::error::{Failure, FailureKind};
-use crate::input::{FileKind, InputErrors, InputOptions, Row, scan};
+use crate::input::{FileKind, Input, InputErrors, InputOptions, Row, scan_input, stop_requested};
 use crate::journal::{BatchKind, Journal};
 use crate::money::Cents;
 use crate::op::QualRef;
@@ -104,14 +104,27 @@ pub struct RunArgs {
 
 /// The input file, read again by each pass that needs it: never held whole in memory.
 pub struct Source {
-    path: PathBuf,
+    input: Input,
     opts: InputOptions,
 }
 
 impl Source {
-    fn new(args: &RunArgs) -> Source {
-        Source {
-            path: args.file.clone(),
+    /// The file of `args`; a pipe or FIFO is read once now, into a private spool beside the
+    /// journal (see [`Input`]).
+    fn new(args: &RunArgs) -> Result<Source, Failure> {
+        let journal = args.journal.path();
+        let input = Input::open(&args.file, journal.parent()).map_err(|e| {
+            if stop_requested() {
+                return interrupted();
+            }
+            Failure::new(
+                FailureKind::InvalidInput,
+                format!("failed to read {}: {e}", args.file.display()),
+            )
+            .with_fix("Give a file payout can read to its end (a pipe is read once, into a private copy).")
+        })?;
+        Ok(Source {
+            input,
             opts: InputOptions {
                 amount_column: args.amount_column.clone(),
                 default_reason: args.reason.clone(),
@@ -121,24 +134,27 @@ impl Source {
                 notify: args.notify,
                 block_reason: args.block_reason.clone(),
             },
-        }
+        })
     }
 
     /// One pass over the file: every valid operation to `sink`, or every problem.
     pub fn scan(&self, sink: &mut dyn FnMut(Row)) -> Result<(), InputErrors> {
-        scan(&self.path, &self.opts, sink).map(|_| ())
+        scan_input(&self.input, &self.opts, sink).map(|_| ())
     }
 
     /// Another pass over the file the first pass validated, without its repeat check: the
     /// caller compares the pass's fingerprint with the first's before it trusts the rows.
     pub fn rescan(&self, sink: &mut dyn FnMut(Row)) -> Result<(), InputErrors> {
-        crate::input::rescan(&self.path, &self.opts, sink).map(|_| ())
+        crate::input::rescan_input(&self.input, &self.opts, sink).map(|_| ())
     }
 
     pub fn name(&self) -> String {
-        self.path.display().to_string()
+        self.input.path().display().to_string()
     }
 }
+
+/// Files at least this large are announced before they are checked.
+const LARGE_FILE_BYTES: u64 = 1 << 20;
 
 /// What the first pass learns: the batch's identity and totals, the names it uses, the rows
 /// over the caps.
@@ -190,8 +206,16 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
         need_terminal(args.pace.yes)?;
     }
     let place = Place::for_new(&args.target)?;
-    let source = Source::new(&args);
-    let first = first_pass(&args, ctx, &source, &place)?;
+    // Reading and validating are synchronous: signals are watched from another thread.
+    let watch = watch_sync(&mut signals, ctx.printer);
+    let read = Source::new(&args).and_then(|source| {
+        let first = first_pass(&args, ctx, &source, &place)?;
+        Ok((source, first))
+    });
+    if watch.end(&mut signals).await {
+        return Err(interrupted());
+    }
+    let (source, first) = read?;
     let name = args.file.display().to_string();
     ctx.printer.say(format!(
         "payout · {} · {} · {}",
@@ -243,10 +267,15 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     };
     let batch = match existing {
         Some(b) => {
-            ctx.printer.say(format!(
-                "Continuing batch {} (same file, same target).",
-                b.name
-            ));
+            // The batch is found by its content: another file with the same rows is named.
+            ctx.printer.say(if b.source == name {
+                format!("Continuing batch {} (same file, same target).", b.name)
+            } else {
+                format!(
+                    "Continuing batch {} of {} ({name} has the same content, same target).",
+                    b.name, b.source
+                )
+            });
             if production {
                 let how = journal.rehearsal(&first.probe.content_digest)?;
                 confirm(
@@ -260,6 +289,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
             b
         }
         None => {
+            let watch = watch_sync(&mut signals, ctx.printer);
             let plan = plan_new(
                 &opts,
                 ctx,
@@ -271,7 +301,11 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
                 &place,
                 &session,
             )
-            .await?;
+            .await;
+            if watch.end(&mut signals).await {
+                return Err(interrupted());
+            }
+            let plan = plan?;
             if production {
                 confirm(
                     ctx,
@@ -281,7 +315,8 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
                     args.pace.yes,
                 )?;
             }
-            record_new(
+            let watch = watch_sync(&mut signals, ctx.printer);
+            let recorded = record_new(
                 &opts,
                 ctx,
                 &mut journal,
@@ -291,7 +326,11 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
                 &source,
                 &name,
             )
-            .await?
+            .await;
+            if watch.end(&mut signals).await {
+                return Err(stopped_while_recording(&journal, &first.probe, &name));
+            }
+            recorded?
         }
     };
     ctx.put("batch", &batch.name);
@@ -299,6 +338,29 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
         ctx, journal, batch, session, &place, &args.pace, balance, signals,
     )
     .await
+}
+
+/// A signal during the import: the import was abandoned (the journal is as it was), or, if it
+/// had just ended, the batch is recorded and nothing of it was sent.
+fn stopped_while_recording(journal: &Journal, probe: &PlanSummary, name: &str) -> Failure {
+    match journal.batch_by_fingerprint(&probe.fingerprint) {
+        Ok(Some(b)) => Failure::new(
+            FailureKind::Interrupted,
+            format!(
+                "stopped on request: batch {} is recorded and nothing of it was sent",
+                b.name
+            ),
+        )
+        .with_fix(format!(
+            "Run the same command again (or `payout resume {}`) to do it.",
+            b.name
+        )),
+        _ => Failure::new(
+            FailureKind::Interrupted,
+            format!("stopped on request while importing {name}; nothing was recorded or sent"),
+        )
+        .with_fix("Run the same command again when you are ready."),
+    }
 }
 
 /// Reads and validates the whole file once: its identity and totals planned as it goes, the
@@ -322,6 +384,19 @@ fn first_pass(
     let mut names = BTreeSet::new();
     let mut caps = Caps::new(args.max_bonus, args.max_total);
     let mut operations = 0u64;
+    // A file that takes a moment to check says so: the user sees what payout is doing, and
+    // that Ctrl-C is heard.
+    if let Some(bytes) = source.input.size().filter(|b| *b >= LARGE_FILE_BYTES) {
+        ctx.printer.say(format!(
+            "Checking {} ({bytes} bytes{})…",
+            source.name(),
+            if source.input.spooled() {
+                ", read from a pipe into a private copy"
+            } else {
+                ""
+            }
+        ));
+    }
     let scanned = source.scan(&mut |row| {
         operations += 1;
         caps.check(&row);

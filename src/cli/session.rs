@@ -308,3 +308,55 @@ fn account_failure(e: &PlatformError, place: &Place, url: &str, waited: Duration
         _ => Failure::new(FailureKind::Account, message),
     }
 }
+
+/// Ctrl-C and SIGTERM while payout works synchronously — reading, validating or importing the
+/// file, where no `select!` listens: the first asks every pass to stop (it ends within a few
+/// thousand rows and the command exits 4, the journal as it was); the second quits at once.
+pub struct SyncWatch {
+    done: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Option<super::execute::Signals>>,
+}
+
+/// Watches `signals` (taken from the caller until [`SyncWatch::end`]) on another thread of the
+/// runtime while the caller's thread is busy.
+pub fn watch_sync(signals: &mut Option<super::execute::Signals>, printer: Printer) -> SyncWatch {
+    let (done, mut ended) = tokio::sync::oneshot::channel::<()>();
+    let mut taken = signals.take();
+    let task = tokio::spawn(async move {
+        let Some(s) = taken.as_mut() else {
+            let _ = ended.await;
+            return None;
+        };
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = &mut ended => return taken,
+                _ = s.next() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                crate::input::request_stop();
+                printer.warn(
+                    "Stopping: payout ends the pass over the file under way; nothing more is recorded or sent (press Ctrl-C again to quit at once).",
+                );
+            } else {
+                printer.warn(
+                    "Quitting now; nothing of this run was sent, and a batch it was importing is imported again by the same command.",
+                );
+                std::process::exit(crate::error::Exit::Incomplete.code().into());
+            }
+        }
+    });
+    SyncWatch { done, task }
+}
+
+impl SyncWatch {
+    /// Gives `signals` back; whether a signal asked payout to stop meanwhile.
+    pub async fn end(self, signals: &mut Option<super::execute::Signals>) -> bool {
+        let _ = self.done.send(());
+        if let Ok(s) = self.task.await {
+            *signals = s;
+        }
+        crate::input::stop_requested()
+    }
+}

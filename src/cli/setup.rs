@@ -81,7 +81,7 @@ fn parse_key_file(text: &str) -> Result<AccessKey, String> {
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| format!("it is not a CSV file: {e}"))?
+        .map_err(|e| format!("it is not a readable CSV file{}", csv_place(&e)))?
         .clone();
     let norm = |h: &str| {
         h.chars()
@@ -92,21 +92,34 @@ fn parse_key_file(text: &str) -> Result<AccessKey, String> {
     let column = |want: &str| headers.iter().position(|h| norm(h) == want);
     let (Some(id_col), Some(secret_col)) = (column("accesskeyid"), column("secretaccesskey"))
     else {
-        return Err(format!(
-            "it has no `Access key ID` and `Secret access key` columns (its header: {})",
-            headers.iter().collect::<Vec<_>>().join(", ")
-        ));
+        // What the first line holds may be the key itself (a header row deleted): it is
+        // described, never quoted.
+        let looks_like_key = headers
+            .iter()
+            .any(|h| looks_like_key_id(h) || looks_like_secret(h));
+        return Err(if looks_like_key {
+            format!(
+                "its first line ({} fields) looks like a key, not a header: the header row `Access key ID,Secret access key` is missing",
+                headers.len()
+            )
+        } else {
+            format!(
+                "it has no `Access key ID` and `Secret access key` columns (its first line has {} fields, none named so)",
+                headers.len()
+            )
+        });
     };
-    let user_col = column("username");
     let mut keys = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| format!("it is not a readable CSV file: {e}"))?;
+        let record =
+            record.map_err(|e| format!("it is not a readable CSV file{}", csv_place(&e)))?;
+        let line = record.position().map_or(0, csv::Position::line);
         let get = |i: usize| record.get(i).unwrap_or("").to_owned();
         if get(id_col).is_empty() && get(secret_col).is_empty() {
             continue;
         }
         keys.push((
-            user_col.map(get).unwrap_or_default(),
+            line,
             AccessKey {
                 id: get(id_col),
                 secret: get(secret_col),
@@ -117,18 +130,59 @@ fn parse_key_file(text: &str) -> Result<AccessKey, String> {
     match keys.len() {
         0 => Err("it has a header but no access key".into()),
         1 => Ok(keys.remove(0).1),
+        // Rows are named by line: a user name is read from the file too, and a mislabelled
+        // file may hold a secret under it.
         n => Err(format!(
-            "it has {n} access keys (users: {}); keep only the row of the one payout should use",
+            "it has {n} access keys (on lines {}); keep only the row of the one payout should use",
             keys.iter()
-                .map(|(u, k)| if u.is_empty() {
-                    format!("key …{}", key_end(&k.id))
-                } else {
-                    u.clone()
-                })
+                .map(|(line, _)| line.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
     }
+}
+
+/// Where the CSV reader stopped, without quoting what it read there.
+fn csv_place(e: &csv::Error) -> String {
+    e.position()
+        .map(|p| format!(" (line {})", p.line()))
+        .unwrap_or_default()
+}
+
+/// The shape AWS gives access key IDs: 16 to 128 capital letters and digits, starting with A.
+fn looks_like_key_id(v: &str) -> bool {
+    (16..=128).contains(&v.len())
+        && v.starts_with('A')
+        && v.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// A long token without spaces: a secret access key, or something that could be one.
+fn looks_like_secret(v: &str) -> bool {
+    v.len() >= 30 && !v.chars().any(char::is_whitespace)
+}
+
+/// What `value` is made of, to say why it is not an access key ID without quoting it.
+fn shape(value: &str) -> String {
+    let mut kinds = Vec::new();
+    if value.chars().any(|c| c.is_ascii_lowercase()) {
+        kinds.push("lower-case letters");
+    }
+    if value.chars().any(|c| c.is_whitespace()) {
+        kinds.push("spaces");
+    }
+    if value
+        .chars()
+        .any(|c| !c.is_ascii_alphanumeric() && !c.is_whitespace())
+    {
+        kinds.push("other symbols");
+    }
+    let n = value.chars().count();
+    let mut text = format!("{n} character{}", if n == 1 { "" } else { "s" });
+    if !kinds.is_empty() {
+        text.push_str(&format!(", with {}", kinds.join(" and ")));
+    }
+    text
 }
 
 /// Checks the shapes AWS gives keys; says what is wrong without quoting the secret.
@@ -136,18 +190,17 @@ fn check_key(key: &AccessKey) -> Result<(), Failure> {
     let bad = |what: String, fix: &str| {
         Failure::new(FailureKind::InvalidInput, what).with_fix(fix.to_owned())
     };
-    let id_ok = key.id.len() >= 16
-        && key.id.len() <= 128
-        && key.id.starts_with('A')
-        && key
-            .id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if !id_ok {
+    if !looks_like_key_id(&key.id) {
+        // The value may be the secret (columns swapped): described, never quoted.
+        let hint = if looks_like_secret(&key.id) {
+            "; it looks like a secret access key — are the columns swapped?"
+        } else {
+            ""
+        };
         return Err(bad(
             format!(
-                "{:?} is not an access key ID (they are 16 or more capital letters and digits, such as AKIA followed by 16)",
-                key.id
+                "the value under `Access key ID` does not look like an access key ID ({}; they are 16 or more capital letters and digits, such as AKIA followed by 16){hint}",
+                shape(&key.id)
             ),
             "Copy the access key ID from the IAM console (Users → your user → Security credentials), or give the credentials.csv it offered with --csv.",
         ));
@@ -440,7 +493,7 @@ mod tests {
                 .contains("no `Access key ID`")
         );
         let two = "Access key ID,Secret access key,User name\nAKIAAAAAAAAAAAAAAAAA,s1,ann\nAKIABBBBBBBBBBBBBBBB,s2,bob\n";
-        assert!(parse_key_file(two).unwrap_err().contains("ann, bob"));
+        assert!(parse_key_file(two).unwrap_err().contains("lines 2, 3"));
         let secret = "wJalrXUtnFEMI/K7MDENG bPxRfiCYEXAMPLEKEY";
         let bad = AccessKey {
             id: "AKIAIOSFODNN7EXAMPLE".into(),

@@ -16,6 +16,7 @@ mod records;
 mod row;
 mod scan;
 mod sniff;
+mod spool;
 mod website;
 
 pub use columns::{
@@ -28,5 +29,7 @@ pub use prolific::{
 };
 pub use row::MAX_REASON_CHARS;
 pub use scan::{
-    FileFacts, FileKind, Format, InputOptions, Row, parse_bytes, rescan, scan, scan_bytes,
+    FileFacts, FileKind, Format, InputOptions, Row, parse_bytes, rescan, rescan_input, scan,
+    scan_bytes, scan_input,
 };
+pub use spool::{Input, ROWS_PER_STOP_CHECK, request_stop, stop_requested};

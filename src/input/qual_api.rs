@@ -18,7 +18,8 @@ enum Qual {
 pub(crate) struct ApiLayout {
     worker: usize,
     qualification: Qual,
-    value: usize,
+    /// No score column is needed by a file that only revokes (an action column says so).
+    value: Option<usize>,
     action: Option<usize>,
     reason: Option<usize>,
 }
@@ -80,14 +81,17 @@ impl ApiLayout {
                 None
             }
         };
-        if let Ok(None) = value {
+        // A file with an action column may have no score column: each of its rows must then
+        // be a revoke (a grant without a score is refused at its row). A header refused for
+        // another reason is told about the score column too: its grants will need one.
+        if value == Ok(None) && (action == Ok(None) || !problems.is_empty()) {
             problems.push(format!(
                 "no score column; {}; an empty cell grants score 1, as in the API",
                 name_it(schema.column("value"))
             ));
         }
         match (worker, qualification, value, action, reason) {
-            (Ok(Some(worker)), Some(qualification), Ok(Some(value)), Ok(action), Ok(reason))
+            (Ok(Some(worker)), Some(qualification), Ok(value), Ok(action), Ok(reason))
                 if problems.is_empty() =>
             {
                 Ok(ApiLayout {
@@ -103,7 +107,8 @@ impl ApiLayout {
     }
 
     pub(crate) fn used(&self) -> Vec<usize> {
-        let mut v = vec![self.worker, self.value];
+        let mut v = vec![self.worker];
+        v.extend(self.value);
         if let Qual::Column(i) = self.qualification {
             v.push(i);
         }
@@ -134,10 +139,17 @@ impl ApiLayout {
             None => Some(Action::Grant),
             Some(i) => row.parse(i, parse_action),
         };
-        let value = match action {
-            Some(Action::Grant) => row.parse(self.value, parse_integer_value),
-            Some(Action::Revoke) => row
-                .parse(self.value, |s| {
+        let value = match (action, self.value) {
+            (Some(Action::Grant), Some(col)) => row.parse(col, parse_integer_value),
+            (Some(Action::Grant), None) => {
+                row.row_problem(|| {
+                    "a grant needs a score, and the file has no score column (IntegerValue); add one, or write revoke as the action".to_string()
+                });
+                None
+            }
+            (Some(Action::Revoke), None) => Some(0),
+            (Some(Action::Revoke), Some(col)) => row
+                .parse(col, |s| {
                     if s.is_empty() {
                         Ok(())
                     } else {
@@ -147,7 +159,7 @@ impl ApiLayout {
                     }
                 })
                 .map(|()| 0),
-            None => None,
+            (None, _) => None,
         };
         let default = opts.default_reason.as_deref();
         let reason = match (action, self.reason) {

@@ -19,6 +19,7 @@ use super::qual_api::ApiLayout;
 use super::records::{Flaw, MAX_RECORD_BYTES, Reader, Record};
 use super::row::{RowCtx, control_char, control_message};
 use super::sniff::{SNIFF_BYTES, sniff};
+use super::spool::{Input, ROWS_PER_STOP_CHECK, STOPPED, stop_requested};
 use super::website::WebsiteLayout;
 
 /// One valid operation and where in the file it came from.
@@ -176,6 +177,37 @@ fn scan_file(
     let file = std::fs::File::open(path)
         .map_err(|e| InputErrors::whole(&name, format!("cannot read the file: {e}")))?;
     scan_reader(file, &name, opts, repeats, sink)
+}
+
+/// [`scan`] over an [`Input`]: a regular file opened again, or the spool of a pipe.
+pub fn scan_input(
+    input: &Input,
+    opts: &InputOptions,
+    sink: &mut dyn FnMut(Row),
+) -> Result<FileFacts, InputErrors> {
+    scan_input_with(input, opts, Repeats::Check, sink)
+}
+
+/// [`rescan`] over an [`Input`].
+pub fn rescan_input(
+    input: &Input,
+    opts: &InputOptions,
+    sink: &mut dyn FnMut(Row),
+) -> Result<FileFacts, InputErrors> {
+    scan_input_with(input, opts, Repeats::Trust, sink)
+}
+
+fn scan_input_with(
+    input: &Input,
+    opts: &InputOptions,
+    repeats: Repeats,
+    sink: &mut dyn FnMut(Row),
+) -> Result<FileFacts, InputErrors> {
+    let name = input.path().display().to_string();
+    let reader = input
+        .reader()
+        .map_err(|e| InputErrors::whole(&name, format!("cannot read the file: {e}")))?;
+    scan_reader(reader, &name, opts, repeats, sink)
 }
 
 /// Whether a pass looks for repeated and conflicting operations.
@@ -372,6 +404,10 @@ fn scan_reader(
     let mut operations = 0u64;
     let mut bad = Vec::new();
     loop {
+        // A signal asked payout to stop: a long file ends here, not at its end.
+        if rows.is_multiple_of(ROWS_PER_STOP_CHECK) && stop_requested() {
+            return Err(InputErrors::whole(name, STOPPED));
+        }
         match reader.read(&mut rec) {
             Ok(true) => {}
             Ok(false) => break,

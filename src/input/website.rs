@@ -59,13 +59,28 @@ pub(crate) fn classify(name: &str) -> WebsiteColumn {
     if name.eq_ignore_ascii_case("UPDATE BlockStatus") {
         return WebsiteColumn::Block;
     }
-    if word_prefix(name, "current") {
+    if is_current(name) {
         return WebsiteColumn::Current;
     }
     if looks_like_update(name) {
         return WebsiteColumn::MistypedUpdate;
     }
     WebsiteColumn::Other
+}
+
+/// The website's read-only columns, as the README promises them: `CURRENT-<name>` (any case,
+/// `_` for the hyphen too) and `CURRENT BlockStatus`. Another column that merely starts with
+/// the word ("Current score") is unknown, and refused like any other: it may hold changes.
+fn is_current(name: &str) -> bool {
+    const WORD: &str = "current";
+    if !word_prefix(name, WORD) {
+        return false;
+    }
+    let rest = &name[WORD.len()..];
+    if let Some(qual) = rest.strip_prefix(['-', '_']) {
+        return !qual.trim().is_empty();
+    }
+    rest.starts_with(char::is_whitespace) && rest.trim().eq_ignore_ascii_case(BLOCK_STATUS)
 }
 
 /// Whether `name` starts with the word `word` (any case), followed by a non-letter or nothing:

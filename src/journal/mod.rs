@@ -77,6 +77,16 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A batch whose import began and has not finished: under way, or interrupted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfinishedImport {
+    pub id: i64,
+    pub name: String,
+    /// The file being imported, as the run named it.
+    pub source: String,
+    pub created_ms: i64,
+}
+
 /// The file a journal was opened as: a path can be made to point elsewhere while it is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileId {
@@ -134,6 +144,16 @@ impl Journal {
     /// The lock is on the journal file itself, so a second payout reaching it by another path
     /// (a symlink, a hard link) is refused too.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        Journal::open_with(path, true)
+    }
+
+    /// [`Journal::open`], leaving a batch whose import was interrupted in place, so that the
+    /// caller can say so (`payout resume`); [`Journal::drop_unfinished_imports`] removes it.
+    pub fn open_keeping_imports(path: &Path) -> Result<Journal, JournalError> {
+        Journal::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, drop_imports: bool) -> Result<Journal, JournalError> {
         let open_err = |source| JournalError::Open {
             path: path.to_owned(),
             source,
@@ -186,15 +206,108 @@ impl Journal {
              WHERE state IN ('pending', 'in_flight', 'unknown') AND state = 'in_flight'",
             [],
         )?;
-        // A batch whose import was interrupted never ran: it goes, and is imported again.
-        let tx = journal.conn.transaction()?;
+        if drop_imports {
+            for gone in journal.drop_unfinished_imports()? {
+                journal.warnings.push(format!(
+                    "an earlier run was interrupted while importing {} (batch {}); nothing of it was sent, and what it had recorded was removed",
+                    gone.source, gone.name
+                ));
+            }
+        }
+        Ok(journal)
+    }
+
+    /// Batches whose import began and did not finish, oldest first. Each was recorded in its
+    /// own transaction before its items were, so it outlives an import cut short — and its
+    /// items, imported in one transaction with the mark that ends the import, never do.
+    pub fn unfinished_imports(&self) -> Result<Vec<UnfinishedImport>, JournalError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, source, created_ms FROM batches WHERE imported = 0 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(UnfinishedImport {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    source: r.get(2)?,
+                    created_ms: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Removes every batch whose import was interrupted (it never ran: nothing of it was
+    /// sent) and says which they were. Only with the lock: another payout may be importing.
+    pub fn drop_unfinished_imports(&mut self) -> Result<Vec<UnfinishedImport>, JournalError> {
+        let gone = self.unfinished_imports()?;
+        if gone.is_empty() {
+            return Ok(gone);
+        }
+        let tx = self.conn.transaction()?;
         tx.execute(
             "DELETE FROM items WHERE batch_id IN (SELECT id FROM batches WHERE imported = 0)",
             [],
         )?;
         tx.execute("DELETE FROM batches WHERE imported = 0", [])?;
         tx.commit()?;
-        Ok(journal)
+        self.check_file()?;
+        Ok(gone)
+    }
+
+    /// Removes `batch` if its import has not finished: an import that stopped cleanly (a
+    /// signal, a file that changed, a write that failed) leaves the journal as it was.
+    pub fn abandon_import(&mut self, batch: i64) -> Result<(), JournalError> {
+        let tx = self.conn.transaction()?;
+        let unfinished: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM batches WHERE id = ?1 AND imported = 0)",
+            [batch],
+            |r| r.get(0),
+        )?;
+        if unfinished {
+            tx.execute("DELETE FROM items WHERE batch_id = ?1", [batch])?;
+            tx.execute("DELETE FROM batches WHERE id = ?1", [batch])?;
+        }
+        tx.commit()?;
+        self.check_file()
+    }
+
+    /// Batches not closed whose import finished and that still have operations open, oldest
+    /// first, with how many are open: the work `payout resume` would do.
+    pub fn unfinished_batches(&self) -> Result<Vec<(BatchInfo, u64)>, JournalError> {
+        let ids: Vec<(i64, i64)> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT b.id, (SELECT COUNT(*) FROM items i INDEXED BY items_open
+                               WHERE i.batch_id = b.id
+                               AND i.state IN ('pending', 'in_flight', 'unknown'))
+                 FROM batches b WHERE b.closed IS NULL AND b.imported = 1 ORDER BY b.id",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for (id, open) in ids.into_iter().filter(|(_, open)| *open > 0) {
+            if let Some(b) = self.batch_by_id(id)? {
+                out.push((b, open as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether another payout holds this journal's lock now (a run under way). Read-only
+    /// commands ask without taking the lock for longer than the question.
+    pub fn in_use(&self) -> bool {
+        let Ok(file) = File::open(&self.path) else {
+            return false;
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(std::fs::TryLockError::Error(_)) => false,
+        }
     }
 
     /// Opens an existing journal for reading only, without its lock (for `status`, `report`).
@@ -237,9 +350,16 @@ impl Journal {
             });
         }
         if found < MIGRATIONS.len() as i64 {
-            // An older journal is read once it is upgraded, which needs the lock (briefly).
+            // An older journal is read once it is upgraded, which needs the lock (briefly) and
+            // writes it: a read-only command says so, for an older payout refuses it after.
             drop(journal);
-            return Journal::open(path);
+            let mut upgraded = Journal::open(path)?;
+            upgraded.warnings.push(format!(
+                "the journal {} was upgraded from schema {found} to {} to be read; a payout older than this one can no longer open it",
+                path.display(),
+                MIGRATIONS.len()
+            ));
+            return Ok(upgraded);
         }
         Ok(journal)
     }

@@ -357,65 +357,85 @@ fn supersede_verifies_and_closes_the_old_batch_and_the_new_amounts_are_paid_once
     assert_paid_exactly_once(&h, &edited);
 }
 
-/// Runs `payout run` on a FIFO whose first read gives `rows` and every later read the same rows
+/// Runs `payout run` on a file whose first read gives `rows` and every later read the same rows
 /// with a repeat of the last one added; answers the outcome and how many reads there were.
+///
+/// The file is a regular one (a FIFO is now read once, into a spool): inotify tells when a read
+/// ends, and the next content is renamed into place before payout opens the file again (what
+/// comes between two reads — the account check, the journal — takes far longer).
 fn run_on_a_file_that_changes(
     s: &Scratch,
     emu: &BackgroundEmulator,
     rows: &[Row],
 ) -> (Outcome, usize) {
-    use std::io::Write as _;
     let checked = csv_text(rows);
     let mut repeated = rows.to_vec();
     repeated.push(rows[rows.len() - 1].clone());
     let changed = csv_text(&repeated);
-    let fifo = s.path("changing.csv");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let path = fifo.clone();
+    let file = s.write("changing.csv", &checked);
+    let dir = std::ffi::CString::new(s.dir.path().to_str().unwrap()).unwrap();
+    // SAFETY: plain system calls on a descriptor this function owns.
+    let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    assert!(fd >= 0);
+    // SAFETY: a valid descriptor and NUL-terminated path.
+    let wd = unsafe {
+        libc::inotify_add_watch(fd, dir.as_ptr(), libc::IN_OPEN | libc::IN_CLOSE_NOWRITE)
+    };
+    assert!(wd >= 0);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = done.clone();
-    let writer = std::thread::spawn(move || {
-        use std::os::unix::fs::OpenOptionsExt as _;
+    let (next, tmp) = (file.clone(), s.path("changing.tmp"));
+    let watcher = std::thread::spawn(move || {
         use std::sync::atomic::Ordering;
-        // Opening a FIFO to write without blocking fails (ENXIO) while no reader has it open.
-        let open = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&path)
-        };
-        let mut given = 0;
-        for text in [checked, changed.clone(), changed] {
-            let mut f = loop {
-                if stop.load(Ordering::SeqCst) {
-                    return given;
-                }
-                match open() {
-                    Ok(f) => break f,
-                    Err(_) => std::thread::yield_now(),
-                }
+        let mut later = vec![changed.clone(), changed];
+        let mut reads = 0;
+        let mut buf = [0u8; 4096];
+        loop {
+            let finished = stop.load(Ordering::SeqCst);
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
             };
-            f.write_all(text.as_bytes()).unwrap();
-            drop(f);
-            given += 1;
-            // That reader sees the end of the text once no writer has the FIFO open; the next
-            // text is for the next reader.
-            while open().is_ok() {
-                if stop.load(Ordering::SeqCst) {
-                    return given;
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, 20) };
+            // SAFETY: reads into a buffer of the length given.
+            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                if finished {
+                    break;
                 }
-                std::thread::yield_now();
+                continue;
+            }
+            let mut at = 0usize;
+            while at < n as usize {
+                // SAFETY: the kernel wrote whole events; read_unaligned copes with the buffer.
+                let ev: libc::inotify_event =
+                    unsafe { std::ptr::read_unaligned(buf[at..].as_ptr().cast()) };
+                let name_bytes =
+                    &buf[at + std::mem::size_of::<libc::inotify_event>()..][..ev.len as usize];
+                let name = String::from_utf8_lossy(name_bytes);
+                let name = name.trim_end_matches('\0');
+                at += std::mem::size_of::<libc::inotify_event>() + ev.len as usize;
+                if name != "changing.csv" {
+                    continue;
+                }
+                if ev.mask & libc::IN_OPEN != 0 {
+                    reads += 1;
+                }
+                if ev.mask & libc::IN_CLOSE_NOWRITE != 0 && !later.is_empty() {
+                    std::fs::write(&tmp, later.remove(0)).unwrap();
+                    std::fs::rename(&tmp, &next).unwrap();
+                }
             }
         }
-        given
+        // SAFETY: closes the descriptor opened above.
+        unsafe { libc::close(fd) };
+        reads
     });
-    let out = s.run(&args(&["run", fifo.to_str().unwrap()], &target_args(emu)));
+    let out = s.run(&args(&["run", file.to_str().unwrap()], &target_args(emu)));
     done.store(true, std::sync::atomic::Ordering::SeqCst);
-    (out, writer.join().unwrap())
+    (out, watcher.join().unwrap())
 }
 
 /// A file is read once to be validated and again to be imported; the later read does not look

@@ -270,6 +270,12 @@ async fn both_submission_lists_page_to_the_end_with_bonus_payments_and_participa
         assert_eq!(items[3]["bonus_payments"], json!([125]));
         assert_eq!(items[0]["participant_id"], json!(w.rows[0].0));
     }
+    // A seeded baseline is not something a pay landed.
+    assert!(api.handle.landed_by_participant(&w.study).is_empty());
+    assert_eq!(
+        api.handle.paid_by_participant(&w.study)[&w.rows[3].0],
+        vec![125]
+    );
     // A page past the end is a 404, as documented.
     let (status, body) = api
         .get(&format!("/api/v1/submissions/?study={}&page=6", w.study))
@@ -341,6 +347,10 @@ async fn set_up_pays_nothing_pay_lands_and_a_second_pay_pays_again() {
     assert_eq!(api.handle.bulk_pays()[&bulk], 2);
     assert_eq!(
         api.handle.paid_by_participant(&w.study)[&p0],
+        vec![425, 425]
+    );
+    assert_eq!(
+        api.handle.landed_by_participant(&w.study)[&p0],
         vec![425, 425]
     );
     assert_eq!(api.pay("nope").await.unwrap().0, 404);

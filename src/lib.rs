@@ -3,6 +3,7 @@
 //! The pipeline reads top to bottom: input → plan → journal → engine → platform → output;
 //! `cli` tells the story, `emulator` is the local MTurk the tests and demos pay into.
 
+pub mod batch;
 pub mod cli;
 pub mod emulator;
 pub mod engine;

@@ -12,6 +12,7 @@ mod doctor;
 mod dry_run;
 mod execute;
 mod new_batch;
+mod prolific;
 mod report;
 mod resume;
 mod run;
@@ -55,6 +56,8 @@ enum Command {
     Resume(resume::ResumeArgs),
     /// Verify what an unfinished batch sent without an answer, then close the rest of it.
     Cancel(cancel::CancelArgs),
+    /// Prolific: say whether the rows of a batch that were not observed were paid (after checking Prolific's dashboard).
+    Resolve(prolific::ResolveArgs),
     /// Counts, money and last errors of a batch.
     Status(status::StatusArgs),
     /// One line per operation: outcome, attempts, error, request token, times.
@@ -146,6 +149,7 @@ pub fn main() -> ExitCode {
             Command::Resume(args) => resume::resume(args, &ctx).await,
             Command::Cancel(args) => cancel::cancel(args, &ctx).await,
             Command::Status(args) => status::status(args, &ctx),
+            Command::Resolve(args) => prolific::resolve(args, &ctx).await,
             Command::Report(args) => report::report(args, &ctx),
             Command::Setup(args) => setup::setup(args, &ctx),
             Command::Doctor(args) => doctor::doctor(args, &ctx).await,
@@ -212,6 +216,7 @@ impl Command {
             Command::Resume(a) => (a.journal.quiet, a.pace.json),
             Command::Cancel(a) => (a.journal.quiet, a.pace.json),
             Command::Status(a) => (false, a.json),
+            Command::Resolve(a) => (a.quiet(), false),
             Command::Setup(a) => (false, a.json),
             Command::Doctor(a) => (false, a.json),
             Command::Balance(a) => (false, a.json),

@@ -84,6 +84,22 @@ pub struct RunArgs {
     /// sent. A production dry run whose checks pass is the rehearsal production needs.
     #[arg(long)]
     dry_run: bool,
+    /// The platform: mturk, or prolific (told from the file's header when not given).
+    #[arg(long, value_name = "NAME", value_parser = ["mturk", "prolific"])]
+    platform: Option<String>,
+    /// Prolific: the study every row is paid in (or a study_id column).
+    #[arg(long, value_name = "ID")]
+    study: Option<String>,
+    /// Prolific: the workspace that pays, when the token can use several.
+    #[arg(long, value_name = "ID")]
+    workspace: Option<String>,
+    /// Prolific: rows per set-up (one money call at a time).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    chunk_size: u32,
+    /// Prolific: how long a paid chunk may take to show on its submissions before it is "not
+    /// observed" and left for you to check (15s, 10m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = super::prolific::parse_duration)]
+    settle: std::time::Duration,
 }
 
 /// The input file, read again by each pass that needs it: never held whole in memory.
@@ -134,6 +150,40 @@ pub struct FirstPass {
 }
 
 pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
+    let prolific = match args.platform.as_deref() {
+        Some(p) => p == "prolific",
+        None => super::prolific::header_says_prolific(&args.file),
+    };
+    if prolific {
+        return super::prolific::run_prolific(
+            super::prolific::ProlificRun {
+                file: &args.file,
+                journal: &args.journal,
+                study: args.study.clone(),
+                workspace: args.workspace.clone(),
+                production: args.target.production,
+                sandbox: args.target.sandbox,
+                emulator: args.target.emulator,
+                endpoint: args
+                    .target
+                    .endpoint_url
+                    .as_ref()
+                    .map(|e| e.as_str().to_owned()),
+                testing_endpoint: args.target.testing_endpoint,
+                dry_run: args.dry_run,
+                yes: args.pace.yes,
+                skip_rehearsal: args.skip_rehearsal,
+                max_bonus: args.max_bonus,
+                max_total: args.max_total,
+                amount_column: args.amount_column.clone(),
+                chunk_size: args.chunk_size as usize,
+                settle: args.settle,
+                backoff: std::time::Duration::from_millis(args.pace.backoff_ms),
+            },
+            ctx,
+        )
+        .await;
+    }
     let mut signals = Signals::install();
     let production = args.target.production;
     if production && !args.dry_run {

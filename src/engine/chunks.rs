@@ -94,7 +94,7 @@ pub async fn execute_chunks<P: ChunkedPlatform>(
         }
         // Chunks a crash left before their pay, then new chunks of rows whose submissions
         // are in no chunk that may still be paying.
-        let chunk = match next_to_send(&run).await? {
+        let chunk = match next_chunk_for(&run, Purpose::Pay).await? {
             Some(c) => c,
             None => {
                 if !wait_for_awaiting(&run).await? {
@@ -103,9 +103,38 @@ pub async fn execute_chunks<P: ChunkedPlatform>(
                 continue;
             }
         };
-        send_chunk(&run, chunk, &mut rng).await?;
+        send_chunk(&run, chunk, Purpose::Pay, &mut rng).await?;
     }
     summarise(&run).await
+}
+
+/// Sets up every pending row's chunk without paying any (set-ups are free): what a
+/// confirmation shows is Prolific's own totals. Chunks already set up are kept.
+pub async fn set_up_all<P: ChunkedPlatform>(run: &ChunkRun<P>) -> Result<(), JournalError> {
+    let mut rng = fastrand::Rng::with_seed(run.cfg.engine.seed ^ 1);
+    recover(run).await?;
+    while !run.stop.is_stopped() {
+        let Some(chunk) = next_chunk_for(run, Purpose::SetUp).await? else {
+            break;
+        };
+        let before = chunk.chunk;
+        send_chunk(run, chunk, Purpose::SetUp, &mut rng).await?;
+        // A chunk still planned after its attempts (the run stops) ends the loop too.
+        let batch = run.batch;
+        let state = run
+            .journal
+            .read(move |c| {
+                Ok(chunks_of(c, batch)?
+                    .into_iter()
+                    .find(|ch| ch.chunk == before))
+            })
+            .await?
+            .map(|c| c.state);
+        if state == Some(ChunkState::Planned) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// After a crash or a stop: a chunk whose pay may have left without an answer is unknown.
@@ -146,30 +175,50 @@ struct ToSend {
     new_rows: Option<Vec<u32>>,
 }
 
-/// The next chunk to set up or pay: one a crash left planned or set up, or a new one.
-async fn next_to_send<P>(run: &ChunkRun<P>) -> Result<Option<ChunkRecord>, JournalError> {
+/// What a chunk is wanted for: set up only (before a confirmation), or set up and paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    SetUp,
+    Pay,
+}
+
+/// The next chunk to work on: one left planned (or, to pay, set up) whose submissions no sent
+/// pay may still reach, or a new chunk of pending rows.
+async fn next_chunk_for<P>(
+    run: &ChunkRun<P>,
+    purpose: Purpose,
+) -> Result<Option<ChunkRecord>, JournalError> {
     let batch = run.batch;
     let size = run.cfg.chunk_size.max(1);
     let found = run
         .journal
         .read(move |c| -> Result<Option<ToSend>, JournalError> {
             let chunks = chunks_of(c, batch)?;
-            if let Some(ch) = chunks
-                .iter()
-                .find(|ch| matches!(ch.state, ChunkState::Planned | ChunkState::SetUp))
-            {
-                return Ok(Some(ToSend {
-                    chunk: ch.clone(),
-                    new_rows: None,
-                }));
-            }
-            // Submissions that a sent pay may still reach: no new chunk may hold them, or its
-            // baseline could count the earlier payment as its own.
+            // Submissions that a sent pay may still reach: no other chunk may pay them now, or
+            // its baseline could count the earlier payment as its own.
             let mut busy: HashSet<SubmissionId> = HashSet::new();
             for ch in chunks.iter().filter(|ch| ch.state.awaits_observation()) {
                 for r in rows_of_chunk(c, batch, ch.chunk)? {
                     busy.insert(r.submission);
                 }
+            }
+            for ch in chunks.iter().filter(|ch| match purpose {
+                Purpose::SetUp => ch.state == ChunkState::Planned,
+                Purpose::Pay => matches!(ch.state, ChunkState::Planned | ChunkState::SetUp),
+            }) {
+                let clear = purpose == Purpose::SetUp
+                    || rows_of_chunk(c, batch, ch.chunk)?
+                        .iter()
+                        .all(|r| !busy.contains(&r.submission));
+                if clear {
+                    return Ok(Some(ToSend {
+                        chunk: ch.clone(),
+                        new_rows: None,
+                    }));
+                }
+            }
+            if purpose == Purpose::SetUp {
+                busy.clear();
             }
             // Enough rows to fill a chunk past the busy ones; a short chunk is fine, never wrong.
             let pending = rows_in_state(c, batch, RowState::Pending, busy.len() + 2 * size)?;
@@ -238,6 +287,7 @@ async fn rows_of<P>(run: &ChunkRun<P>, chunk: u32) -> Result<Vec<ChunkRowRecord>
 async fn send_chunk<P: ChunkedPlatform>(
     run: &ChunkRun<P>,
     mut ch: ChunkRecord,
+    purpose: Purpose,
     rng: &mut fastrand::Rng,
 ) -> Result<(), JournalError> {
     let rows: Vec<ChunkRowRecord> = rows_of(run, ch.chunk)
@@ -330,7 +380,7 @@ async fn send_chunk<P: ChunkedPlatform>(
             (_, Ok(_)) => unreachable!("a set-up's answer leads to a baseline or a stop"),
         }
     }
-    if ch.state != ChunkState::SetUp {
+    if ch.state != ChunkState::SetUp || purpose == Purpose::SetUp {
         return Ok(());
     }
     // The baseline: what each submission shows before the pay.

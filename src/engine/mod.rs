@@ -26,7 +26,9 @@ use tokio::sync::Notify;
 pub use chunk::{
     ChunkAction, ChunkEvent, ChunkState, Resolution, SetUpCheck, chunk_next, seen_paid,
 };
-pub use chunks::{ChunkConfig, ChunkRun, ChunkRunEnd, execute_chunks, resolve_not_observed};
+pub use chunks::{
+    ChunkConfig, ChunkRun, ChunkRunEnd, execute_chunks, resolve_not_observed, set_up_all,
+};
 pub use locks::{GroupGuard, GroupLocks};
 pub use preflight::{Finding, preflight};
 pub use quals::{LookupError, QualMap, create_missing, look_up_qualifications};

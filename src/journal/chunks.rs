@@ -457,6 +457,37 @@ pub fn next_chunk(conn: &Connection, batch: i64) -> Result<u32, JournalError> {
     Ok(n.map_or(0, |n| n + 1))
 }
 
+/// A Prolific batch recorded with this fingerprint (content and ledger): its id and name.
+pub fn batch_by_fingerprint(
+    conn: &Connection,
+    fingerprint: &str,
+) -> Result<Option<(i64, String)>, JournalError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, name FROM batches WHERE fingerprint = ?1 AND platform = 'prolific'
+             AND closed IS NULL ORDER BY id DESC LIMIT 1",
+            [fingerprint],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Whether a dry run of this content passed its checks on this ledger.
+pub fn prolific_rehearsed(
+    conn: &Connection,
+    content_digest: &str,
+    ledger: &str,
+) -> Result<bool, JournalError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM rehearsals WHERE content_digest = ?1 AND ledger = ?2 LIMIT 1",
+            params![content_digest, ledger],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 impl Journal {
     /// Records a chunked batch and its rows in one transaction; answers the batch's id.
     pub fn record_chunked_batch(
@@ -467,12 +498,41 @@ impl Journal {
         currency: Currency,
         rows: &[NewChunkRow],
     ) -> Result<i64, JournalError> {
+        self.record_chunked_batch_with(name, name, ledger, source, currency, false, rows)
+    }
+
+    /// [`Journal::record_chunked_batch`] with the batch's fingerprint and whether it skipped
+    /// its rehearsal (recorded in its options).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_chunked_batch_with(
+        &mut self,
+        name: &str,
+        fingerprint: &str,
+        ledger: &str,
+        source: &str,
+        currency: Currency,
+        skip_rehearsal: bool,
+        rows: &[NewChunkRow],
+    ) -> Result<i64, JournalError> {
+        let options = if skip_rehearsal {
+            r#"{"skip_rehearsal":true}"#
+        } else {
+            "{}"
+        };
         let tx = self.conn_mut().transaction()?;
         tx.execute(
             "INSERT INTO batches (name, fingerprint, content_digest, kind, target, ledger, source,
                                   created_ms, options, imported, platform, currency)
-             VALUES (?1, ?1, NULL, 'bonus', 'production', ?2, ?3, ?4, '{}', 1, 'prolific', ?5)",
-            params![name, ledger, source, now_ms(), currency.code()],
+             VALUES (?1, ?2, NULL, 'bonus', 'production', ?3, ?4, ?5, ?6, 1, 'prolific', ?7)",
+            params![
+                name,
+                fingerprint,
+                ledger,
+                source,
+                now_ms(),
+                options,
+                currency.code()
+            ],
         )?;
         let id = tx.last_insert_rowid();
         {

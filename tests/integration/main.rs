@@ -12,6 +12,7 @@ mod failures;
 mod input;
 mod journal;
 mod production;
+mod prolific_cli;
 mod prolific_emulator;
 mod prolific_engine;
 mod qualifications;

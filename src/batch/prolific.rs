@@ -1,0 +1,628 @@
+//! The life of a Prolific bonus batch, in the library: read the file, check it against
+//! Prolific read-only (the token, the workspace and its balance, the study and its currency,
+//! every row's submission), rehearse or pass the production gate, record the batch, set up
+//! every chunk (free) and confirm Prolific's own totals, pay chunk by chunk, and say how it
+//! ended. The CLI parses arguments, implements [`Ui`] (lines and the confirmation prompt) and
+//! maps the [`Ended`] to an exit status; it decides nothing here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::engine::{ChunkConfig, ChunkRun, ChunkRunEnd, StopSignal, execute_chunks, set_up_all};
+use crate::error::{Failure, FailureKind};
+use crate::ids::{ParticipantId, StudyId, SubmissionId, WorkspaceId};
+use crate::input::{Payee, ProlificOptions, ProlificRow, parse_prolific};
+use crate::journal::chunks::{
+    ChunkRecord, NewChunkRow, batch_by_fingerprint, chunks_of, prolific_rehearsed,
+};
+use crate::journal::{Journal, JournalWriter, Write};
+use crate::money::{Cents, Currency, ExactMinor, Money};
+use crate::platform::prolific::{ProlificPlatform, SubmissionInfo};
+
+/// Where a Prolific batch pays. Prolific has no sandbox: production, or a stand-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProlificTarget {
+    Production,
+    /// A testing endpoint (`--endpoint-url … --testing-endpoint`): not Prolific.
+    Testing(String),
+}
+
+/// Everything a Prolific batch needs, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct ProlificSettings {
+    /// The file as given (for messages and the journal).
+    pub source: String,
+    pub study: Option<StudyId>,
+    pub workspace: Option<WorkspaceId>,
+    pub target: ProlificTarget,
+    pub dry_run: bool,
+    pub skip_rehearsal: bool,
+    pub max_bonus: Cents,
+    pub max_total: Option<Cents>,
+    pub options: ProlificOptions,
+    pub chunks: ChunkConfig,
+}
+
+/// What the library asks of whoever runs it: lines to show, and a confirmation.
+pub trait Ui: Send + Sync {
+    fn say(&self, line: &str);
+    /// Shows the totals and asks; `true` to pay.
+    fn confirm(&self, totals: &Totals) -> bool;
+}
+
+/// Prolific's own totals for every chunk set up, and the balance around them.
+#[derive(Debug, Clone)]
+pub struct Totals {
+    pub currency: Currency,
+    pub rows: u64,
+    pub chunks: u64,
+    pub amount: ExactMinor,
+    pub fees: ExactMinor,
+    pub vat: ExactMinor,
+    pub total: ExactMinor,
+    pub available: ExactMinor,
+}
+
+impl Totals {
+    pub fn lines(&self) -> Vec<String> {
+        let c = self.currency;
+        let after = self
+            .available
+            .checked_add(negate(self.total))
+            .unwrap_or(ExactMinor::ZERO);
+        vec![
+            format!(
+                "Prolific's totals for {} bonus{} in {} set-up{} (nothing is paid yet):",
+                self.rows,
+                if self.rows == 1 { "" } else { "es" },
+                self.chunks,
+                if self.chunks == 1 { "" } else { "s" }
+            ),
+            format!("  bonuses         {}", self.amount.display(c)),
+            format!("  Prolific's fees {}", self.fees.display(c)),
+            format!("  VAT             {}", self.vat.display(c)),
+            format!("  total           {}", self.total.display(c)),
+            format!("  available       {}", self.available.display(c)),
+            format!("  after           {}", after.display(c)),
+        ]
+    }
+}
+
+fn negate(x: ExactMinor) -> ExactMinor {
+    ExactMinor::parse(&format!("-{x}")).unwrap_or(ExactMinor::ZERO)
+}
+
+/// How a Prolific batch ended (the CLI maps it to an exit status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// A dry run: its checks passed (and the rehearsal is recorded) or found problems.
+    DryRun { passed: bool },
+    /// The batch ran: its rows by state.
+    Ran(ChunkRunEnd),
+}
+
+/// One row resolved against the study: the submission it pays.
+#[derive(Debug, Clone)]
+struct Resolved {
+    row: ProlificRow,
+    study: StudyId,
+    submission: SubmissionId,
+    participant: Option<ParticipantId>,
+}
+
+/// What a study's submissions say about each ID.
+struct StudyIndex {
+    by_submission: HashMap<String, SubmissionInfo>,
+    by_participant: HashMap<String, Vec<String>>,
+}
+
+impl StudyIndex {
+    fn new(subs: Vec<SubmissionInfo>) -> StudyIndex {
+        let mut by_participant: HashMap<String, Vec<String>> = HashMap::new();
+        for s in &subs {
+            if let Some(p) = &s.participant_id {
+                by_participant
+                    .entry(p.clone())
+                    .or_default()
+                    .push(s.id.clone());
+            }
+        }
+        StudyIndex {
+            by_submission: subs.into_iter().map(|s| (s.id.clone(), s)).collect(),
+            by_participant,
+        }
+    }
+
+    /// The submission a row pays, or why it cannot be told.
+    fn resolve(&self, payee: &Payee) -> Result<(String, Option<String>), String> {
+        let one_of = |p: &str| -> Result<(String, Option<String>), String> {
+            match self.by_participant.get(p).map(Vec::as_slice) {
+                Some([s]) => Ok((s.clone(), Some(p.to_owned()))),
+                Some(many) if many.len() > 1 => Err(format!(
+                    "participant {p} has {} submissions in this study ({}); give the submission ID to say which is paid",
+                    many.len(),
+                    many.join(", ")
+                )),
+                _ => Err(format!("participant {p} did not take part in this study")),
+            }
+        };
+        match payee {
+            Payee::Submission(s) => match self.by_submission.get(s.as_str()) {
+                Some(info) => Ok((s.to_string(), info.participant_id.clone())),
+                None => Err(format!("submission {s} is not a submission of this study")),
+            },
+            Payee::Participant(p) => one_of(p.as_str()),
+            Payee::Both(p, s) => match self.by_submission.get(s.as_str()) {
+                Some(info) if info.participant_id.as_deref() == Some(p.as_str()) => {
+                    Ok((s.to_string(), Some(p.to_string())))
+                }
+                Some(info) => Err(format!(
+                    "submission {s} belongs to participant {}, not {p}",
+                    info.participant_id.as_deref().unwrap_or("?")
+                )),
+                None => Err(format!("submission {s} is not a submission of this study")),
+            },
+            Payee::Either(id) => match self.by_submission.get(id) {
+                Some(info) => Ok((id.clone(), info.participant_id.clone())),
+                None => one_of(id),
+            },
+        }
+    }
+}
+
+/// The content of a file as a rehearsal proves it: rows and study, not where they pay.
+fn content_digest(rows: &[ProlificRow], study: Option<&StudyId>) -> String {
+    let mut h = Sha256::new();
+    h.update(b"payout prolific bonuses v1\n");
+    if let Some(s) = study {
+        h.update(s.as_str().as_bytes());
+    }
+    for r in rows {
+        h.update(
+            format!(
+                "\n{:?}|{:?}|{}|{:?}",
+                r.payee, r.study, r.amount.0, r.reason
+            )
+            .as_bytes(),
+        );
+    }
+    hex::encode(h.finalize())
+}
+
+fn failure(kind: FailureKind, msg: impl Into<String>) -> Failure {
+    Failure::new(kind, msg)
+}
+
+fn platform_failure(what: &str, e: &crate::platform::PlatformError) -> Failure {
+    use crate::platform::ErrorClass;
+    match e.class {
+        ErrorClass::Systemic(_) => failure(
+            FailureKind::Credentials,
+            format!("Prolific refused the token while {what}: {e}"),
+        )
+        .with_fix("create a token at app.prolific.com (Workspace settings → API token) and set PROLIFIC_TOKEN"),
+        ErrorClass::NotSent => failure(
+            FailureKind::Unreachable,
+            format!("Prolific could not be reached while {what}: {e}"),
+        )
+        .with_fix("check the network (or the --endpoint-url), then run the same command again"),
+        _ => failure(
+            FailureKind::Unreachable,
+            format!("Prolific did not answer usefully while {what}: {e}"),
+        )
+        .with_fix("run the same command again; nothing was sent"),
+    }
+}
+
+/// Runs a Prolific bonus batch from `bytes` (the file, read once).
+pub async fn run(
+    settings: &ProlificSettings,
+    bytes: &[u8],
+    platform: Arc<ProlificPlatform>,
+    journal: &mut Journal,
+    ui: &dyn Ui,
+    stop: Arc<StopSignal>,
+) -> Result<Ended, Failure> {
+    let (_, rows) = parse_prolific(bytes, &settings.source, &settings.options).map_err(|e| {
+        failure(
+            FailureKind::InvalidInput,
+            e.to_string().trim_end().to_owned(),
+        )
+    })?;
+    // Caps, before anything is asked of Prolific.
+    let over: Vec<String> = rows
+        .iter()
+        .filter(|r| r.amount > settings.max_bonus)
+        .map(|r| format!("line {} ({})", r.line, r.amount.to_api_string()))
+        .collect();
+    if !over.is_empty() {
+        return Err(failure(
+            FailureKind::OverCap,
+            format!(
+                "{} bonus{} above --max-bonus {}: {}",
+                over.len(),
+                if over.len() == 1 { "" } else { "es" },
+                settings.max_bonus.to_api_string(),
+                over.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .with_fix("raise --max-bonus if these amounts are meant; nothing was sent"));
+    }
+    let sum: Cents = rows.iter().map(|r| r.amount).sum();
+    if let Some(max) = settings.max_total
+        && sum > max
+    {
+        return Err(failure(
+            FailureKind::OverCap,
+            format!(
+                "the bonuses add up to {}, above --max-total {}",
+                sum.to_api_string(),
+                max.to_api_string()
+            ),
+        )
+        .with_fix("raise --max-total if this total is meant; nothing was sent"));
+    }
+    let digest = content_digest(&rows, settings.study.as_ref());
+
+    // The read-only preflight: always before the first set-up.
+    ui.say("Checking with Prolific (read-only): the token, the workspace, the study and every row's submission.");
+    let me = platform
+        .me()
+        .await
+        .map_err(|e| platform_failure("reading the token's user", &e))?;
+    let workspaces = platform
+        .workspaces()
+        .await
+        .map_err(|e| platform_failure("listing the workspaces", &e))?;
+    let workspace = match &settings.workspace {
+        Some(w) => w.clone(),
+        None => match workspaces.as_slice() {
+            [one] => one.workspace_id().ok_or_else(|| {
+                failure(
+                    FailureKind::Account,
+                    format!(
+                        "Prolific answered a workspace id payout cannot read: {:?}",
+                        one.id
+                    ),
+                )
+            })?,
+            [] => {
+                return Err(failure(
+                    FailureKind::Account,
+                    "the token's user has no workspace",
+                ));
+            }
+            many => {
+                return Err(failure(
+                    FailureKind::Usage,
+                    format!(
+                        "the token can use {} workspaces: {}",
+                        many.len(),
+                        many.iter()
+                            .map(|w| format!("{} ({})", w.id, w.title.as_deref().unwrap_or("")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .with_fix("say which pays with --workspace ID"));
+            }
+        },
+    };
+    let ledger = match &settings.target {
+        ProlificTarget::Production => format!("prolific@api.prolific.com/{workspace}"),
+        ProlificTarget::Testing(url) => format!("prolific@{url}/{workspace}"),
+    };
+    let balance = platform
+        .balance(&workspace)
+        .await
+        .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
+
+    // Group rows by study and read each study's submissions.
+    let mut by_study: BTreeMap<StudyId, Vec<&ProlificRow>> = BTreeMap::new();
+    let mut problems: Vec<String> = Vec::new();
+    for r in &rows {
+        match r.study.as_ref().or(settings.study.as_ref()) {
+            Some(s) => by_study.entry(s.clone()).or_default().push(r),
+            None => problems.push(format!(
+                "line {}: no study (give --study ID or a study_id column)",
+                r.line
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(failure(FailureKind::Usage, problems.join("\n"))
+            .with_fix("give the study with --study ID; nothing was sent"));
+    }
+    let mut currency: Option<Currency> = None;
+    let mut resolved: Vec<Resolved> = Vec::new();
+    let mut doubles: Vec<String> = Vec::new();
+    for (study, rs) in &by_study {
+        let info = platform
+            .study(study)
+            .await
+            .map_err(|e| platform_failure("reading the study", &e))?
+            .ok_or_else(|| {
+                failure(
+                    FailureKind::Account,
+                    format!(
+                        "study {study} was not found (or is not in a workspace this token can use)"
+                    ),
+                )
+                .with_fix("check the study ID in Prolific's study page URL; nothing was sent")
+            })?;
+        let c = info
+            .currency()
+            .or(balance.currency)
+            .or(me.currency())
+            .ok_or_else(|| {
+                failure(
+                    FailureKind::Account,
+                    format!("study {study}: Prolific did not say its currency"),
+                )
+            })?;
+        if currency.is_some_and(|x| x != c) {
+            return Err(failure(
+                FailureKind::Usage,
+                "the file's studies pay in different currencies; run one file per currency",
+            ));
+        }
+        currency = Some(c);
+        ui.say(&format!(
+            "Study {study} ({}): reading its submissions.",
+            info.name.as_deref().unwrap_or("unnamed")
+        ));
+        let subs = platform
+            .study_submissions(study)
+            .await
+            .map_err(|e| platform_failure("listing the study's submissions", &e))?;
+        let index = StudyIndex::new(subs);
+        for r in rs {
+            match index.resolve(&r.payee) {
+                Ok((sub, participant)) => {
+                    if let Some(info) = index.by_submission.get(&sub) {
+                        let paid = info.bonus_payments().unwrap_or_default();
+                        if paid.contains(&ExactMinor::from_whole(r.amount)) {
+                            doubles.push(format!(
+                                "line {}: submission {sub} already shows a bonus of {} — a probable double payment",
+                                r.line,
+                                Money::new(r.amount, c)
+                            ));
+                        }
+                    }
+                    resolved.push(Resolved {
+                        row: (*r).clone(),
+                        study: study.clone(),
+                        submission: SubmissionId::parse(&sub).map_err(|e| {
+                            failure(FailureKind::Account, format!("Prolific answered a submission id payout cannot read ({sub:?}: {e})"))
+                        })?,
+                        participant: participant.and_then(|p| ParticipantId::parse(&p).ok()),
+                    });
+                }
+                Err(why) => problems.push(format!("line {}: {why}", r.line)),
+            }
+        }
+    }
+    let currency = currency.expect("at least one row, so one study");
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(failure(
+            FailureKind::InvalidInput,
+            format!(
+                "{}: {} row{} cannot be paid in the study; nothing was sent\n  {}",
+                settings.source,
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                problems
+                    .iter()
+                    .take(50)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            ),
+        ));
+    }
+    ui.say(&format!(
+        "{} bonus{} for {} in {}, to {} submission{}. Prolific shows no message with a bonus: reasons stay in payout's journal and report.",
+        resolved.len(),
+        if resolved.len() == 1 { "" } else { "es" },
+        Money::new(sum, currency),
+        currency,
+        resolved.len(),
+        if resolved.len() == 1 { "" } else { "s" }
+    ));
+    // A local estimate only: Prolific's set-up answers the true fees.
+    let estimate = Cents(sum.0 + sum.0.div_ceil(3));
+    ui.say(&format!(
+        "Estimated with a one-third service fee (an estimate; Prolific's set-up gives the real fees and VAT): {}; available: {}.",
+        Money::new(estimate, currency),
+        balance.available.display(currency)
+    ));
+    for d in &doubles {
+        ui.say(d);
+    }
+    if balance.available < ExactMinor::from_whole(sum) {
+        return Err(failure(
+            FailureKind::Account,
+            format!(
+                "the workspace's available balance ({}) does not cover the bonuses ({}), before fees",
+                balance.available.display(currency),
+                Money::new(sum, currency)
+            ),
+        )
+        .with_fix("top up the workspace in Prolific (the API cannot), then run the same command again"));
+    }
+    let passed = doubles.is_empty();
+    if settings.dry_run {
+        if passed {
+            journal
+                .write(&Write::Rehearsal {
+                    content_digest: digest.clone(),
+                    ledger: ledger.clone(),
+                    source: settings.source.clone(),
+                })
+                .map_err(Failure::from)?;
+            ui.say("Dry run: nothing was sent. The checks passed and the rehearsal is recorded: the same file may now run with --production (which still asks for confirmation).");
+        } else {
+            ui.say("Dry run: nothing was sent. Not recorded as a rehearsal: the checks found the problems above.");
+        }
+        return Ok(Ended::DryRun { passed });
+    }
+
+    // The production gate.
+    let rehearsed = prolific_rehearsed(journal.conn(), &digest, &ledger).map_err(Failure::from)?;
+    match (rehearsed, settings.skip_rehearsal) {
+        (true, _) => ui.say("Rehearsed: a dry run of this file passed its checks."),
+        (false, true) => ui.say("Not rehearsed: --skip-rehearsal (recorded with the batch)."),
+        (false, false) => {
+            return Err(failure(
+                FailureKind::Confirmation,
+                "this file has not been rehearsed: Prolific has no sandbox, so a production batch needs a passed dry run of the same file first",
+            )
+            .with_fix(format!(
+                "run `payout run {} --platform prolific --dry-run` (read-only), then this command again; or add --skip-rehearsal",
+                settings.source
+            )));
+        }
+    }
+
+    // Record the batch (or find it: the same command continues it).
+    let fingerprint = {
+        let mut h = Sha256::new();
+        h.update(digest.as_bytes());
+        h.update(ledger.as_bytes());
+        hex::encode(h.finalize())
+    };
+    let batch = match batch_by_fingerprint(journal.conn(), &fingerprint).map_err(Failure::from)? {
+        Some((id, name)) => {
+            ui.say(&format!(
+                "Continuing batch {name} (same file, same workspace)."
+            ));
+            id
+        }
+        None => {
+            let new_rows: Vec<NewChunkRow> = resolved
+                .iter()
+                .map(|r| NewChunkRow {
+                    line: r.row.line,
+                    study: r.study.clone(),
+                    submission: r.submission.clone(),
+                    participant: r.participant.clone(),
+                    amount: r.row.amount,
+                    reason: r.row.reason.clone(),
+                })
+                .collect();
+            let name = format!("prolific-{}", &digest[..6]);
+            let id = journal
+                .record_chunked_batch_with(
+                    &name,
+                    &fingerprint,
+                    &ledger,
+                    &settings.source,
+                    currency,
+                    settings.skip_rehearsal,
+                    &new_rows,
+                )
+                .map_err(Failure::from)?;
+            ui.say(&format!(
+                "New batch {name}: {} row{}.",
+                new_rows.len(),
+                if new_rows.len() == 1 { "" } else { "s" }
+            ));
+            id
+        }
+    };
+
+    let stop2 = stop.clone();
+    let chunks_cfg = settings.chunks.clone();
+    let platform2 = platform.clone();
+    let available = balance.available;
+    let ended = journal
+        .with_writer(|w: Arc<JournalWriter>| async move {
+            let mk = |cfg: ChunkConfig| ChunkRun {
+                platform: platform2.clone(),
+                journal: w.clone(),
+                batch,
+                cfg,
+                stop: stop2.clone(),
+            };
+            // Every chunk is set up first (free): Prolific's own totals are what is confirmed.
+            set_up_all(&mk(chunks_cfg.clone())).await?;
+            let (chunks, rows) = w
+                .read(move |c| {
+                    let chunks = chunks_of(c, batch)?;
+                    let mut rows = 0u64;
+                    for ch in chunks
+                        .iter()
+                        .filter(|ch| ch.state == crate::engine::ChunkState::SetUp)
+                    {
+                        rows +=
+                            crate::journal::chunks::rows_of_chunk(c, batch, ch.chunk)?.len() as u64;
+                    }
+                    Ok((chunks, rows))
+                })
+                .await?;
+            Ok((chunks, rows))
+        })
+        .await
+        .map_err(Failure::from)?;
+    let (chunks, rows_set_up) = ended;
+    let mut totals = totals_of(&chunks, currency, available);
+    totals.rows = rows_set_up;
+    if stop.is_stopped() {
+        return Ok(Ended::Ran(ChunkRunEnd {
+            stop: stop.reason(),
+            ..Default::default()
+        }));
+    }
+    if totals.chunks > 0 && !ui.confirm(&totals) {
+        return Err(failure(
+            FailureKind::Confirmation,
+            "not confirmed: nothing was paid (the set-ups cost nothing and are listed in the report)",
+        )
+        .with_fix("run the same command again and confirm, or add --yes in a script"));
+    }
+    let platform3 = platform.clone();
+    let stop3 = stop.clone();
+    let cfg3 = settings.chunks.clone();
+    let end = journal
+        .with_writer(|w: Arc<JournalWriter>| async move {
+            execute_chunks(ChunkRun {
+                platform: platform3,
+                journal: w,
+                batch,
+                cfg: cfg3,
+                stop: stop3,
+            })
+            .await
+        })
+        .await
+        .map_err(Failure::from)?;
+    Ok(Ended::Ran(end))
+}
+
+fn totals_of(chunks: &[ChunkRecord], currency: Currency, available: ExactMinor) -> Totals {
+    use crate::engine::ChunkState;
+    let mut t = Totals {
+        currency,
+        rows: 0,
+        chunks: 0,
+        amount: ExactMinor::ZERO,
+        fees: ExactMinor::ZERO,
+        vat: ExactMinor::ZERO,
+        total: ExactMinor::ZERO,
+        available,
+    };
+    let add = |a: ExactMinor, b: Option<ExactMinor>| {
+        a.checked_add(b.unwrap_or(ExactMinor::ZERO)).unwrap_or(a)
+    };
+    for ch in chunks.iter().filter(|c| c.state == ChunkState::SetUp) {
+        t.chunks += 1;
+        t.amount = add(t.amount, ch.amount);
+        t.fees = add(t.fees, ch.fees);
+        t.vat = add(t.vat, ch.vat);
+        t.total = add(t.total, ch.total);
+    }
+    t
+}

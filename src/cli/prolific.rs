@@ -1,0 +1,392 @@
+//! `payout run FILE --platform prolific` and `payout resolve`: arguments resolved into
+//! [`ProlificSettings`], the token found, the batch's life handed to `batch::prolific`, and its
+//! end rendered and mapped to an exit status. No policy here.
+
+use std::io::{BufRead, IsTerminal, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::args::JournalArgs;
+use super::execute::{Signals, first_signal};
+use super::{Ctx, Outcome};
+use crate::batch::prolific::{Ended, ProlificSettings, ProlificTarget, Totals, Ui, run};
+use crate::engine::{
+    ChunkConfig, EngineConfig, Resolution, StopReason, StopSignal, resolve_not_observed,
+};
+use crate::error::{Exit, Failure, FailureKind};
+use crate::ids::{StudyId, WorkspaceId};
+use crate::input::ProlificOptions;
+use crate::journal::Journal;
+use crate::money::Cents;
+use crate::platform::prolific::{HttpTimeouts, PRODUCTION_HOST, ProlificPlatform, Token};
+
+/// Reads `15s`, `10m`, `1h`, `90` (seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((t, ""), |i| t.split_at(i));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 15s, 10m or 1h"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "m" | "min" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?} is not a duration such as 15s, 10m or 1h")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// The Prolific token: `PROLIFIC_TOKEN` (what Prolific's own CLI reads), or the file
+/// `payout setup --prolific` writes (0600, in payout's config directory).
+pub fn find_token() -> Result<Token, Failure> {
+    let missing = || {
+        Failure::new(
+            FailureKind::Credentials,
+            "no Prolific API token: PROLIFIC_TOKEN is not set and none is stored",
+        )
+        .with_fix(
+            "create a token in Prolific (Workspace settings → API token) and set PROLIFIC_TOKEN=…",
+        )
+    };
+    if let Ok(t) = std::env::var("PROLIFIC_TOKEN") {
+        return Token::new(&t).ok_or_else(missing);
+    }
+    let path = dirs::config_dir()
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+        .join("payout")
+        .join("prolific-token");
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Token::new(&t).ok_or_else(missing),
+        Err(_) => Err(missing()),
+    }
+}
+
+/// Whether a file's first line names Prolific's columns (for a regular file only: a pipe is
+/// never read twice).
+pub fn header_says_prolific(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut line = String::new();
+    if std::io::BufReader::new(f).read_line(&mut line).is_err() {
+        return false;
+    }
+    let header: Vec<String> = line
+        .trim_end()
+        .split(',')
+        .map(|s| s.trim_matches('"').to_owned())
+        .collect();
+    crate::input::looks_like_prolific(&header)
+        || (header.len() == 2 && crate::ids::ParticipantId::parse(&header[0]).is_ok())
+}
+
+/// The Prolific part of `payout run`, resolved by `run.rs` from its own arguments.
+pub struct ProlificRun<'a> {
+    pub file: &'a Path,
+    pub journal: &'a JournalArgs,
+    pub study: Option<String>,
+    pub workspace: Option<String>,
+    pub production: bool,
+    pub sandbox: bool,
+    pub emulator: bool,
+    pub endpoint: Option<String>,
+    pub testing_endpoint: bool,
+    pub dry_run: bool,
+    pub yes: bool,
+    pub skip_rehearsal: bool,
+    pub max_bonus: Cents,
+    pub max_total: Option<Cents>,
+    pub amount_column: Option<String>,
+    pub chunk_size: usize,
+    pub settle: Duration,
+    pub backoff: Duration,
+}
+
+struct CliUi<'a> {
+    ctx: &'a Ctx,
+    yes: bool,
+}
+
+impl Ui for CliUi<'_> {
+    fn say(&self, line: &str) {
+        self.ctx.printer.say(line);
+    }
+
+    fn confirm(&self, totals: &Totals) -> bool {
+        let mut banner = String::from("\n  *** PRODUCTION: real money, real participants ***\n");
+        for l in totals.lines() {
+            banner.push_str("  ");
+            banner.push_str(&l);
+            banner.push('\n');
+        }
+        self.ctx.printer.warn(banner.trim_end());
+        if self.yes {
+            self.ctx.printer.warn("Confirmed by --yes.");
+            return true;
+        }
+        if !std::io::stdin().is_terminal() {
+            self.ctx
+                .printer
+                .warn("No terminal to confirm at, and no --yes.");
+            return false;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(b"Type yes to pay: ");
+        let _ = err.flush();
+        drop(err);
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).is_ok()
+            && answer.trim().eq_ignore_ascii_case("yes")
+    }
+}
+
+fn usage(msg: impl Into<String>, fix: impl Into<String>) -> Failure {
+    Failure::new(FailureKind::Usage, msg).with_fix(fix)
+}
+
+pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
+    if r.sandbox {
+        return Err(usage(
+            "Prolific has no sandbox: every call reaches real studies and real money",
+            "rehearse with --dry-run (read-only), then pay with --production",
+        ));
+    }
+    if r.emulator {
+        return Err(usage(
+            "--emulator is not built for Prolific runs yet",
+            "start `payout emulator --platform prolific` and pass --endpoint-url URL --testing-endpoint",
+        ));
+    }
+    let target = match (&r.endpoint, r.testing_endpoint) {
+        (Some(url), true) => ProlificTarget::Testing(url.trim_end_matches('/').to_owned()),
+        (Some(_), false) => {
+            return Err(usage(
+                "--endpoint-url for a Prolific batch needs --testing-endpoint: it is a stand-in, not Prolific",
+                "add --testing-endpoint if the URL is a test stand-in",
+            ));
+        }
+        (None, _) => ProlificTarget::Production,
+    };
+    if !r.production && !r.dry_run {
+        return Err(Failure::new(
+            FailureKind::Confirmation,
+            "a Prolific batch pays real money (Prolific has no sandbox): it needs --production, or --dry-run to check it read-only",
+        )
+        .with_fix("run with --dry-run first, then with --production"));
+    }
+    if r.production && !r.dry_run && !r.yes && !std::io::stdin().is_terminal() {
+        return Err(Failure::new(
+            FailureKind::Confirmation,
+            "--production pays real money and asks for confirmation at a terminal; there is none here, and no --yes",
+        )
+        .with_fix("run it in a terminal to confirm Prolific's totals, or add --yes in a script (after a dry run)"));
+    }
+    let parse_id = |what: &str, s: &Option<String>| -> Result<Option<String>, Failure> {
+        match s {
+            None => Ok(None),
+            Some(t) => crate::ids::check_prolific_id(t.trim())
+                .map(|_| Some(t.trim().to_owned()))
+                .map_err(|e| {
+                    usage(
+                        format!("--{what} {t:?} {e}"),
+                        format!("copy the {what} ID from Prolific"),
+                    )
+                }),
+        }
+    };
+    let study = parse_id("study", &r.study)?.map(|s| StudyId::parse(&s).expect("checked"));
+    let workspace =
+        parse_id("workspace", &r.workspace)?.map(|s| WorkspaceId::parse(&s).expect("checked"));
+    let token = find_token()?;
+    let host = match &target {
+        ProlificTarget::Production => PRODUCTION_HOST.to_owned(),
+        ProlificTarget::Testing(u) => u.clone(),
+    };
+    let platform = ProlificPlatform::new(&host, token, HttpTimeouts::default())
+        .map_err(|e| usage(e.to_string(), "give a URL such as http://127.0.0.1:8080"))?;
+    let banner = match &target {
+        ProlificTarget::Production => "PROLIFIC (production)".to_owned(),
+        ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),
+    };
+    ctx.printer.say(format!(
+        "payout · {banner} · {} · token {}",
+        r.file.display(),
+        platform.token_hint()
+    ));
+    // The file is read once, whole: a pipe is never read twice.
+    let bytes = std::fs::read(r.file).map_err(|e| {
+        Failure::new(
+            FailureKind::InvalidInput,
+            format!("{}: cannot be read: {e}", r.file.display()),
+        )
+    })?;
+    let settings = ProlificSettings {
+        source: r.file.display().to_string(),
+        study,
+        workspace,
+        target,
+        dry_run: r.dry_run,
+        skip_rehearsal: r.skip_rehearsal,
+        max_bonus: r.max_bonus,
+        max_total: r.max_total,
+        options: ProlificOptions {
+            amount_column: r.amount_column.clone(),
+        },
+        chunks: ChunkConfig {
+            chunk_size: r.chunk_size.max(1),
+            settle: r.settle,
+            engine: EngineConfig {
+                backoff_base: r.backoff,
+                ..EngineConfig::default()
+            },
+            ..ChunkConfig::default()
+        },
+    };
+    let mut journal = Journal::open(&r.journal.path())?;
+    for w in journal.take_warnings() {
+        ctx.printer.warn(format!("warning: {w}"));
+    }
+    let stop = Arc::new(StopSignal::default());
+    let mut signals = Signals::install();
+    let ui = CliUi { ctx, yes: r.yes };
+    let work = run(
+        &settings,
+        &bytes,
+        Arc::new(platform),
+        &mut journal,
+        &ui,
+        stop.clone(),
+    );
+    tokio::pin!(work);
+    let ended = loop {
+        tokio::select! {
+            e = &mut work => break e?,
+            _ = first_signal(&mut signals) => {
+                ctx.printer.warn("Stopping: no new set-up or pay is sent; what was sent is kept in the journal. Run the same command again to go on.");
+                stop.stop(StopReason::User);
+            }
+        }
+    };
+    match ended {
+        Ended::DryRun { passed } => {
+            ctx.put("preflight", serde_json::json!({ "passed": passed }));
+            Ok(Exit::Ok)
+        }
+        Ended::Ran(end) => {
+            ctx.put(
+                "summary",
+                serde_json::json!({
+                    "paid": end.paid, "awaiting": end.awaiting, "not_observed": end.not_observed,
+                    "pending": end.pending, "failed": end.failed,
+                }),
+            );
+            ctx.printer.say(format!(
+                "{} paid, {} accepted but not yet visible on Prolific, {} not observed, {} pending, {} failed.",
+                end.paid, end.awaiting, end.not_observed, end.pending, end.failed
+            ));
+            if end.not_observed > 0 {
+                ctx.printer.warn(format!(
+                    "{} row{} were not seen paid within the settle time. Check the study's bonuses on Prolific's dashboard, then `payout resolve BATCH --not-paid` (to pay them again) or `--paid`.",
+                    end.not_observed,
+                    if end.not_observed == 1 { "" } else { "s" }
+                ));
+            }
+            if let Some(StopReason::Systemic(_, m) | StopReason::Journal(m)) = &end.stop {
+                ctx.printer.warn(format!("Stopped: {m}"));
+            }
+            Ok(
+                if end.pending + end.awaiting + end.not_observed > 0 || end.stop.is_some() {
+                    Exit::Incomplete
+                } else if end.failed > 0 {
+                    Exit::SomeFailed
+                } else {
+                    Exit::Ok
+                },
+            )
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  payout resolve prolific-3fa2c1 --not-paid   Prolific's dashboard shows no such bonuses: pay them again\n  payout resolve prolific-3fa2c1 --paid       the dashboard shows them paid"
+)]
+pub struct ResolveArgs {
+    /// The batch (as `payout status` names it).
+    batch: String,
+    #[command(flatten)]
+    journal: JournalArgs,
+    /// The rows not observed were not paid (checked on Prolific's dashboard): set them up anew.
+    #[arg(long, group = "word", required = true)]
+    not_paid: bool,
+    /// The rows not observed were paid (checked on Prolific's dashboard).
+    #[arg(long, group = "word")]
+    paid: bool,
+}
+
+impl ResolveArgs {
+    pub fn quiet(&self) -> bool {
+        self.journal.quiet
+    }
+}
+
+/// `payout resolve`: an operator's word on a Prolific batch's rows that were not observed.
+pub async fn resolve(args: ResolveArgs, ctx: &Ctx) -> Outcome {
+    let mut journal = Journal::open(&args.journal.path())?;
+    let batch = journal.batch_by_name(&args.batch)?.ok_or_else(|| {
+        Failure::new(
+            FailureKind::NoSuchBatch,
+            format!("no batch named {:?}", args.batch),
+        )
+        .with_fix("`payout status` lists the batches")
+    })?;
+    let word = if args.paid {
+        Resolution::Paid
+    } else {
+        Resolution::NotPaid
+    };
+    let id = batch.id;
+    let n = journal
+        .with_writer(|w| async move { resolve_not_observed(&w, id, None, word).await })
+        .await?;
+    ctx.printer.say(match (n, word) {
+        (0, _) => format!("Batch {}: no rows are waiting for a word.", batch.name),
+        (n, Resolution::NotPaid) => format!(
+            "Batch {}: {n} row{} back to pending; the same `payout run` command sets them up anew and pays them.",
+            batch.name,
+            if n == 1 { "" } else { "s" }
+        ),
+        (n, Resolution::Paid) => format!(
+            "Batch {}: {n} row{} marked paid, on your word.",
+            batch.name,
+            if n == 1 { "" } else { "s" }
+        ),
+    });
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+}

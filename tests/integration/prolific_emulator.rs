@@ -922,6 +922,61 @@ async fn payout_emulator_platform_prolific_prints_url_token_and_ids_and_stops_on
     let list: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
     assert_eq!(list["meta"]["count"], 4);
 
+    // The command it prints works as printed: a dry run, then the same with --production.
+    let try_line = announced.last().unwrap();
+    let command = try_line
+        .split_once(" payout ")
+        .and_then(|(_, rest)| rest.split_once("   ("))
+        .map(|(args, _)| args)
+        .unwrap_or_else(|| panic!("{try_line}"));
+    let first = written.lines().nth(1).unwrap().split(',').next().unwrap();
+    let bonuses = s.write(
+        "bonuses.csv",
+        &format!("participant_id,amount\n{first},1.25\n"),
+    );
+    let mut args: Vec<String> = command
+        .split_whitespace()
+        .map(|a| {
+            if a == "bonuses.csv" {
+                bonuses.to_str().unwrap().to_owned()
+            } else {
+                a.to_owned()
+            }
+        })
+        .collect();
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = s
+            .payout(&args)
+            .env("PROLIFIC_TOKEN", &token)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&args);
+    args.retain(|a| a != "--dry-run");
+    args.extend(["--production".to_owned(), "--yes".to_owned()]);
+    run(&args);
+    let stats: Value = serde_json::from_slice(
+        &client
+            .get(format!("{url}/_emulator/stats"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&stats["pays_landed"], &stats["double_payments"]),
+        (&json!(1), &json!([]))
+    );
+
     kill(&emu, "-TERM");
     assert!(emu.wait().unwrap().success(), "stops cleanly on SIGTERM");
 }

@@ -982,6 +982,27 @@ async fn payout_emulator_platform_prolific_prints_url_token_and_ids_and_stops_on
 }
 
 #[test]
+fn payout_emulator_platform_prolific_stops_cleanly_on_ctrl_c() {
+    let s = Scratch::new();
+    let mut emu = s
+        .payout(&["emulator", "--platform", "prolific", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(emu.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.starts_with("payout emulator listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    kill(&emu, "-INT");
+    assert!(emu.wait().unwrap().success(), "stops cleanly on SIGINT");
+}
+
+#[test]
 fn payout_emulator_refuses_remote_hosts_and_the_other_platforms_flags() {
     let s = Scratch::new();
     for (args, says) in [

@@ -270,6 +270,12 @@ async fn both_submission_lists_page_to_the_end_with_bonus_payments_and_participa
         assert_eq!(items[3]["bonus_payments"], json!([125]));
         assert_eq!(items[0]["participant_id"], json!(w.rows[0].0));
     }
+    // A seeded baseline is not something a pay landed.
+    assert!(api.handle.landed_by_participant(&w.study).is_empty());
+    assert_eq!(
+        api.handle.paid_by_participant(&w.study)[&w.rows[3].0],
+        vec![125]
+    );
     // A page past the end is a 404, as documented.
     let (status, body) = api
         .get(&format!("/api/v1/submissions/?study={}&page=6", w.study))
@@ -341,6 +347,10 @@ async fn set_up_pays_nothing_pay_lands_and_a_second_pay_pays_again() {
     assert_eq!(api.handle.bulk_pays()[&bulk], 2);
     assert_eq!(
         api.handle.paid_by_participant(&w.study)[&p0],
+        vec![425, 425]
+    );
+    assert_eq!(
+        api.handle.landed_by_participant(&w.study)[&p0],
         vec![425, 425]
     );
     assert_eq!(api.pay("nope").await.unwrap().0, 404);
@@ -912,8 +922,84 @@ async fn payout_emulator_platform_prolific_prints_url_token_and_ids_and_stops_on
     let list: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
     assert_eq!(list["meta"]["count"], 4);
 
+    // The command it prints works as printed: a dry run, then the same with --production.
+    let try_line = announced.last().unwrap();
+    let command = try_line
+        .split_once(" payout ")
+        .and_then(|(_, rest)| rest.split_once("   ("))
+        .map(|(args, _)| args)
+        .unwrap_or_else(|| panic!("{try_line}"));
+    let first = written.lines().nth(1).unwrap().split(',').next().unwrap();
+    let bonuses = s.write(
+        "bonuses.csv",
+        &format!("participant_id,amount\n{first},1.25\n"),
+    );
+    let mut args: Vec<String> = command
+        .split_whitespace()
+        .map(|a| {
+            if a == "bonuses.csv" {
+                bonuses.to_str().unwrap().to_owned()
+            } else {
+                a.to_owned()
+            }
+        })
+        .collect();
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = s
+            .payout(&args)
+            .env("PROLIFIC_TOKEN", &token)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&args);
+    args.retain(|a| a != "--dry-run");
+    args.extend(["--production".to_owned(), "--yes".to_owned()]);
+    run(&args);
+    let stats: Value = serde_json::from_slice(
+        &client
+            .get(format!("{url}/_emulator/stats"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&stats["pays_landed"], &stats["double_payments"]),
+        (&json!(1), &json!([]))
+    );
+
     kill(&emu, "-TERM");
     assert!(emu.wait().unwrap().success(), "stops cleanly on SIGTERM");
+}
+
+#[test]
+fn payout_emulator_platform_prolific_stops_cleanly_on_ctrl_c() {
+    let s = Scratch::new();
+    let mut emu = s
+        .payout(&["emulator", "--platform", "prolific", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(emu.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.starts_with("payout emulator listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    kill(&emu, "-INT");
+    assert!(emu.wait().unwrap().success(), "stops cleanly on SIGINT");
 }
 
 #[test]

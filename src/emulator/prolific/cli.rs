@@ -218,8 +218,10 @@ pub fn announcement(url: &str, demo: &Demo, currency: &str, ids_file: Option<&Pa
         Some(path) => out.push_str(&format!("all ids written to {}\n", path.display())),
         None => out.push_str("(--ids-file FILE.csv writes every id)\n"),
     }
+    // What payout accepts today: a Prolific run against a stand-in is a --testing-endpoint
+    // one, rehearsed with --dry-run, then run with --production (no real money here).
     out.push_str(&format!(
-        "try: PROLIFIC_TOKEN={DEFAULT_TOKEN} payout run bonuses.csv --platform prolific --study {} --emulator --endpoint-url {url}\n",
+        "try: PROLIFIC_TOKEN={DEFAULT_TOKEN} payout run bonuses.csv --platform prolific --study {} --endpoint-url {url} --testing-endpoint --dry-run   (then the same with --production)\n",
         demo.study
     ));
     out

@@ -1159,6 +1159,22 @@ impl ProlificHandle {
         out
     }
 
+    /// Only what pays landed on each participant's submissions in `study` (seeded baselines
+    /// left out): compare it with what a test asked to find a participant paid twice.
+    pub fn landed_by_participant(&self, study: &str) -> BTreeMap<String, Vec<i64>> {
+        let w = self.settled();
+        let mut out: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for s in w.state.submissions.values().filter(|s| s.study == study) {
+            let landed = &s.bonus_payments[s.seeded..];
+            if !landed.is_empty() {
+                out.entry(s.participant.clone())
+                    .or_default()
+                    .extend_from_slice(landed);
+            }
+        }
+        out
+    }
+
     /// How many times each bulk id was paid (accepted pays; 0 for set-ups never paid).
     pub fn bulk_pays(&self) -> BTreeMap<String, u32> {
         self.settled()

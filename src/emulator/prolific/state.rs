@@ -164,6 +164,8 @@ pub(crate) struct Submission {
     pub completed_at: Option<String>,
     /// Minor units, in the order they landed.
     pub bonus_payments: Vec<i64>,
+    /// How many of `bonus_payments` were seeded (`paid_before`), not landed by a pay.
+    pub seeded: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -416,6 +418,7 @@ impl ProlificSeed {
                 started_at: started.clone(),
                 completed_at: Some(started),
                 bonus_payments: Vec::new(),
+                seeded: 0,
             },
         );
         self.state
@@ -446,6 +449,7 @@ impl ProlificSeed {
     pub fn paid_before(&mut self, submission: &str, amounts: &[i64]) -> &mut Self {
         if let Some(s) = self.state.submissions.get_mut(submission) {
             s.bonus_payments.extend_from_slice(amounts);
+            s.seeded = s.bonus_payments.len();
         }
         self
     }

@@ -165,40 +165,43 @@ pub struct FirstPass {
     pub operations: u64,
 }
 
+/// The Prolific part of `payout run`: its own batch life (`batch::prolific`).
+async fn prolific(args: &RunArgs, ctx: &Ctx) -> Outcome {
+    super::prolific::run_prolific(
+        super::prolific::ProlificRun {
+            file: &args.file,
+            journal: &args.journal,
+            study: args.study.clone(),
+            workspace: args.workspace.clone(),
+            production: args.target.production,
+            sandbox: args.target.sandbox,
+            emulator: args.target.emulator,
+            endpoint: args
+                .target
+                .endpoint_url
+                .as_ref()
+                .map(|e| e.as_str().to_owned()),
+            testing_endpoint: args.target.testing_endpoint,
+            dry_run: args.dry_run,
+            yes: args.pace.yes,
+            skip_rehearsal: args.skip_rehearsal,
+            max_bonus: args.max_bonus,
+            max_total: args.max_total,
+            amount_column: args.amount_column.clone(),
+            chunk_size: args.chunk_size as usize,
+            settle: args.settle,
+            backoff: std::time::Duration::from_millis(args.pace.backoff_ms),
+        },
+        ctx,
+    )
+    .await
+}
+
 pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
-    let prolific = match args.platform.as_deref() {
-        Some(p) => p == "prolific",
-        None => super::prolific::header_says_prolific(&args.file),
-    };
-    if prolific {
-        return super::prolific::run_prolific(
-            super::prolific::ProlificRun {
-                file: &args.file,
-                journal: &args.journal,
-                study: args.study.clone(),
-                workspace: args.workspace.clone(),
-                production: args.target.production,
-                sandbox: args.target.sandbox,
-                emulator: args.target.emulator,
-                endpoint: args
-                    .target
-                    .endpoint_url
-                    .as_ref()
-                    .map(|e| e.as_str().to_owned()),
-                testing_endpoint: args.target.testing_endpoint,
-                dry_run: args.dry_run,
-                yes: args.pace.yes,
-                skip_rehearsal: args.skip_rehearsal,
-                max_bonus: args.max_bonus,
-                max_total: args.max_total,
-                amount_column: args.amount_column.clone(),
-                chunk_size: args.chunk_size as usize,
-                settle: args.settle,
-                backoff: std::time::Duration::from_millis(args.pace.backoff_ms),
-            },
-            ctx,
-        )
-        .await;
+    // A Prolific file: named by --platform, or told from its header when the MTurk reading
+    // does not recognise it (the file is not opened an extra time for MTurk's files).
+    if args.platform.as_deref() == Some("prolific") {
+        return prolific(&args, ctx).await;
     }
     let mut signals = Signals::install();
     let production = args.target.production;
@@ -215,7 +218,16 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     if watch.end(&mut signals).await {
         return Err(interrupted());
     }
-    let (source, first) = read?;
+    let (source, first) = match read {
+        Err(f)
+            if f.kind == FailureKind::InvalidInput
+                && args.platform.is_none()
+                && super::prolific::header_says_prolific(&args.file) =>
+        {
+            return prolific(&args, ctx).await;
+        }
+        r => r?,
+    };
     let name = args.file.display().to_string();
     ctx.printer.say(format!(
         "payout · {} · {} · {}",

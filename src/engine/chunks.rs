@@ -50,7 +50,7 @@ impl Default for ChunkConfig {
             settle: Duration::from_secs(30 * 60),
             poll: Duration::from_secs(5),
             set_up_attempts: 8,
-            read_concurrency: 8,
+            read_concurrency: 16,
             engine: EngineConfig::default(),
         }
     }

@@ -139,14 +139,18 @@ fn fixture(s: &Scratch, name: &str) {
 
 #[test]
 fn status_and_doctor_say_when_reading_an_old_journal_upgraded_it() {
-    for (name, from) in [("journal-v1.sqlite", 1), ("journal-v2.sqlite", 2)] {
+    for (name, from) in [
+        ("journal-v1.sqlite", 1),
+        ("journal-v2.sqlite", 2),
+        ("journal-v3.sqlite", 3),
+    ] {
         let s = Scratch::new();
         fixture(&s, name);
         let st = s.run(&["status"]);
         assert_eq!(st.code, 0, "{name}: {st:?}");
         assert!(
             st.stderr
-                .contains(&format!("upgraded from schema {from} to 3"))
+                .contains(&format!("upgraded from schema {from} to 4"))
                 && st
                     .stderr
                     .contains("older than this one can no longer open it"),
@@ -181,7 +185,7 @@ fn status_and_doctor_say_when_reading_an_old_journal_upgraded_it() {
             health["detail"]
                 .as_str()
                 .unwrap()
-                .contains(&format!("upgraded from schema {from} to 3")),
+                .contains(&format!("upgraded from schema {from} to 4")),
             "{name}: {health}"
         );
     }

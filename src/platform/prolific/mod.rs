@@ -230,7 +230,9 @@ impl ProlificPlatform {
         &self,
         id: &StudyId,
     ) -> Result<Vec<SubmissionInfo>, PlatformError> {
-        self.all_pages(self.url(&format!("studies/{id}/submissions/")))
+        // 100 a page: Prolific documents `page_size` for submission lists but not its ceiling;
+        // a server that ignores it still pages by `_links.next`.
+        self.all_pages(self.url(&format!("studies/{id}/submissions/?page_size=100")))
             .await
     }
 }

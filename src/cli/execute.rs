@@ -323,27 +323,24 @@ mod tests {
     use crate::op::{Operation, Origin};
     use crate::target::Target;
 
-    /// The open totals, counted in one pass, are what SQL's aggregates over the open items
-    /// say: counts, money and fees, and the distinct workers — one with two open items counted
-    /// once, one whose items are all finished not at all.
-    #[test]
-    fn open_totals_count_the_open_items_and_their_distinct_workers() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
-        let rows: Vec<Row> = (0..6u64)
+    /// A batch of `n` bonuses, row `i` to worker `i % workers`, recorded.
+    fn batch(j: &mut Journal, n: u64, workers: u64) -> BatchInfo {
+        let rows: Vec<Row> = (0..n)
             .map(|i| Row {
                 origin: Origin::line(i + 2),
                 op: Operation::Bonus {
-                    worker: WorkerId::parse(&format!("A{}", i % 3)).unwrap(),
+                    worker: WorkerId::parse(&format!("A{}", i % workers)).unwrap(),
                     assignment: AssignmentId::parse(&format!("X{i}")).unwrap(),
                     amount: Cents(100 + i),
                     reason: "thanks".into(),
                 },
             })
             .collect();
-        let (b, _) = record(&mut j, rows, config(Target::Emulator), "a.csv");
-        // Worker A0's two bonuses (seq 0 and 3) are finished.
-        for seq in [0, 3] {
+        record(j, rows, config(Target::Emulator), "a.csv").0
+    }
+
+    fn finish(j: &mut Journal, b: &BatchInfo, seqs: impl IntoIterator<Item = u32>) {
+        for seq in seqs {
             j.write(&Write::Resolve {
                 batch: b.id,
                 seq,
@@ -352,18 +349,53 @@ mod tests {
             })
             .unwrap();
         }
-        let t = open_totals(&j, &b).unwrap();
-        assert_eq!((t.operations, t.bonuses, t.workers), (4, 4, 2));
-        assert_eq!(t.bonus, Cents(101 + 102 + 104 + 105));
-        // MTurk's 20 %, rounded half-up: 20 + 20 + 21 + 21.
-        assert_eq!(t.fee, Cents(82));
+    }
 
-        // The same as the aggregates payout used before (two queries, one a distinct count).
+    /// What payout computed before: the SQL aggregates, workers by `COUNT(DISTINCT)`.
+    fn sql_totals(j: &Journal, b: &BatchInfo) -> Totals {
         let mut sql = Totals::default();
         for c in j.open_kind_state_counts(b.id).unwrap() {
             sql.add(c.kind, c.count, c.amount, c.fee, c.notifications);
         }
         sql.workers = j.open_workers(b.id).unwrap();
-        assert_eq!(t, sql);
+        sql
+    }
+
+    /// The open totals, counted in one pass, are what SQL's aggregates over the open items
+    /// say: counts, money and fees, and the distinct workers — one with two open items counted
+    /// once, one whose items are all finished not at all.
+    #[test]
+    fn open_totals_count_the_open_items_and_their_distinct_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        let b = batch(&mut j, 6, 3);
+        // Worker A0's two bonuses (seq 0 and 3) are finished.
+        finish(&mut j, &b, [0, 3]);
+        let t = open_totals(&j, &b).unwrap();
+        assert_eq!((t.operations, t.bonuses, t.workers), (4, 4, 2));
+        assert_eq!(t.bonus, Cents(101 + 102 + 104 + 105));
+        // MTurk's 20 %, rounded half-up: 20 + 20 + 21 + 21.
+        assert_eq!(t.fee, Cents(82));
+        assert_eq!(t, sql_totals(&j, &b));
+    }
+
+    /// More open items than the pass reads through the index: the rest, read as a range of
+    /// the table, are counted once each, finished ones on either side of the switch left out.
+    #[test]
+    fn open_totals_of_a_large_batch_agree_with_the_aggregates() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        let through = crate::journal::query::OPEN_THROUGH_INDEX as u32;
+        let n = u64::from(through) + 500;
+        let b = batch(&mut j, n, 1000);
+        finish(
+            &mut j,
+            &b,
+            [0, 7, through - 1, through, through + 1, n as u32 - 1],
+        );
+        let t = open_totals(&j, &b).unwrap();
+        assert_eq!(t.operations, n - 6);
+        assert_eq!(t.workers, 1000);
+        assert_eq!(t, sql_totals(&j, &b));
     }
 }

@@ -105,6 +105,10 @@ pub struct KindStateCount {
     pub notifications: u64,
 }
 
+/// How many open items [`Journal::open_summary`] reads through the open-items index before it
+/// reads the rest of the batch as a range of the table.
+pub(crate) const OPEN_THROUGH_INDEX: i64 = 4096;
+
 /// Column `i` as text, borrowed from the row (no copy per row).
 fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
     r.get_ref(i)?.as_str().map_err(|e| {
@@ -368,30 +372,31 @@ impl Journal {
     /// (kind, state), in the order first met, and how many distinct workers they name.
     ///
     /// One pass, and no `COUNT(DISTINCT worker_id)`: SQLite answers that by sorting every open
-    /// worker ID into a temporary B-tree, most of the seconds a million-row batch stopped near
-    /// its start spent before its first call on resume. The workers are counted here as the
-    /// planner counts them, as a set of 64-bit hashes of their IDs (8 bytes a worker; two
+    /// worker ID into a temporary B-tree, most of the time a million-row batch stopped near its
+    /// start spent on its totals before its first call on resume. The workers are counted here
+    /// as the planner counts them, as a set of 64-bit hashes of their IDs (8 bytes a worker; two
     /// different IDs would have to share a hash to be counted once, about n²/2⁶⁵ ≈ 3·10⁻⁸ for a
-    /// million workers). The rows are read in plan order through the table itself: nearly every
-    /// row of such a batch is open, and a range of the table is cheaper to read than a lookup
-    /// per entry of the open-items index.
+    /// million workers).
+    ///
+    /// The first rows come through the open-items index, which is all a nearly finished batch
+    /// needs; when there are many, the rest are read as a range of the table, cheaper than one
+    /// index lookup per row when nearly every row of the batch is open.
     pub fn open_summary(&self, batch: i64) -> Result<(Vec<KindStateCount>, u64), JournalError> {
         use std::hash::{Hash, Hasher};
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT kind, state, amount_cents, fee_cents, notify, worker_id FROM items
-             WHERE batch_id = ?1 AND state IN ('pending', 'in_flight', 'unknown')",
-        )?;
+        const COLUMNS: &str = "seq, kind, state, amount_cents, fee_cents, notify, worker_id";
         let mut counts: Vec<KindStateCount> = Vec::new();
         let mut workers = std::collections::HashSet::<u64>::new();
-        let mut rows = stmt.query([batch])?;
-        while let Some(r) = rows.next()? {
-            let kind = Kind::parse(text(r, 0)?).unwrap_or(Kind::Bonus);
-            let state = ItemState::parse(text(r, 1)?).unwrap_or(ItemState::Pending);
-            let amount = r.get::<_, Option<i64>>(2)?.unwrap_or(0) as u64;
-            let fee = r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64;
-            let notify = r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64;
+        let mut last = -1i64;
+        // Counts one row; answers its seq.
+        let mut absorb = |r: &Row<'_>| -> Result<i64, JournalError> {
+            let seq: i64 = r.get(0)?;
+            let kind = Kind::parse(text(r, 1)?).unwrap_or(Kind::Bonus);
+            let state = ItemState::parse(text(r, 2)?).unwrap_or(ItemState::Pending);
+            let amount = r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64;
+            let fee = r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64;
+            let notify = r.get::<_, Option<i64>>(5)?.unwrap_or(0) as u64;
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            text(r, 5)?.hash(&mut h);
+            text(r, 6)?.hash(&mut h);
             workers.insert(h.finish());
             let at = match counts
                 .iter()
@@ -415,6 +420,28 @@ impl Journal {
             c.amount = Cents(c.amount.0 + amount);
             c.fee = Cents(c.fee.0 + fee);
             c.notifications += notify;
+            Ok(seq)
+        };
+        let mut first = self.conn().prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM items INDEXED BY items_open
+             WHERE batch_id = ?1 AND state IN ('pending', 'in_flight', 'unknown')
+             ORDER BY seq LIMIT ?2"
+        ))?;
+        let mut rows = first.query(params![batch, OPEN_THROUGH_INDEX])?;
+        let mut seen = 0;
+        while let Some(r) = rows.next()? {
+            last = absorb(r)?;
+            seen += 1;
+        }
+        if seen == OPEN_THROUGH_INDEX {
+            let mut rest = self.conn().prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM items
+                 WHERE batch_id = ?1 AND seq > ?2 AND state IN ('pending', 'in_flight', 'unknown')"
+            ))?;
+            let mut rows = rest.query(params![batch, last])?;
+            while let Some(r) = rows.next()? {
+                absorb(r)?;
+            }
         }
         Ok((counts, workers.len() as u64))
     }

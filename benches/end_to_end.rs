@@ -37,7 +37,7 @@ fn main() {
         "E2E_PARTS",
         &["throughput".into(), "latency".into(), "pace".into()],
     );
-    println!("end_to_end: {}; payout = {PAYOUT}", machine());
+    println!("end_to_end: {}; payout = {}", machine(), payout_bin());
     if parts.iter().any(|p| p == "throughput") {
         throughput();
     }

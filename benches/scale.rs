@@ -10,10 +10,17 @@
 //!    "New batch" comes (imported), when the emulator receives the first SendBonus (after the
 //!    account check), and VmHWM then; it pays `SCALE_BENCH_PAY` bonuses (5,000) and is stopped
 //!    with Ctrl-C; VmRSS while paying and the peak of the whole run (`wait4`).
-//! 2. All but 10 open items are marked done with SQL (never sent; the ledger only needs them
+//! 2. `payout resume --journal J` at once, with nearly every row still open (the common case:
+//!    a big batch stopped near its start): time to its first SendBonus, peak RSS; stopped with
+//!    Ctrl-C after `SCALE_BENCH_PAY` more.
+//! 3. All but 10 open items are marked done with SQL (never sent; the ledger only needs them
 //!    closed), then `payout resume --journal J`: time to its first SendBonus.
-//! 3. 10 of those items are opened again, then the command of step 1 again: time to its first
+//! 4. 10 of those items are opened again, then the command of step 1 again: time to its first
 //!    SendBonus, and to its banner (its own validation).
+//!
+//! Before step 1, and again after step 4 (the batch then in the journal), the same command with
+//! `--dry-run`: its wall time and peak RSS (`wait4`). It checks the first 20,000 operations
+//! with the emulator, read-only.
 //!
 //! The files (`BENCH_DIR`, else the temp dir) take about 80 MB of CSV and 450 MB of journal per
 //! million rows. One million takes about two minutes on 2 vCPUs. Measures only.
@@ -32,7 +39,7 @@ const FIRST_CALL_TIMEOUT: Duration = Duration::from_secs(1800);
 fn main() {
     let sizes: Vec<usize> = env_list("SCALE_BENCH_ROWS", &[100_000, 1_000_000]);
     let pay: u64 = env_list("SCALE_BENCH_PAY", &[5000u64])[0];
-    println!("scale: {}; payout = {PAYOUT}", machine());
+    println!("scale: {}; payout = {}", machine(), payout_bin());
     for n in sizes {
         scale(n, pay);
     }
@@ -54,8 +61,11 @@ fn scale(n: usize, pay: u64) {
     );
     let run_args: Vec<&str> = run_args.iter().map(String::as_str).collect();
 
-    // 1. A fresh journal: validate, plan, import, account check, pay some, Ctrl-C.
     println!("\n{n} rows ({}):", machine());
+    // 0. A dry run before anything is journaled.
+    dry_run(&run_args, dir.path(), "no journal yet");
+
+    // 1. A fresh journal: validate, plan, import, account check, pay some, Ctrl-C.
     let run = Watched::spawn(&run_args, dir.path());
     let first = first_send_bonus(&h, run.pid, run.started, FIRST_CALL_TIMEOUT);
     let Some(first) = first.join().expect("watcher") else {
@@ -92,9 +102,34 @@ fn scale(n: usize, pay: u64) {
     let size = std::fs::metadata(&journal).map_or(0, |m| m.len());
     println!("          journal {:.0} MiB", size as f64 / 1048576.0);
 
-    // 2. Resume with 10 left.
-    let left = leave_open(&journal, 10);
+    // 2. Resume at once, nearly everything open.
+    let open = open_count(&journal);
     let resume_args = ["resume", "--journal", journal.to_str().unwrap()];
+    let before = h.stats().payments;
+    let run = Watched::spawn(&resume_args, dir.path());
+    let first = first_send_bonus(&h, run.pid, run.started, FIRST_CALL_TIMEOUT);
+    let first = first.join().expect("watcher");
+    if first.is_some() {
+        h.wait_for(Duration::from_secs(600), |s| s.payments >= before + pay);
+        run.interrupt();
+    }
+    let end = run.wait();
+    println!(
+        "  resume: {open} open of {n}: first SendBonus at {}, \"To do now\" at {}, exit {} after {:.2} s ({} paid), peak RSS {:.1} MiB",
+        first.map_or("never".into(), |f| format!("{:.3} s", secs(f.at))),
+        end.line_at("To do now")
+            .map_or("-".into(), |t| format!("{:.3} s", secs(t))),
+        end.code,
+        secs(end.wall),
+        h.stats().payments - before,
+        mib(end.max_rss)
+    );
+    if first.is_none() {
+        println!("{}", end.stderr());
+    }
+
+    // 3. Resume with 10 left.
+    let left = leave_open(&journal, 10);
     let before = h.stats().payments;
     let run = Watched::spawn(&resume_args, dir.path());
     let first = first_send_bonus(&h, run.pid, run.started, FIRST_CALL_TIMEOUT);
@@ -112,7 +147,7 @@ fn scale(n: usize, pay: u64) {
         println!("{}", end.stderr());
     }
 
-    // 3. The same command again, with 10 open.
+    // 4. The same command again, with 10 open.
     let reopened = reopen(&journal, 10);
     let run = Watched::spawn(&run_args, dir.path());
     let first = first_send_bonus(&h, run.pid, run.started, FIRST_CALL_TIMEOUT);
@@ -134,7 +169,38 @@ fn scale(n: usize, pay: u64) {
     if first.is_none() || !end.stderr().contains("Continuing batch") {
         println!("{}", end.stderr());
     }
+    // 5. A dry run of the file whose batch is in the journal.
+    dry_run(&run_args, dir.path(), "batch in the journal");
     drop(emu);
+}
+
+/// `run_args` with `--dry-run`: wall time and peak RSS of the whole process.
+fn dry_run(run_args: &[&str], home: &Path, when: &str) {
+    let mut args = run_args.to_vec();
+    args.push("--dry-run");
+    let end = Watched::spawn(&args, home).wait();
+    let banner = end.line_at("operations").unwrap_or_default();
+    println!(
+        "  dry run ({when}): banner at {:.2} s, exit {} after {:.2} s, peak RSS {:.1} MiB (wait4)",
+        secs(banner),
+        end.code,
+        secs(end.wall),
+        mib(end.max_rss)
+    );
+    if end.code != 0 {
+        println!("{}", end.stderr());
+    }
+}
+
+/// Open items in the journal.
+fn open_count(journal: &Path) -> u64 {
+    let c = rusqlite::Connection::open(journal).expect("open the journal");
+    c.query_row(
+        "SELECT COUNT(*) FROM items WHERE state IN ('pending', 'in_flight', 'unknown')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("count open") as u64
 }
 
 /// Marks every open item but the last `keep` done (as if paid: they are never sent), the way a

@@ -17,6 +17,12 @@ use payout::money::Cents;
 /// The binary cargo built for the bench profile (release settings).
 pub const PAYOUT: &str = env!("CARGO_BIN_EXE_payout");
 
+/// The binary the benches run: `PAYOUT_BIN` if set (a copy of an earlier build, to measure
+/// before and after with the same bench), else [`PAYOUT`].
+pub fn payout_bin() -> String {
+    std::env::var("PAYOUT_BIN").unwrap_or_else(|_| PAYOUT.to_owned())
+}
+
 /// A bonus CSV of `n` rows, one worker and one assignment per row (the most a planner and a
 /// duplicate check must remember), written as a stream.
 pub fn write_csv(path: &Path, n: usize) {
@@ -161,7 +167,7 @@ impl Watched {
     /// by line and memory sampled every 20 ms.
     pub fn spawn(args: &[&str], home: &Path) -> Watched {
         let started = Instant::now();
-        let mut child = Command::new(PAYOUT)
+        let mut child = Command::new(payout_bin())
             .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

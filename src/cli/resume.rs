@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::confirm::{confirm, need_terminal};
-use super::execute::{Signals, execute_batch, first_signal, interrupted, open_totals};
+use super::execute::{Signals, execute_remaining, first_signal, interrupted, open_totals};
 use super::session::{Place, Session};
 use super::{Ctx, Outcome};
 use crate::error::{Exit, Failure, FailureKind};
@@ -109,6 +109,8 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
         r = startup => r?,
         _ = first_signal(&mut signals) => return Err(interrupted()),
     };
+    // Counted once: the confirmation shows the totals the run then works from.
+    let remaining = open_totals(&journal, &batch)?;
     if production {
         let how = batch
             .content_digest
@@ -116,17 +118,11 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
             .map(|d| journal.rehearsal(d))
             .transpose()?
             .flatten();
-        confirm(
-            ctx,
-            &open_totals(&journal, &batch)?,
-            &balance,
-            how.as_deref(),
-            args.pace.yes,
-        )?;
+        confirm(ctx, &remaining, &balance, how.as_deref(), args.pace.yes)?;
     }
     ctx.put("batch", &batch.name);
-    execute_batch(
-        ctx, journal, batch, session, &place, &args.pace, balance, signals,
+    execute_remaining(
+        ctx, journal, batch, session, &place, &args.pace, balance, signals, remaining,
     )
     .await
 }

@@ -89,7 +89,8 @@ pub struct EmulatorArgs {
     #[arg(long, value_enum, default_value_t = AccountMode::Ready)]
     pub account: AccountMode,
     /// Make the server's clock read real time plus this many seconds (may be negative), and
-    /// refuse requests signed more than 15 minutes away from it. Off unless given.
+    /// refuse requests signed more than 15 minutes away from it even when signatures are not
+    /// checked (when they are, the 15 minutes always apply). Off unless given.
     #[arg(long, allow_negative_numbers = true, value_name = "SECONDS")]
     pub clock_skew_secs: Option<i64>,
     /// Refuse bonuses (insufficient funds) once bonus + fee spent would pass this many dollars.

@@ -37,11 +37,13 @@ pub struct EmulatorConfig {
     pub fault_scope: FaultScope,
     /// Whether the AWS account behind the credentials may use MTurk.
     pub account: AccountMode,
-    /// `None` (the default): `X-Amz-Date` is not compared with any clock, so hand-written
-    /// requests with fixed dates work. `Some(s)`: the server's clock reads real time + `s`
-    /// seconds (independent of `EmulatorHandle::advance_clock`), it answers with that `Date`,
-    /// and refuses requests signed more than 15 minutes away from it
-    /// (`InvalidSignatureException`, "Signature expired ..."). `Some(0)` checks without skew.
+    /// `None` (the default): the server's clock is real time, and `X-Amz-Date` is compared with
+    /// it only when signatures are verified (`credentials` set), so hand-written requests with
+    /// fixed dates work against an emulator that does not check signatures. `Some(s)`: the
+    /// server's clock reads real time + `s` seconds (independent of
+    /// `EmulatorHandle::advance_clock`), it answers with that `Date`, and refuses requests
+    /// signed more than 15 minutes away from it (`InvalidSignatureException`, "Signature
+    /// expired ...") whether or not signatures are verified. `Some(0)` checks without skew.
     pub clock_skew_secs: Option<i64>,
     /// Once bonus + fee spent reaches this, SendBonus answers "insufficient funds".
     pub spend_limit: Option<Cents>,

@@ -624,7 +624,8 @@ fn paginate<T>(
     let items: Vec<T> = rest.by_ref().take(page.max).collect();
     let full = items.len() == page.max;
     let more = rest.peek().is_some();
-    let next = (more || (full && guesses::TOKEN_ON_EXACTLY_FULL_PAGE))
+    let short_last = !items.is_empty() && guesses::TOKEN_ON_SHORT_LAST_PAGE;
+    let next = (more || (full && guesses::TOKEN_ON_EXACTLY_FULL_PAGE) || short_last)
         .then(|| format!("{}-{fp:08x}", offset + items.len()));
     Ok((items, next))
 }
@@ -703,9 +704,9 @@ impl State {
     /// Applies a validated request; returns the JSON answer.
     pub(crate) fn apply(&mut self, request: Request, now_ms: u64) -> Result<String, ApiError> {
         match request {
+            // `AvailableBalance` alone, as MTurk's documented answer (guesses.rs).
             Request::GetAccountBalance => Ok(json!({
                 "AvailableBalance": self.balance.to_api_string(),
-                "OnHoldBalance": "0.00",
             })
             .to_string()),
             Request::SendBonus {
@@ -894,11 +895,12 @@ impl State {
                 page,
             } => {
                 self.owned_type(&type_id)?;
+                // Without a Status, only granted ones (guesses.rs says why).
+                let wanted = status.unwrap_or(guesses::LIST_WORKERS_DEFAULT_STATUS);
                 let matching: Vec<&QualificationGrant> = self
                     .quals
                     .values()
-                    .filter(|q| q.qualification_type_id == type_id)
-                    .filter(|q| status.is_none_or(|s| q.status == s))
+                    .filter(|q| q.qualification_type_id == type_id && q.status == wanted)
                     .collect();
                 let q = format!("workers:{type_id}:{status:?}");
                 let (items, next) = paginate(matching, &page, &q)?;

@@ -173,8 +173,13 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
         if jitter > 0 {
             delay += Duration::from_nanos(st.rng.u64(0..jitter));
         }
+        // Request times are checked whenever signatures are (as AWS does), and with a skew set
+        // even when they are not; the clock is real time plus the skew.
+        let checks_time = st.config.clock_skew_secs.is_some() || shared.credentials.is_some();
+        let server_now =
+            checks_time.then(|| real_now_secs() + st.config.clock_skew_secs.unwrap_or(0));
         // With a skewed clock the server also says what time it thinks it is, as AWS does.
-        let server_now = st.config.clock_skew_secs.map(|skew| real_now_secs() + skew);
+        let skewed_date = st.config.clock_skew_secs.and(server_now);
         let inbound = Inbound {
             op,
             auth,
@@ -186,7 +191,7 @@ async fn api(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Answer, Drop
             verdict,
             delay,
             now_ms,
-            server_now.map(sigv4::format_http_date),
+            skewed_date.map(sigv4::format_http_date),
         )
     };
     shared.changed.notify_all();

@@ -51,8 +51,8 @@ pub struct Stats {
     pub notifications: u64,
     /// Requests refused for a missing or malformed `Authorization`.
     pub unsigned: u64,
-    /// Requests refused for a wrong signature, unknown key, bad scope, session token, or (with a
-    /// clock skew set) a request time outside the signature window.
+    /// Requests refused for a wrong signature, unknown key, bad scope, session token, or (with
+    /// signatures verified or a clock skew set) a request time outside the signature window.
     pub bad_signatures: u64,
     /// Highest count of API requests in any sliding one-second window.
     pub max_requests_in_1s: u64,

@@ -152,7 +152,21 @@ pub async fn preflight<P: Platform>(
     }
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let mut tasks: JoinSet<(u64, Vec<Finding>)> = JoinSet::new();
+    let mut findings = Vec::new();
+    let (mut unknown, mut total) = (0u64, 0u64);
+    // A finished task keeps its memory (sized for its whole future, SDK call included) until it
+    // is joined: joined as they finish, at most `concurrency` are held, not one per check
+    // (20,000 checks held ≈ 100 MB).
+    let mut absorb = |done: Result<(u64, Vec<Finding>), tokio::task::JoinError>| {
+        let (u, f) = done.expect("preflight tasks do not panic");
+        unknown += u;
+        total += 1;
+        findings.extend(f);
+    };
     for (assignment, rows) in assignments {
+        while tasks.len() >= cfg.concurrency.max(1) {
+            absorb(tasks.join_next().await.expect("not empty"));
+        }
         let (platform, pacer, stop, cfg, checked) = (
             platform.clone(),
             pacer.clone(),
@@ -223,6 +237,9 @@ pub async fn preflight<P: Platform>(
         });
     }
     for ((worker, id), (origin, wanted)) in scores {
+        while tasks.len() >= cfg.concurrency.max(1) {
+            absorb(tasks.join_next().await.expect("not empty"));
+        }
         let (platform, pacer, stop, cfg, checked) = (
             platform.clone(),
             pacer.clone(),
@@ -265,13 +282,8 @@ pub async fn preflight<P: Platform>(
             }
         });
     }
-    let mut findings = Vec::new();
-    let (mut unknown, mut total) = (0u64, 0u64);
     while let Some(done) = tasks.join_next().await {
-        let (u, f) = done.expect("preflight tasks do not panic");
-        unknown += u;
-        total += 1;
-        findings.extend(f);
+        absorb(done);
     }
     // Unchanged operations are one line, however many.
     let unchanged: u64 = findings

@@ -1745,3 +1745,260 @@ async fn the_adapter_lists_no_bonuses_for_an_unknown_assignment_and_pages_throug
     })
     .await
 }
+
+/// A clock `offset` seconds from real time (negative: behind), for an SDK client whose
+/// computer's clock is off.
+#[derive(Debug)]
+struct OffClock(i64);
+
+impl aws_smithy_async::time::TimeSource for OffClock {
+    fn now(&self) -> std::time::SystemTime {
+        let now = std::time::SystemTime::now();
+        let by = Duration::from_secs(self.0.unsigned_abs());
+        if self.0 < 0 { now - by } else { now + by }
+    }
+}
+
+/// A client that signs with a clock `offset` seconds from real time.
+fn client_off_by(url: &str, offset: i64) -> Client {
+    let conf = aws_sdk_mturk::Config::builder()
+        .behavior_version(aws_sdk_mturk::config::BehaviorVersion::latest())
+        .region(aws_sdk_mturk::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_mturk::config::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .retry_config(aws_sdk_mturk::config::retry::RetryConfig::disabled())
+        .time_source(OffClock(offset))
+        .build();
+    Client::from_conf(conf)
+}
+
+/// Seconds since the Unix epoch of a `YYYYMMDDTHHMMSSZ` (as X-Amz-Date and AWS's messages
+/// write a time).
+fn amz_secs(text: &str) -> i64 {
+    let n = |r: std::ops::Range<usize>| text[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    days * 86_400 + n(9..11) * 3600 + n(11..13) * 60 + n(13..15)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// With signatures checked and no clock skew configured, a request signed 20 minutes (or two
+/// days) ago is refused as AWS refuses it — `InvalidSignatureException`, HTTP 400, `Signature
+/// expired: <request> is now earlier than <now - 15 min> (<now> - 15 min.)` — and nothing is
+/// applied; one signed 10 minutes ago is accepted. Without signature checking the times are
+/// not compared (hand-written requests with fixed dates keep working).
+#[tokio::test]
+async fn signatures_checked_refuse_requests_signed_20_minutes_ago() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            credentials: Some(("AKIDTEST".into(), "secret".into())),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let url = emu.url();
+        let h = emu.handle();
+        let wording = regex::Regex::new(
+            r"^Signature expired: (\d{8}T\d{6}Z) is now earlier than (\d{8}T\d{6}Z) \((\d{8}T\d{6}Z) - 15 min\.\)$",
+        )
+        .unwrap();
+        for behind in [20 * 60, 2 * 86_400] {
+            let before = unix_now();
+            let err = bonus(&client_off_by(&url, -behind), W1, A1, "1.00", Some("late"))
+                .await
+                .unwrap_err();
+            let after = unix_now();
+            assert_eq!(err.code(), Some("InvalidSignatureException"), "{behind} s");
+            assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+            let message = err.message().unwrap_or_default();
+            let parts = wording
+                .captures(message)
+                .unwrap_or_else(|| panic!("not AWS's wording: {message}"));
+            let (request, limit, now) = (amz_secs(&parts[1]), amz_secs(&parts[2]), amz_secs(&parts[3]));
+            assert!((before..=after).contains(&now), "the server's now: {message}");
+            assert_eq!(now - limit, 15 * 60, "{message}");
+            assert!(
+                (before - behind..=after - behind).contains(&request),
+                "the request's own time: {message}"
+            );
+        }
+        assert!(h.ledger().is_empty(), "nothing applied");
+        assert_eq!(h.stats().bad_signatures, 2);
+
+        // Ten minutes off is inside the window.
+        bonus(&client_off_by(&url, -10 * 60), W1, A1, "1.00", Some("late"))
+            .await
+            .unwrap();
+        assert_eq!(h.ledger().len(), 1);
+        emu.shutdown().await;
+
+        // Without signature checking (and no skew), times are not compared.
+        let emu = start(EmulatorConfig::default()).await;
+        bonus(&client_off_by(&emu.url(), -20 * 60), W1, A1, "1.00", None)
+            .await
+            .unwrap();
+        assert_eq!(emu.handle().ledger().len(), 1);
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// `--clock-skew-secs` still simulates a skewed server when signatures are checked: the
+/// window is around real time plus the skew, so with the server 20 minutes ahead a client
+/// with the right time is refused and one 20 minutes ahead is accepted.
+#[tokio::test]
+async fn clock_skew_still_moves_the_window_of_checked_signatures() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            credentials: Some(("AKIDTEST".into(), "secret".into())),
+            clock_skew_secs: Some(20 * 60),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let url = emu.url();
+        assert_eq!(
+            c_balance(&client_off_by(&url, 0)).await,
+            (Some("InvalidSignatureException".into()), 400)
+        );
+        assert_eq!(c_balance(&client_off_by(&url, 20 * 60)).await, (None, 200));
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// ListWorkersWithQualificationType without `Status` lists the granted qualifications only
+/// (guesses.rs: `LIST_WORKERS_DEFAULT_STATUS`); revoked ones come with `Status: Revoked`.
+#[tokio::test]
+async fn list_workers_without_status_lists_only_granted_ones() {
+    bounded(async {
+        let emu = start(EmulatorConfig::default()).await;
+        let c = client(&emu.url());
+        let id = c
+            .create_qualification_type()
+            .name("Panel")
+            .description("panel members")
+            .qualification_type_status(QualificationTypeStatus::Active)
+            .send()
+            .await
+            .unwrap()
+            .qualification_type()
+            .unwrap()
+            .qualification_type_id()
+            .unwrap()
+            .to_owned();
+        for w in [W1, W2] {
+            c.associate_qualification_with_worker()
+                .qualification_type_id(&id)
+                .worker_id(w)
+                .send_notification(false)
+                .send()
+                .await
+                .unwrap();
+        }
+        c.disassociate_qualification_from_worker()
+            .qualification_type_id(&id)
+            .worker_id(W1)
+            .send()
+            .await
+            .unwrap();
+        let list = |status: Option<QualificationStatus>| {
+            let c = c.clone();
+            let id = id.clone();
+            async move {
+                let page = c
+                    .list_workers_with_qualification_type()
+                    .qualification_type_id(id)
+                    .set_status(status)
+                    .send()
+                    .await
+                    .unwrap();
+                let listed: Vec<(String, QualificationStatus)> = page
+                    .qualifications()
+                    .iter()
+                    .map(|q| {
+                        (
+                            q.worker_id().unwrap().to_owned(),
+                            q.status().unwrap().clone(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(page.num_results(), Some(listed.len() as i32));
+                listed
+            }
+        };
+        let granted = vec![(W2.to_owned(), QualificationStatus::Granted)];
+        assert_eq!(list(None).await, granted, "no Status: granted only");
+        assert_eq!(list(Some(QualificationStatus::Granted)).await, granted);
+        assert_eq!(
+            list(Some(QualificationStatus::Revoked)).await,
+            vec![(W1.to_owned(), QualificationStatus::Revoked)]
+        );
+        emu.shutdown().await;
+    })
+    .await
+}
+
+/// The small differences from live samples, each as guesses.rs records it: an unknown
+/// assignment's text ends `(<ms> s)`; GetAccountBalance answers no `OnHoldBalance`; an
+/// unknown qualification type is named in brackets.
+#[tokio::test]
+async fn answers_match_the_live_samples() {
+    bounded(async {
+        let emu = start(EmulatorConfig {
+            known: Some(known()),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let c = client(&emu.url());
+        for message in [
+            request_error(bonus(&c, W1, "3NOSUCHASSIGNMENT", "1.00", None).await),
+            c.get_assignment()
+                .assignment_id("3NOSUCHASSIGNMENT")
+                .send()
+                .await
+                .unwrap_err()
+                .message()
+                .unwrap_or_default()
+                .to_owned(),
+        ] {
+            assert!(message.ends_with(" s)"), "{message}");
+            assert_eq!(
+                strip_timestamp(&message),
+                "Assignment 3NOSUCHASSIGNMENT does not exist."
+            );
+        }
+
+        let balance = c.get_account_balance().send().await.unwrap();
+        assert_eq!(balance.available_balance(), Some("10000.00"));
+        assert_eq!(balance.on_hold_balance(), None);
+
+        let err = c
+            .associate_qualification_with_worker()
+            .qualification_type_id("3NOSUCHTYPE")
+            .worker_id(W1)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some("RequestError"));
+        let message = err.message().unwrap_or_default();
+        assert!(!message.ends_with(" s)"), "{message}");
+        assert_eq!(
+            strip_timestamp(message),
+            "QualificationType [3NOSUCHTYPE] does not exist."
+        );
+        emu.shutdown().await;
+    })
+    .await
+}

@@ -222,6 +222,13 @@ impl<'p> Planner<'p> {
             op.hash_content(h, in_file);
         }
         let same = self.prior.same_ops(&op)?;
+        // A state (score, revoke, block) is asked for *now*: what matters is the group's
+        // latest decision, not whether the same operation was ever done.
+        let group = if op.kind() == Kind::Bonus {
+            None
+        } else {
+            Some(self.prior.group_elsewhere(&op.group())?)
+        };
         let (occurrence, state, note) = if self.config.allow_repeat {
             // A deliberate repeat needs an occurrence (and so a token) not used before.
             let base = same
@@ -231,11 +238,7 @@ impl<'p> Planner<'p> {
                 .max()
                 .unwrap_or(0);
             (base + in_file, ItemState::Pending, None)
-        } else if let Some(p) = same
-            .iter()
-            .filter(|p| p.item.state == ItemState::Done)
-            .nth(in_file as usize)
-        {
+        } else if let Some(p) = done_before(&op, in_file, &same, group.as_deref()) {
             let note = format!(
                 "already {} in batch {} ({}); --allow-repeat does it again",
                 op.kind().done_word(),
@@ -247,7 +250,11 @@ impl<'p> Planner<'p> {
             (in_file, ItemState::Pending, None)
         };
         if state == ItemState::Pending {
-            self.check_overlaps(&origin, &op)?;
+            let group = match group {
+                Some(g) => g,
+                None => self.prior.group_elsewhere(&op.group())?,
+            };
+            self.check_overlaps(&origin, &op, group);
             let fee = fee_for(&op).unwrap_or(Cents::ZERO);
             self.summary.totals.add(
                 op.kind(),
@@ -274,8 +281,8 @@ impl<'p> Planner<'p> {
         Ok(item)
     }
 
-    fn check_overlaps(&mut self, origin: &Origin, op: &Operation) -> Result<(), JournalError> {
-        for p in self.prior.group_elsewhere(&op.group())? {
+    fn check_overlaps(&mut self, origin: &Origin, op: &Operation, group: Vec<PriorItem>) {
+        for p in group {
             let reason = if p.item.state.is_open() && !p.batch_closed {
                 OverlapReason::Unfinished
             } else if op.kind() == Kind::Bonus
@@ -303,7 +310,6 @@ impl<'p> Planner<'p> {
                 });
             }
         }
-        Ok(())
     }
 
     /// Ends the plan: fingerprint, digest, totals and overlaps.
@@ -312,6 +318,66 @@ impl<'p> Planner<'p> {
         self.summary.fingerprint = hex::encode(self.fingerprint.finalize());
         self.summary.content_digest = hex::encode(self.content.finalize());
         self.summary
+    }
+}
+
+/// The item of another batch that makes `op` needless, if one does.
+///
+/// A bonus is a payment: it happens once, so the `in_file`-th earlier payment of the same
+/// operation (`same`) makes it done. A score, revoke, block or unblock is a state the file asks
+/// for now: it is needless only when the latest decision on its group (`group`, items of
+/// other batches oldest first) is the same decision — a revoke after a later grant is not.
+pub fn done_before<'a>(
+    op: &Operation,
+    in_file: u32,
+    same: &'a [PriorItem],
+    group: Option<&'a [PriorItem]>,
+) -> Option<&'a PriorItem> {
+    match group {
+        Some(group) if op.kind() != Kind::Bonus => {
+            let latest = latest_decision(group)?;
+            decides_same(&latest.item.op, op).then_some(latest)
+        }
+        _ => same
+            .iter()
+            .filter(|p| p.item.state == ItemState::Done)
+            .nth(in_file as usize),
+    }
+}
+
+/// The last operation done on a group: by the time it finished, then by batch and position
+/// (the journal's order) for items recorded without one.
+pub fn latest_decision(group: &[PriorItem]) -> Option<&PriorItem> {
+    group
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.item.state == ItemState::Done)
+        .max_by_key(|(i, p)| (p.item.finished_ms.unwrap_or(0), *i))
+        .map(|(_, p)| p)
+}
+
+/// Whether `earlier`, done, leaves nothing for `later` to do. A score is the same decision at
+/// the same value — unless the worker was not e-mailed then and is to be now: the e-mail the
+/// user asks for is sent (once; a later run of it finds it e-mailed).
+pub fn decides_same(earlier: &Operation, later: &Operation) -> bool {
+    if earlier.group() != later.group() {
+        return false;
+    }
+    match (earlier, later) {
+        (
+            Operation::Score {
+                value: a,
+                notify: told,
+                ..
+            },
+            Operation::Score {
+                value: b, notify, ..
+            },
+        ) => a == b && (*told || !*notify),
+        (Operation::Revoke { .. }, Operation::Revoke { .. })
+        | (Operation::Block { .. }, Operation::Block { .. })
+        | (Operation::Unblock { .. }, Operation::Unblock { .. }) => true,
+        _ => false,
     }
 }
 

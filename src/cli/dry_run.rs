@@ -56,7 +56,7 @@ pub async fn dry_run(
     };
     // What is left to do: the journal's open operations of this batch, or the whole plan.
     let existing = match &journal {
-        Some(j) => j.batch_by_fingerprint(&probe.fingerprint)?,
+        Some(j) => j.batch_to_continue(&probe.fingerprint)?,
         None => None,
     };
     let totals: Totals = match (&journal, existing) {

@@ -167,7 +167,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     for w in journal.take_warnings() {
         ctx.printer.warn(format!("warning: {w}"));
     }
-    let existing = journal.batch_by_fingerprint(&first.probe.fingerprint)?;
+    let existing = journal.batch_to_continue(&first.probe.fingerprint)?;
     let rehearsal = match (&existing, production) {
         (None, true) => rehearsal_gate(ctx, &journal, &first.probe, &name, args.skip_rehearsal)?,
         _ => None,

@@ -17,6 +17,7 @@ use crate::journal::query::{ItemFilter, group_items, items_page, same_ops};
 use crate::journal::{BatchInfo, ItemRecord, ItemState, JournalError, JournalWriter, Write};
 use crate::op::{Group, Kind};
 use crate::pace::Pacer;
+use crate::plan::{decides_same, latest_decision};
 use crate::platform::{Call, ErrorClass, Platform, PlatformError, QualScore};
 
 /// Items read from the journal at a time.
@@ -202,11 +203,20 @@ async fn skip_done_elsewhere<P: Platform>(ctx: &Ctx<P>) -> Result<(), JournalErr
                 let last = page.last().map(|i| i.seq);
                 let mut skips = Vec::new();
                 for item in page {
-                    let twin = same_ops(c, &ledger, &item.op, batch)?
-                        .into_iter()
-                        .find(|p| {
-                            p.item.state == ItemState::Done && p.item.occurrence == item.occurrence
-                        });
+                    let twin = if item.op.kind() == Kind::Bonus {
+                        same_ops(c, &ledger, &item.op, batch)?
+                            .into_iter()
+                            .find(|p| {
+                                p.item.state == ItemState::Done
+                                    && p.item.occurrence == item.occurrence
+                            })
+                    } else {
+                        // A state: needless only if the group's latest decision is this one.
+                        let group = group_items(c, &ledger, &item.op.group(), batch)?;
+                        latest_decision(&group)
+                            .filter(|p| decides_same(&p.item.op, &item.op))
+                            .cloned()
+                    };
                     if let Some(p) = twin {
                         skips.push((item.seq, p.batch_name, p.item.origin));
                     }

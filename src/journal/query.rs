@@ -249,6 +249,27 @@ impl Journal {
         batch_by_fingerprint(self.conn(), fingerprint)
     }
 
+    /// The batch a run of this fingerprint goes on with, if any. A bonus batch is always the
+    /// same payments: found again, finished or not, so that nothing is paid twice. A batch of
+    /// states (scores, revokes, blocks) is gone on with only while it has work left: a file
+    /// run again after it finished asks for its states *now*, which is a new batch (planned
+    /// against everything done since).
+    pub fn batch_to_continue(&self, fingerprint: &str) -> Result<Option<BatchInfo>, JournalError> {
+        let Some(batch) = batch_by_fingerprint(self.conn(), fingerprint)? else {
+            return Ok(None);
+        };
+        if batch.kind == BatchKind::Bonus {
+            return Ok(Some(batch));
+        }
+        let open: bool = self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM items INDEXED BY items_open WHERE batch_id = ?1
+               AND state IN ('pending', 'in_flight', 'unknown'))",
+            [batch.id],
+            |r| r.get(0),
+        )?;
+        Ok(open.then_some(batch))
+    }
+
     pub fn batch_by_name(&self, name: &str) -> Result<Option<BatchInfo>, JournalError> {
         query_batch(self.conn(), "WHERE b.name = ?1", [name])
     }

@@ -15,4 +15,5 @@ mod production;
 mod qualifications;
 mod run;
 mod safety;
+mod states;
 mod support;

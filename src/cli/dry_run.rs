@@ -24,7 +24,7 @@ use crate::target::Target;
 const LISTED_FINDINGS: usize = 30;
 
 /// Operations checked at most by one dry run: at MTurk's pace, checking more would take hours.
-const CHECKED_AT_MOST: usize = 20_000;
+pub const CHECKED_AT_MOST: usize = 20_000;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn dry_run(
@@ -37,6 +37,7 @@ pub async fn dry_run(
     place: &Place,
     name: &str,
     signals: &mut Option<Signals>,
+    checked_at_most: usize,
 ) -> Outcome {
     let path = journal_args.path();
     let journal = if path.exists() {
@@ -48,7 +49,7 @@ pub async fn dry_run(
     let mut todo: Vec<(Origin, Operation)> = Vec::new();
     let mut more = 0u64;
     let mut keep = |origin: Origin, op: Operation| {
-        if todo.len() < CHECKED_AT_MOST {
+        if todo.len() < checked_at_most {
             todo.push((origin, op));
         } else {
             more += 1;
@@ -165,7 +166,7 @@ pub async fn dry_run(
     ));
     if more > 0 {
         ctx.printer.say(format!(
-            "Only the first {CHECKED_AT_MOST} operations are checked; {more} more are not (at the platform's pace that would take hours)."
+            "Only the first {checked_at_most} operations are checked; {more} more are not (at the platform's pace that would take hours)."
         ));
     }
     let bar = ctx.printer.bar.then(|| {
@@ -217,7 +218,13 @@ pub async fn dry_run(
         ));
     }
     let short = totals.bonuses > 0 && balance.available < totals.grand_total();
-    let passed = failing == 0 && !short;
+    // A check that could not be made proves nothing: the row it was for may be the double
+    // payment preflight exists to find. Such a dry run is not a rehearsal.
+    let unchecked = found
+        .iter()
+        .filter(|f| matches!(f, Finding::Unchecked { .. }))
+        .count();
+    let passed = failing == 0 && !short && unchecked == 0;
     if findings.is_empty() {
         ctx.printer.say("Checks: all passed.");
     } else {
@@ -239,15 +246,28 @@ pub async fn dry_run(
     );
     if place.target == Target::Production && passed {
         drop(journal);
+        let checked = (more > 0).then(|| (todo.len() as u64, todo.len() as u64 + more));
         let mut j = Journal::open(&path)?;
         j.write(&Write::Rehearsal {
             content_digest: probe.content_digest.clone(),
             ledger: place.ledger(),
             source: name.to_owned(),
+            checked,
         })?;
-        ctx.printer.say(
-            "Dry run: nothing was sent. The rehearsal is recorded: the same file may now run in production (which still asks for confirmation).",
-        );
+        match checked {
+            None => ctx.printer.say(
+                "Dry run: nothing was sent. The rehearsal is recorded: the same file may now run in production (which still asks for confirmation).",
+            ),
+            Some((c, of)) => ctx.printer.say(format!(
+                "Dry run: nothing was sent. The rehearsal is recorded for the first {c} of {of} operations only: production will say so and run the other {} only with --skip-rehearsal.",
+                of - c
+            )),
+        }
+    } else if place.target == Target::Production && unchecked > 0 {
+        ctx.printer.warn(format!(
+            "Dry run: nothing was sent and nothing was journaled. {} could not be made, so this is not a rehearsal: run it again when the platform answers.",
+            plural(unchecked as u64, "check")
+        ));
     } else {
         ctx.printer
             .say("Dry run: nothing was sent and nothing was journaled.");

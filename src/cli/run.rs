@@ -84,6 +84,9 @@ pub struct RunArgs {
     /// sent. A production dry run whose checks pass is the rehearsal production needs.
     #[arg(long)]
     dry_run: bool,
+    /// Operations a dry run checks at most (tests make it small).
+    #[arg(long, default_value_t = dry_run::CHECKED_AT_MOST, hide = true)]
+    checked_at_most: usize,
 }
 
 /// The input file, read again by each pass that needs it: never held whole in memory.
@@ -160,6 +163,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
             &place,
             &name,
             &mut signals,
+            args.checked_at_most,
         )
         .await;
     }
@@ -168,9 +172,9 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
         ctx.printer.warn(format!("warning: {w}"));
     }
     let existing = journal.batch_to_continue(&first.probe.fingerprint)?;
-    let rehearsal = match (&existing, production) {
+    let (rehearsal, unrehearsed) = match (&existing, production) {
         (None, true) => rehearsal_gate(ctx, &journal, &first.probe, &name, args.skip_rehearsal)?,
-        _ => None,
+        _ => (None, false),
     };
     let startup = async {
         let session = Session::connect(&place, &args.target, &args.pace).await?;
@@ -188,7 +192,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
         allow_overlap: args.allow_overlap,
         supersede: args.supersede,
         create_missing: args.create_missing,
-        skip_rehearsal: args.skip_rehearsal && rehearsal.is_none(),
+        skip_rehearsal: unrehearsed,
         pace: &args.pace,
     };
     let batch = match existing {

@@ -277,6 +277,7 @@ fn decide(
     let faults = match st.config.fault_scope {
         FaultScope::All => true,
         FaultScope::Mutating => op.is_some_and(Op::is_mutating),
+        FaultScope::Checks => op.is_some_and(Op::is_check),
     };
     if faults && st.roll(st.config.drop_before_rate) {
         st.stats.dropped_before_apply += 1;

@@ -608,38 +608,93 @@ impl Journal {
         Ok(rows)
     }
 
-    /// How the content with this digest was rehearsed, if it was: a finished sandbox batch,
-    /// or a production dry run whose preflight passed.
+    /// How the content with this digest was rehearsed, if it was (see
+    /// [`Journal::rehearsal_record`]), in words.
     pub fn rehearsal(&self, content_digest: &str) -> Result<Option<String>, JournalError> {
-        let sandbox: Option<String> = self
+        Ok(self.rehearsal_record(content_digest)?.map(|r| r.how))
+    }
+
+    /// How the content with this digest was rehearsed, if it was: a sandbox batch that ran to
+    /// the end — every operation answered for good (done, failed or skipped), the batch neither
+    /// cancelled nor superseded — or a production dry run whose preflight passed (perhaps
+    /// over only the first operations of a large file).
+    pub fn rehearsal_record(
+        &self,
+        content_digest: &str,
+    ) -> Result<Option<Rehearsal>, JournalError> {
+        let sandbox: Option<(String, i64, i64, i64)> = self
             .conn()
             .query_row(
-                "SELECT name FROM batches b WHERE b.content_digest = ?1 AND b.target = 'sandbox'
+                "SELECT b.name,
+                        (SELECT COUNT(*) FROM items i WHERE i.batch_id = b.id AND i.state = 'done'),
+                        (SELECT COUNT(*) FROM items i WHERE i.batch_id = b.id AND i.state = 'failed'),
+                        (SELECT COUNT(*) FROM items i WHERE i.batch_id = b.id AND i.state = 'skipped')
+                 FROM batches b WHERE b.content_digest = ?1 AND b.target = 'sandbox'
+                 AND b.closed IS NULL AND b.imported = 1
                  AND NOT EXISTS (SELECT 1 FROM items i WHERE i.batch_id = b.id
-                                 AND i.state IN ('pending', 'in_flight', 'unknown'))
+                                 AND i.state NOT IN ('done', 'failed', 'skipped'))
                  ORDER BY b.id DESC LIMIT 1",
                 [content_digest],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        if let Some(name) = sandbox {
-            return Ok(Some(format!("sandbox batch {name} ran to the end")));
+        if let Some((name, done, failed, skipped)) = sandbox {
+            return Ok(Some(Rehearsal {
+                how: format!(
+                    "sandbox batch {name} ran to the end ({done} done, {failed} failed, {skipped} skipped)"
+                ),
+                checked: None,
+            }));
         }
-        let preflight: Option<i64> = self
+        let preflight: Option<(i64, String)> = self
             .conn()
             .query_row(
-                "SELECT recorded_ms FROM rehearsals WHERE content_digest = ?1
+                "SELECT recorded_ms, how FROM rehearsals WHERE content_digest = ?1
                  ORDER BY id DESC LIMIT 1",
                 [content_digest],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        Ok(preflight.map(|ms| {
-            format!(
-                "a production dry run passed its preflight ({})",
-                crate::output::rfc3339(Some(ms))
-            )
+        Ok(preflight.map(|(ms, how)| {
+            let when = crate::output::rfc3339(Some(ms));
+            match Rehearsal::parse_checked(&how) {
+                Some((checked, of)) => Rehearsal {
+                    how: format!(
+                        "a production dry run passed its preflight for the first {checked} of {of} operations ({when})"
+                    ),
+                    checked: Some((checked, of)),
+                },
+                None => Rehearsal {
+                    how: format!("a production dry run passed its preflight ({when})"),
+                    checked: None,
+                },
+            }
         }))
+    }
+}
+
+/// How a batch's content was rehearsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rehearsal {
+    /// In words, for the banner.
+    pub how: String,
+    /// For a dry run that checked only the first operations: (checked, of how many).
+    pub checked: Option<(u64, u64)>,
+}
+
+impl Rehearsal {
+    /// The `how` recorded for a preflight that checked `checked` of `of` operations. A whole
+    /// preflight is recorded as `preflight`, as payout always did.
+    pub fn preflight_how(checked: Option<(u64, u64)>) -> String {
+        match checked {
+            Some((c, of)) => format!("preflight:{c}/{of}"),
+            None => "preflight".into(),
+        }
+    }
+
+    fn parse_checked(how: &str) -> Option<(u64, u64)> {
+        let (c, of) = how.strip_prefix("preflight:")?.split_once('/')?;
+        Some((c.parse().ok()?, of.parse().ok()?))
     }
 }
 

@@ -13,6 +13,7 @@ mod input;
 mod journal;
 mod production;
 mod qualifications;
+mod rehearsals;
 mod run;
 mod safety;
 mod states;

@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
+use crate::ids::QualificationTypeId;
 use crate::input::Row;
 use crate::journal::{BatchKind, ItemState, JournalError, PriorItem};
 use crate::money::Cents;
-use crate::op::{Group, Kind, Operation, Origin};
+use crate::op::{Group, Kind, Operation, Origin, QualRef};
 use crate::platform::fee_for;
 use crate::target::{Endpoint, Target};
 
@@ -154,6 +155,10 @@ pub struct PlanSummary {
     pub overlap_count: u64,
     /// Batches the overlaps are with, by name.
     pub overlapping_batches: Vec<String>,
+    /// Two changes of one qualification group in the file, named once by name and once by
+    /// ID (found only once names are resolved): the first few, and how many.
+    pub conflicts: Vec<String>,
+    pub conflict_count: u64,
 }
 
 /// Plans rows one at a time.
@@ -167,6 +172,18 @@ pub struct Planner<'p> {
     content: Sha256,
     summary: PlanSummary,
     overlapping: HashSet<String>,
+    /// Qualification names resolved to type IDs (before planning: everything is keyed on the
+    /// ID), and the names each ID goes by in the journal.
+    quals: Option<Resolver>,
+}
+
+/// Names the planner resolves, and what it saw of state groups in the file (to find two
+/// changes of one group spelled by name and by ID).
+struct Resolver {
+    ids: HashMap<String, QualificationTypeId>,
+    names: HashMap<QualificationTypeId, Vec<String>>,
+    /// Qualification groups of the file (their hash), where first seen and whether by name.
+    seen: HashMap<i64, (Origin, bool)>,
 }
 
 impl<'p> Planner<'p> {
@@ -183,6 +200,104 @@ impl<'p> Planner<'p> {
             content: Sha256::new(),
             summary: PlanSummary::default(),
             overlapping: HashSet::new(),
+            quals: None,
+        }
+    }
+
+    /// Plans with these qualification names resolved to type IDs: each row naming one is
+    /// planned — grouped, compared, skipped, recorded — as the ID, and the journal's items of
+    /// other batches that name it count as the ID's. The fingerprint and the content digest
+    /// stay those of the file as written (a name means other IDs on other targets).
+    pub fn resolving(
+        mut self,
+        names: impl IntoIterator<Item = (String, QualificationTypeId)>,
+    ) -> Self {
+        let ids: HashMap<String, QualificationTypeId> = names.into_iter().collect();
+        if ids.is_empty() {
+            return self;
+        }
+        let mut by_id: HashMap<QualificationTypeId, Vec<String>> = HashMap::new();
+        for (name, id) in &ids {
+            by_id.entry(id.clone()).or_default().push(name.clone());
+        }
+        self.quals = Some(Resolver {
+            ids,
+            names: by_id,
+            seen: HashMap::new(),
+        });
+        self
+    }
+
+    /// `op` with its qualification named by ID when the name is resolved.
+    fn resolve(&self, op: Operation) -> Operation {
+        match &self.quals {
+            Some(r) => resolve_with(&r.ids, op),
+            None => op,
+        }
+    }
+
+    /// Items of other batches in `group`, and — for a group keyed on a type ID — in the groups
+    /// that name that type, named by ID like the rest, oldest first.
+    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, JournalError> {
+        let mut items = self.prior.group_elsewhere(group)?;
+        if let (
+            Some(r),
+            Group::Qualification {
+                worker,
+                qualification: QualRef::Id(id),
+            },
+        ) = (&self.quals, group)
+            && let Some(names) = r.names.get(id)
+        {
+            for name in names.clone() {
+                let named = Group::Qualification {
+                    worker: worker.clone(),
+                    qualification: QualRef::Name(name),
+                };
+                items.extend(self.prior.group_elsewhere(&named)?);
+            }
+            let ids = &self.quals.as_ref().expect("checked above").ids;
+            for p in &mut items {
+                p.item.op = resolve_with(ids, p.item.op.clone());
+            }
+            items.sort_by_key(|p| (p.item.batch, p.item.seq));
+        }
+        Ok(items)
+    }
+
+    /// Items of other batches that are the same operation as `op`, whichever way they name
+    /// its qualification type.
+    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, JournalError> {
+        if self.quals.is_none() || op.kind() == Kind::Bonus {
+            return self.prior.same_ops(op);
+        }
+        let mut items = self.group_elsewhere(&op.group())?;
+        items.retain(|p| p.item.op.same_as(op));
+        Ok(items)
+    }
+
+    /// Notes a qualification group of the file; two changes of one group, one naming the type
+    /// and one giving its ID, are a conflict (the input's own check sees two spellings).
+    fn note_group(&mut self, origin: &Origin, spelled: &Operation, op: &Operation) {
+        let Some(r) = &mut self.quals else { return };
+        if op.kind() == Kind::Bonus || op.qualification().is_none() {
+            return;
+        }
+        let by_name = spelled.qualification().and_then(QualRef::name).is_some();
+        let group = op.group();
+        match r.seen.get(&group.hash64()) {
+            Some((first, first_by_name)) if *first_by_name != by_name => {
+                self.summary.conflict_count += 1;
+                if self.summary.conflicts.len() < MAX_LISTED_OVERLAPS {
+                    self.summary.conflicts.push(format!(
+                        "{origin} and {first} both change {group} (one names the type, the other gives its ID); keep one"
+                    ));
+                }
+            }
+            Some(_) => {}
+            None => {
+                r.seen.insert(group.hash64(), (origin.clone(), by_name));
+            }
         }
     }
 
@@ -221,13 +336,20 @@ impl<'p> Planner<'p> {
             h.update(b"\x1e");
             op.hash_content(h, in_file);
         }
-        let same = self.prior.same_ops(&op)?;
+        let op = if self.quals.is_some() {
+            let resolved = self.resolve(op.clone());
+            self.note_group(&origin, &op, &resolved);
+            resolved
+        } else {
+            op
+        };
+        let same = self.same_ops(&op)?;
         // A state (score, revoke, block) is asked for *now*: what matters is the group's
         // latest decision, not whether the same operation was ever done.
         let group = if op.kind() == Kind::Bonus {
             None
         } else {
-            Some(self.prior.group_elsewhere(&op.group())?)
+            Some(self.group_elsewhere(&op.group())?)
         };
         let (occurrence, state, note) = if self.config.allow_repeat {
             // A deliberate repeat needs an occurrence (and so a token) not used before.
@@ -252,7 +374,7 @@ impl<'p> Planner<'p> {
         if state == ItemState::Pending {
             let group = match group {
                 Some(g) => g,
-                None => self.prior.group_elsewhere(&op.group())?,
+                None => self.group_elsewhere(&op.group())?,
             };
             self.check_overlaps(&origin, &op, group);
             let fee = fee_for(&op).unwrap_or(Cents::ZERO);
@@ -318,6 +440,37 @@ impl<'p> Planner<'p> {
         self.summary.fingerprint = hex::encode(self.fingerprint.finalize());
         self.summary.content_digest = hex::encode(self.content.finalize());
         self.summary
+    }
+}
+
+/// `op` with a qualification name found in `ids` replaced by its type ID.
+fn resolve_with(ids: &HashMap<String, QualificationTypeId>, op: Operation) -> Operation {
+    let id = |q: &QualRef| match q {
+        QualRef::Name(n) => ids.get(n).cloned().map(QualRef::Id),
+        QualRef::Id(_) => None,
+    };
+    match op {
+        Operation::Score {
+            worker,
+            qualification,
+            value,
+            notify,
+        } => Operation::Score {
+            worker,
+            qualification: id(&qualification).unwrap_or(qualification),
+            value,
+            notify,
+        },
+        Operation::Revoke {
+            worker,
+            qualification,
+            reason,
+        } => Operation::Revoke {
+            worker,
+            qualification: id(&qualification).unwrap_or(qualification),
+            reason,
+        },
+        other => other,
     }
 }
 

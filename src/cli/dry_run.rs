@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::execute::{Signals, first_signal, interrupted, open_totals};
-use super::new_batch::{plan_failure, show_overlaps};
+use super::new_batch::{self, plan_failure, show_overlaps};
 use super::run::{FirstPass, Source};
 use super::session::{Place, Session};
 use super::{Ctx, Outcome};
-use crate::engine::{Finding, QualMap, StopSignal, look_up_qualifications, preflight};
+use crate::engine::{Finding, StopSignal, look_up_qualifications, preflight};
 use crate::error::{Exit, Failure};
 use crate::journal::{ItemFilter, ItemState, Journal, Write};
-use crate::op::{Operation, Origin};
+use crate::op::{Operation, Origin, QualRef};
 use crate::output::{Summary, plan_text, plural};
 use crate::pace::Pacer;
-use crate::plan::{Planner, Totals, plan_source};
+use crate::plan::{NoPrior, Totals, plan_source};
 use crate::target::Target;
 
 /// Findings listed at most; the rest are counted.
@@ -55,6 +55,25 @@ pub async fn dry_run(
             more += 1;
         }
     };
+    let startup = async {
+        let session = Session::connect(place, target, pace).await?;
+        let balance = session.check_account(place, pace, &ctx.printer).await?;
+        Ok::<_, Failure>((session, balance))
+    };
+    let (session, balance) = tokio::select! {
+        r = startup => r?,
+        _ = first_signal(signals) => return Err(interrupted()),
+    };
+    // The file's qualification names, resolved before planning (as a run resolves them).
+    let cfg = pace.engine();
+    let (mut quals, mut missing) = new_batch::resolve_names(
+        session.platform.as_ref(),
+        journal.as_ref(),
+        &place.ledger(),
+        &first.names,
+        &cfg,
+    )
+    .await?;
     // What is left to do: the journal's open operations of this batch, or the whole plan.
     let existing = match &journal {
         Some(j) => j.batch_to_continue(&probe.fingerprint)?,
@@ -83,7 +102,7 @@ pub async fn dry_run(
         }
         (Some(j), None) => {
             let mut prior = j.prior(&place.ledger())?;
-            let mut planner = Planner::new(first.config.clone(), &mut prior);
+            let mut planner = new_batch::planner(&first.config, &mut prior, &quals);
             plan_source(&|sink| source.scan(sink), &mut planner, &mut |item| {
                 if item.state == ItemState::Pending {
                     keep(item.origin, item.op);
@@ -92,6 +111,7 @@ pub async fn dry_run(
             })
             .map_err(plan_failure)?;
             let s = planner.finish();
+            new_batch::refuse_conflicts(ctx, &s, name)?;
             if s.skipped > 0 {
                 ctx.printer.say(format!(
                     "{} already done by earlier batches would be skipped.",
@@ -105,20 +125,16 @@ pub async fn dry_run(
             s.totals
         }
         (None, _) => {
-            source
-                .scan(&mut |row| keep(row.origin, row.op))
-                .map_err(|e| plan_failure(crate::plan::PlanError::Input(e)))?;
+            let mut none = NoPrior;
+            let mut planner = new_batch::planner(&first.config, &mut none, &quals);
+            plan_source(&|sink| source.scan(sink), &mut planner, &mut |item| {
+                keep(item.origin, item.op);
+                Ok(())
+            })
+            .map_err(plan_failure)?;
+            new_batch::refuse_conflicts(ctx, &planner.finish(), name)?;
             probe.totals.clone()
         }
-    };
-    let startup = async {
-        let session = Session::connect(place, target, pace).await?;
-        let balance = session.check_account(place, pace, &ctx.printer).await?;
-        Ok::<_, Failure>((session, balance))
-    };
-    let (session, balance) = tokio::select! {
-        r = startup => r?,
-        _ = first_signal(signals) => return Err(interrupted()),
     };
     ctx.printer.say(format!(
         "Plan (dry run):\n{}",
@@ -126,27 +142,30 @@ pub async fn dry_run(
     ));
     ctx.put("plan", plan_json(&totals, &balance));
 
-    // Read-only checks.
-    let cfg = pace.engine();
+    // Read-only checks. A batch in the journal may name types the file's names did not
+    // resolve (recorded by name): those are looked up too.
     let mut findings = Vec::new();
     let mut names: Vec<String> = todo
         .iter()
         .filter_map(|(_, op)| op.qualification()?.name().map(str::to_owned))
+        .filter(|n| quals.id(&QualRef::Name(n.clone())).is_none() && !missing.contains(n))
         .collect();
     names.sort();
     names.dedup();
-    let (quals, missing) = if names.is_empty() {
-        (QualMap::default(), Vec::new())
-    } else {
-        look_up_qualifications(
+    if !names.is_empty() {
+        let (more_quals, more_missing) = look_up_qualifications(
             session.platform.as_ref(),
             journal.as_ref(),
             &place.ledger(),
             &names,
             &cfg,
         )
-        .await?
-    };
+        .await?;
+        for (n, id) in more_quals.iter() {
+            quals.insert(n.clone(), id.clone());
+        }
+        missing.extend(more_missing);
+    }
     let checks = todo
         .iter()
         .filter(|(_, op)| matches!(op, Operation::Bonus { .. }))

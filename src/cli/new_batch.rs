@@ -32,6 +32,70 @@ pub struct NewPlan {
     pub config: PlanConfig,
     /// Qualification names no type of the requester has (created when recorded).
     pub missing: Vec<String>,
+    /// The names the file uses that have a type, resolved before planning.
+    pub quals: QualMap,
+}
+
+/// A planner of `config` against `prior`, with `quals`' names planned as their type IDs.
+pub fn planner<'p>(
+    config: &PlanConfig,
+    prior: &'p mut dyn crate::plan::Prior,
+    quals: &QualMap,
+) -> Planner<'p> {
+    Planner::new(config.clone(), prior)
+        .resolving(quals.iter().map(|(n, id)| (n.clone(), id.clone())))
+}
+
+/// The file's qualification names (`names`) resolved to type IDs, and those missing — and,
+/// so that the items other batches recorded by name are found under the ID too, the names
+/// the journal's items on this ledger use (read-only; one not found is no one's business here).
+pub async fn resolve_names<P: crate::platform::Platform>(
+    platform: &P,
+    journal: Option<&Journal>,
+    ledger: &str,
+    names: &[String],
+    cfg: &crate::engine::EngineConfig,
+) -> Result<(QualMap, Vec<String>), Failure> {
+    let (mut quals, missing) = if names.is_empty() {
+        (QualMap::default(), Vec::new())
+    } else {
+        look_up_qualifications(platform, journal, ledger, names, cfg).await?
+    };
+    if let Some(j) = journal {
+        let recorded: Vec<String> = j
+            .ledger_qualification_names(ledger)?
+            .into_iter()
+            .filter(|n| !names.contains(n))
+            .collect();
+        if !recorded.is_empty() {
+            let (found, _) =
+                look_up_qualifications(platform, journal, ledger, &recorded, cfg).await?;
+            for (n, id) in found.iter() {
+                quals.insert(n.clone(), id.clone());
+            }
+        }
+    }
+    Ok((quals, missing))
+}
+
+/// Refuses a file that changes one qualification group twice, once naming the type and once
+/// giving its ID (found once the names are resolved).
+pub fn refuse_conflicts(ctx: &Ctx, plan: &PlanSummary, file: &str) -> Result<(), Failure> {
+    if plan.conflict_count == 0 {
+        return Ok(());
+    }
+    ctx.put("conflicts", &plan.conflicts);
+    let mut text = format!(
+        "{}: {} of one worker's qualification, named once by name and once by ID; nothing was sent",
+        file,
+        plural(plan.conflict_count, "second change")
+    );
+    for c in &plan.conflicts {
+        text.push_str("\n  ");
+        text.push_str(c);
+    }
+    Err(Failure::new(FailureKind::InvalidInput, text)
+        .with_fix("A worker gets one change per qualification in a file: keep one of each pair, then run the same command again."))
 }
 
 /// Plans `source` against the ledger's history without keeping its items: what a new batch
@@ -43,12 +107,13 @@ fn plan_pass(
     config: &PlanConfig,
     probe: &PlanSummary,
     ledger: &str,
+    quals: &QualMap,
 ) -> Result<PlanSummary, Failure> {
     let mut prior = journal.prior(ledger)?;
-    if !prior.has_history() {
+    if !prior.has_history() && quals.is_empty() {
         return Ok(probe.clone());
     }
-    let mut planner = Planner::new(config.clone(), &mut prior);
+    let mut planner = planner(config, &mut prior, quals);
     plan_source(&|sink| source.rescan(sink), &mut planner, &mut |_| Ok(()))
         .map_err(plan_failure)?;
     let plan = planner.finish();
@@ -98,7 +163,18 @@ pub async fn plan_new(
 ) -> Result<NewPlan, Failure> {
     refuse_other_endpoint(journal, probe, place)?;
     let ledger = place.ledger();
-    let mut summary = plan_pass(journal, source, &config, probe, &ledger)?;
+    // Names are resolved before planning: a type named by name and the same type by ID are
+    // one thing to every check below.
+    let (quals, missing) = resolve_names(
+        session.platform.as_ref(),
+        Some(journal),
+        &ledger,
+        names,
+        &opts.pace.engine(),
+    )
+    .await?;
+    let mut summary = plan_pass(journal, source, &config, probe, &ledger, &quals)?;
+    refuse_conflicts(ctx, &summary, &source.name())?;
     if summary.overlap_count > 0 {
         show_overlaps(ctx, &summary);
         let unfinished = summary
@@ -111,7 +187,7 @@ pub async fn plan_new(
             .any(|o| o.reason == OverlapReason::AlreadyPaid);
         if unfinished && opts.supersede && !paid {
             supersede(ctx, journal, &summary, place, session, opts.pace).await?;
-            summary = plan_pass(journal, source, &config, probe, &ledger)?;
+            summary = plan_pass(journal, source, &config, probe, &ledger, &quals)?;
         }
         if summary.overlap_count > 0 {
             ctx.put("overlaps", &summary.overlaps);
@@ -137,14 +213,6 @@ pub async fn plan_new(
             .with_fix(fix.join("\n")));
         }
     }
-    let (_, missing) = look_up_qualifications(
-        session.platform.as_ref(),
-        Some(journal),
-        &ledger,
-        names,
-        &opts.pace.engine(),
-    )
-    .await?;
     if !missing.is_empty() && !opts.create_missing {
         return Err(missing_qualifications(&missing));
     }
@@ -152,6 +220,7 @@ pub async fn plan_new(
         summary,
         config,
         missing,
+        quals,
     })
 }
 
@@ -187,7 +256,7 @@ pub async fn record_new(
     // written a chunk at a time, are not history.
     let reader = Journal::open_read_only(journal.path())?;
     let mut prior = reader.prior_excluding(&place.ledger(), batch.id)?;
-    let mut planner = Planner::new(plan.config.clone(), &mut prior);
+    let mut planner = planner(&plan.config, &mut prior, &plan.quals);
     let rows = plan.summary.totals.operations + plan.summary.skipped;
     let bulk = journal.bulk_import_pays(rows)?;
     let mut import = journal.import(batch.id, bulk)?;

@@ -38,6 +38,11 @@ impl QualMap {
         self.by_name.insert(name, id);
     }
 
+    /// Every name resolved, with its type ID.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &QualificationTypeId)> {
+        self.by_name.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.by_name.len()
     }

@@ -554,6 +554,19 @@ impl Journal {
             .optional()?)
     }
 
+    /// Distinct qualification names the items of every batch on `ledger` name their type by
+    /// (recorded before the type existed, or by a payout that recorded names).
+    pub fn ledger_qualification_names(&self, ledger: &str) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT DISTINCT i.qual_name FROM items i JOIN batches b ON b.id = i.batch_id
+             WHERE b.ledger = ?1 AND i.qual_name IS NOT NULL ORDER BY i.qual_name",
+        )?;
+        let names = stmt
+            .query_map([ledger], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names)
+    }
+
     /// Distinct qualification names used by a batch's items.
     pub fn qualification_names(&self, batch: i64) -> Result<Vec<String>, JournalError> {
         let mut stmt = self.conn().prepare(

@@ -11,6 +11,7 @@ mod exactly_once;
 mod failures;
 mod input;
 mod journal;
+mod names;
 mod production;
 mod qualifications;
 mod rehearsals;

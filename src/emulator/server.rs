@@ -686,6 +686,20 @@ impl EmulatorHandle {
             .map(|t| t.id.clone())
     }
 
+    /// Deletes the caller's qualification type named `name` with its grants, as a requester
+    /// does on the website (`DeleteQualificationType`): afterwards no call knows it.
+    pub fn delete_qualification_type(&self, name: &str) {
+        let mut st = self.shared.lock();
+        let ids: Vec<String> = st
+            .qual_types
+            .iter()
+            .filter(|t| t.owned && t.name == name)
+            .map(|t| t.id.clone())
+            .collect();
+        st.qual_types.retain(|t| !ids.contains(&t.id));
+        st.quals.retain(|(type_id, _), _| !ids.contains(type_id));
+    }
+
     /// How many notification e-mails MTurk would have sent `worker_id` about
     /// `qualification_type_id`: one per applied AssociateQualificationWithWorker with
     /// SendNotification true (MTurk's default when it is omitted).

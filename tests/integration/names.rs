@@ -2,7 +2,7 @@
 //! resolved to type IDs before planning, and every check is keyed on the ID. By the real
 //! binary, into the emulator.
 
-use payout::emulator::{EmulatorHandle, FaultScope};
+use payout::emulator::{EmulatorConfig, EmulatorHandle, FaultScope};
 
 use crate::support::*;
 
@@ -154,4 +154,55 @@ fn a_batch_by_id_overlapping_an_unfinished_batch_recorded_by_name_is_refused() {
         "{out:?}"
     );
     assert_eq!(h.qualification_score(&id, W1), None);
+}
+
+#[test]
+fn a_type_payout_created_and_that_was_deleted_since_is_created_again() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let t = target_args(&emu);
+    let h = emu.handle();
+    panel(&s, &t, &h);
+    h.delete_qualification_type("Panel");
+    let file = s.write("again.csv", &format!("Worker ID,UPDATE-Panel\n{W1},6\n"));
+    let out = s.run(&args(
+        &["run", file.to_str().unwrap(), "--create-missing", "--json"],
+        &t,
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(json_output(&out)["summary"]["failed"], 0, "{out:?}");
+    let new = h.qualification_type_id("Panel").expect("created again");
+    assert_eq!(h.qualification_score(&new, W1), Some(6));
+}
+
+#[test]
+fn a_fault_on_creating_a_type_is_retried_and_makes_one_type() {
+    let s = Scratch::new();
+    // Half the changes (the creation among them) answer 500 unapplied; seed 2 faults the
+    // first creation.
+    let emu = emulator(EmulatorConfig {
+        fault_rate: 0.5,
+        fault_scope: FaultScope::Mutating,
+        seed: 2,
+        ..signed_config()
+    });
+    let t = target_args(&emu);
+    let h = emu.handle();
+    let file = s.write(
+        "new.csv",
+        &format!("Worker ID,UPDATE-Brand new\n{W1},3\n{W2},4\n"),
+    );
+    let out = s.run(&args(
+        &["run", file.to_str().unwrap(), "--create-missing"],
+        &t,
+    ));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        calls(&h, "CreateQualificationType") >= 2,
+        "the fault was not hit"
+    );
+    assert!(h.stats().faulted > 0);
+    let id = h.qualification_type_id("Brand new").unwrap();
+    assert_eq!(h.qualification_score(&id, W1), Some(3));
+    assert_eq!(h.qualification_score(&id, W2), Some(4));
 }

@@ -159,6 +159,8 @@ pub struct PlanSummary {
     /// ID (found only once names are resolved): the first few, and how many.
     pub conflicts: Vec<String>,
     pub conflict_count: u64,
+    /// Grants the workers already hold, made quietly, sent again for the e-mail asked now.
+    pub renotified: u64,
 }
 
 /// Plans rows one at a time.
@@ -368,6 +370,18 @@ impl<'p> Planner<'p> {
                 p.item.origin
             );
             (in_file, ItemState::Skipped, Some(note))
+        } else if let Some(p) = group
+            .as_deref()
+            .and_then(latest_decision)
+            .filter(|p| told_quietly(&p.item.op, &op))
+        {
+            // The worker holds this score, granted without an e-mail; the user asks for one.
+            self.summary.renotified += 1;
+            let note = format!(
+                "granted quietly in batch {} ({}); sent again so that MTurk e-mails the worker",
+                p.batch_name, p.item.origin
+            );
+            (in_file, ItemState::Pending, Some(note))
         } else {
             (in_file, ItemState::Pending, None)
         };
@@ -532,6 +546,17 @@ pub fn decides_same(earlier: &Operation, later: &Operation) -> bool {
         | (Operation::Unblock { .. }, Operation::Unblock { .. }) => true,
         _ => false,
     }
+}
+
+/// Whether `later` is `earlier`'s grant again, asked with an e-mail `earlier` did not send.
+fn told_quietly(earlier: &Operation, later: &Operation) -> bool {
+    matches!(
+        (earlier, later),
+        (
+            Operation::Score { value: a, notify: false, .. },
+            Operation::Score { value: b, notify: true, .. },
+        ) if a == b && earlier.group() == later.group()
+    )
 }
 
 /// The options that make the same rows another batch. Bonus batches keep payout 0.1's form so

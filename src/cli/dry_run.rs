@@ -112,6 +112,7 @@ pub async fn dry_run(
             .map_err(plan_failure)?;
             let s = planner.finish();
             new_batch::refuse_conflicts(ctx, &s, name)?;
+            new_batch::say_renotified(ctx, &s);
             if s.skipped > 0 {
                 ctx.printer.say(format!(
                     "{} already done by earlier batches would be skipped.",

@@ -293,6 +293,7 @@ pub async fn record_new(
         }
     }
     ctx.printer.say(format!("New batch {}.", batch.name));
+    say_renotified(ctx, &plan.summary);
     if plan.summary.skipped > 0 {
         ctx.printer.say(format!(
             "{} already done by earlier batches: skipped (--allow-repeat does them again).",
@@ -300,6 +301,17 @@ pub async fn record_new(
         ));
     }
     Ok(batch)
+}
+
+/// Says how many grants the workers hold already are sent again for the e-mail `--notify`
+/// asks (MTurk e-mails only with a grant).
+pub fn say_renotified(ctx: &Ctx, plan: &PlanSummary) {
+    if plan.renotified > 0 {
+        ctx.printer.say(format!(
+            "{} the workers already hold (granted quietly before) sent again so that MTurk e-mails them (--notify).",
+            plural(plan.renotified, "grant")
+        ));
+    }
 }
 
 /// A batch of the same content on the same target that pays through another endpoint, and is

@@ -129,6 +129,11 @@ fn a_grant_done_quietly_is_sent_again_with_notify_once() {
     assert_eq!(quiet.code, 0, "{quiet:?}");
     let panel = h.qualification_type_id("Panel").unwrap();
     assert_eq!(h.notifications(W1, &panel), 0);
+    let plan = s.run(&args(&["run", f, "--notify", "--dry-run"], &t));
+    assert!(
+        plan.stderr.contains("1 grant the workers already hold"),
+        "{plan:?}"
+    );
     for _ in 0..2 {
         let told = s.run(&args(&["run", f, "--notify"], &t));
         assert_eq!(told.code, 0, "{told:?}");

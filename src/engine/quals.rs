@@ -80,10 +80,33 @@ pub async fn look_up_qualifications<P: Platform>(
             || platform.find_qualification_type(name),
         )
         .await?;
-        match found {
-            Some(id) => map.insert(name.clone(), id),
-            None => missing.push(name.clone()),
+        if let Some(id) = found {
+            map.insert(name.clone(), id);
+            continue;
         }
+        // A type whose name differs only by spaces around it is what the file meant (the
+        // file's cells are read trimmed), or a different type: payout cannot tell, and
+        // creating the name would make a look-alike that gets the scores.
+        let like = read_with_retries(
+            cfg,
+            None,
+            None,
+            &mut rng,
+            |_, _| {},
+            || platform.qualification_type_names(name.trim()),
+        )
+        .await?;
+        let like: Vec<String> = like
+            .into_iter()
+            .filter(|n| n != name && n.trim() == name.trim())
+            .collect();
+        if !like.is_empty() {
+            return Err(LookupError::LookAlike {
+                name: name.clone(),
+                like,
+            });
+        }
+        missing.push(name.clone());
     }
     Ok((map, missing))
 }
@@ -94,6 +117,9 @@ pub enum LookupError {
     Journal(#[from] JournalError),
     #[error("failed to look up qualification types: {0}")]
     Platform(#[from] PlatformError),
+    /// No type has the name; one of the requester's differs from it only by spaces.
+    #[error("no qualification type of yours is named exactly {name:?}, but {} differs from it only by spaces around it", like.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", "))]
+    LookAlike { name: String, like: Vec<String> },
 }
 
 /// Creates each type that [`look_up_qualifications`] found missing, once: the intent is

@@ -170,6 +170,17 @@ pub trait Platform: Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<Option<QualificationTypeId>, PlatformError>> + Send;
 
+    /// Names of the requester's own types that the platform's search finds for `query`
+    /// (near misses included), exactly as the platform stores them. A platform that cannot
+    /// search answers none.
+    fn qualification_type_names(
+        &self,
+        query: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PlatformError>> + Send {
+        let _ = query;
+        std::future::ready(Ok(Vec::new()))
+    }
+
     /// Creates an active qualification type owned by the requester.
     fn create_qualification_type(
         &self,

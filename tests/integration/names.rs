@@ -206,3 +206,60 @@ fn a_fault_on_creating_a_type_is_retried_and_makes_one_type() {
     assert_eq!(h.qualification_score(&id, W1), Some(3));
     assert_eq!(h.qualification_score(&id, W2), Some(4));
 }
+
+/// Creates a qualification type in `emu` through the real SDK, as the requester website would.
+fn create_type(emu: &payout::emulator::BackgroundEmulator, name: &str) -> String {
+    let conf = aws_sdk_mturk::Config::builder()
+        .behavior_version(aws_sdk_mturk::config::BehaviorVersion::latest())
+        .region(aws_sdk_mturk::config::Region::new("us-east-1"))
+        .endpoint_url(emu.url())
+        .credentials_provider(aws_sdk_mturk::config::Credentials::new(
+            ACCESS_KEY, SECRET, None, None, "test",
+        ))
+        .build();
+    let client = aws_sdk_mturk::Client::from_conf(conf);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        client
+            .create_qualification_type()
+            .name(name)
+            .description("made on the website")
+            .qualification_type_status(aws_sdk_mturk::types::QualificationTypeStatus::Active)
+            .send()
+            .await
+            .unwrap()
+            .qualification_type()
+            .unwrap()
+            .qualification_type_id()
+            .unwrap()
+            .to_owned()
+    })
+}
+
+#[test]
+fn a_name_that_differs_from_a_type_only_by_spaces_is_refused_and_no_look_alike_is_created() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let t = target_args(&emu);
+    let h = emu.handle();
+    let spaced = create_type(&emu, "Panel ");
+    let file = s.write("w.csv", &format!("Worker ID,\"UPDATE-Panel \"\n{W1},5\n"));
+    let out = s.run(&args(
+        &["run", file.to_str().unwrap(), "--create-missing"],
+        &t,
+    ));
+    assert_eq!(out.code, 6, "{out:?}");
+    assert!(out.stderr.contains("\"Panel \""), "{out:?}");
+    assert!(out.stderr.contains("only by spaces"), "{out:?}");
+    assert_eq!(
+        calls(&h, "CreateQualificationType"),
+        1,
+        "only the test's own"
+    );
+    assert_eq!(h.qualification_type_id("Panel"), None);
+    assert_eq!(h.qualification_score(&spaced, W1), None);
+    assert_eq!(calls(&h, "AssociateQualificationWithWorker"), 0);
+}

@@ -70,6 +70,7 @@ pub async fn dry_run(
         session.platform.as_ref(),
         journal.as_ref(),
         &place.ledger(),
+        &first.config,
         &first.names,
         &cfg,
     )

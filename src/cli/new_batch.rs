@@ -53,9 +53,14 @@ pub async fn resolve_names<P: crate::platform::Platform>(
     platform: &P,
     journal: Option<&Journal>,
     ledger: &str,
+    config: &PlanConfig,
     names: &[String],
     cfg: &crate::engine::EngineConfig,
 ) -> Result<(QualMap, Vec<String>), Failure> {
+    // A bonus file names no qualification type, and no history of one concerns it.
+    if config.kind == crate::journal::BatchKind::Bonus {
+        return Ok((QualMap::default(), Vec::new()));
+    }
     let (mut quals, missing) = if names.is_empty() {
         (QualMap::default(), Vec::new())
     } else {
@@ -169,6 +174,7 @@ pub async fn plan_new(
         session.platform.as_ref(),
         Some(journal),
         &ledger,
+        &config,
         names,
         &opts.pace.engine(),
     )

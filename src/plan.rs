@@ -161,6 +161,11 @@ pub struct PlanSummary {
     pub conflict_count: u64,
     /// Grants the workers already hold, made quietly, sent again for the e-mail asked now.
     pub renotified: u64,
+    /// States skipped because the journal's latest decision on their group is the same (the
+    /// first [`MAX_HELD_CHECKED`]), for the platform to confirm.
+    pub held: Vec<Operation>,
+    /// States the journal says hold, planned again because the platform showed otherwise.
+    pub restored: u64,
 }
 
 /// Plans rows one at a time.
@@ -177,7 +182,12 @@ pub struct Planner<'p> {
     /// Qualification names resolved to type IDs (before planning: everything is keyed on the
     /// ID), and the names each ID goes by in the journal.
     quals: Option<Resolver>,
+    /// Groups whose state the journal says holds and the platform shows does not.
+    unheld: HashSet<i64>,
 }
+
+/// States skipped on the journal's word that a plan lists for the platform to confirm, at most.
+pub const MAX_HELD_CHECKED: usize = 20_000;
 
 /// Names the planner resolves, and what it saw of state groups in the file (to find two
 /// changes of one group spelled by name and by ID).
@@ -203,7 +213,15 @@ impl<'p> Planner<'p> {
             summary: PlanSummary::default(),
             overlapping: HashSet::new(),
             quals: None,
+            unheld: HashSet::new(),
         }
+    }
+
+    /// Plans the states of these groups as not holding, whatever the journal says: the
+    /// platform showed otherwise (see [`PlanSummary::held`]).
+    pub fn not_holding(mut self, groups: HashSet<i64>) -> Self {
+        self.unheld = groups;
+        self
     }
 
     /// Plans with these qualification names resolved to type IDs: each row naming one is
@@ -362,7 +380,12 @@ impl<'p> Planner<'p> {
                 .max()
                 .unwrap_or(0);
             (base + in_file, ItemState::Pending, None)
-        } else if let Some(p) = done_before(&op, in_file, &same, group.as_deref()) {
+        } else if let Some(p) = done_before(&op, in_file, &same, group.as_deref())
+            .filter(|_| op.kind() == Kind::Bonus || !self.unheld.contains(&op.group().hash64()))
+        {
+            if op.kind() != Kind::Bonus && self.summary.held.len() < MAX_HELD_CHECKED {
+                self.summary.held.push(op.clone());
+            }
             let note = format!(
                 "already {} in batch {} ({}); --allow-repeat does it again",
                 op.kind().done_word(),
@@ -370,6 +393,20 @@ impl<'p> Planner<'p> {
                 p.item.origin
             );
             (in_file, ItemState::Skipped, Some(note))
+        } else if let Some(p) = group
+            .as_deref()
+            .and_then(latest_decision)
+            .filter(|p| decides_same(&p.item.op, &op))
+        {
+            // The journal's latest decision is this one, but the platform shows otherwise.
+            self.summary.restored += 1;
+            let note = format!(
+                "already {} in batch {} ({}), but MTurk shows otherwise now: done again",
+                op.kind().done_word(),
+                p.batch_name,
+                p.item.origin
+            );
+            (in_file, ItemState::Pending, Some(note))
         } else if let Some(p) = group
             .as_deref()
             .and_then(latest_decision)

@@ -102,16 +102,32 @@ pub async fn dry_run(
             open_totals(j, &batch)?
         }
         (Some(j), None) => {
-            let mut prior = j.prior(&place.ledger())?;
-            let mut planner = new_batch::planner(&first.config, &mut prior, &quals);
-            plan_source(&|sink| source.scan(sink), &mut planner, &mut |item| {
-                if item.state == ItemState::Pending {
-                    keep(item.origin, item.op);
-                }
-                Ok(())
-            })
-            .map_err(plan_failure)?;
-            let s = planner.finish();
+            // Planned once on the journal's word, then again with what the platform shows
+            // of the states it says hold (as a run plans them).
+            let plan = |unheld: &std::collections::HashSet<i64>,
+                        keep: &mut dyn FnMut(Origin, Operation)| {
+                let mut prior = j.prior(&place.ledger())?;
+                let mut planner = new_batch::planner(&first.config, &mut prior, &quals, unheld);
+                plan_source(&|sink| source.scan(sink), &mut planner, &mut |item| {
+                    if item.state == ItemState::Pending {
+                        keep(item.origin, item.op);
+                    }
+                    Ok(())
+                })
+                .map_err(plan_failure)?;
+                Ok::<_, Failure>(planner.finish())
+            };
+            let mut s = plan(&Default::default(), &mut keep)?;
+            let unheld = new_batch::confirm_held(&session, &s, &quals, &cfg).await;
+            if !unheld.is_empty() {
+                // Only the rows of those groups change (from skipped to pending): a file
+                // changes a group once.
+                s = plan(&unheld, &mut |origin, op| {
+                    if unheld.contains(&op.group().hash64()) {
+                        keep(origin, op);
+                    }
+                })?;
+            }
             new_batch::refuse_conflicts(ctx, &s, name)?;
             new_batch::say_renotified(ctx, &s);
             if s.skipped > 0 {
@@ -128,7 +144,8 @@ pub async fn dry_run(
         }
         (None, _) => {
             let mut none = NoPrior;
-            let mut planner = new_batch::planner(&first.config, &mut none, &quals);
+            let mut planner =
+                new_batch::planner(&first.config, &mut none, &quals, &Default::default());
             plan_source(&|sink| source.scan(sink), &mut planner, &mut |item| {
                 keep(item.origin, item.op);
                 Ok(())

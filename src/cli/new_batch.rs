@@ -1,6 +1,8 @@
 //! A new batch: planned against the journal, its overlaps with other batches shown and refused
 //! (or superseded), its qualification types looked up — and only then recorded.
 
+use std::collections::HashSet;
+
 use super::Ctx;
 use super::args::PaceArgs;
 use super::execute::missing_qualifications;
@@ -34,6 +36,8 @@ pub struct NewPlan {
     pub missing: Vec<String>,
     /// The names the file uses that have a type, resolved before planning.
     pub quals: QualMap,
+    /// Groups whose state the journal says holds and the platform showed does not.
+    pub unheld: HashSet<i64>,
 }
 
 /// A planner of `config` against `prior`, with `quals`' names planned as their type IDs.
@@ -41,9 +45,25 @@ pub fn planner<'p>(
     config: &PlanConfig,
     prior: &'p mut dyn crate::plan::Prior,
     quals: &QualMap,
+    unheld: &HashSet<i64>,
 ) -> Planner<'p> {
     Planner::new(config.clone(), prior)
         .resolving(quals.iter().map(|(n, id)| (n.clone(), id.clone())))
+        .not_holding(unheld.clone())
+}
+
+/// What the journal says holds, confirmed with the platform (read-only): the groups whose
+/// standing shows otherwise now, to be planned again.
+pub async fn confirm_held(
+    session: &Session,
+    plan: &PlanSummary,
+    quals: &QualMap,
+    cfg: &crate::engine::EngineConfig,
+) -> HashSet<i64> {
+    if plan.held.is_empty() {
+        return HashSet::new();
+    }
+    crate::engine::not_holding(session.platform.as_ref(), &plan.held, quals, cfg).await
 }
 
 /// The file's qualification names (`names`) resolved to type IDs, and those missing — and,
@@ -113,12 +133,13 @@ fn plan_pass(
     probe: &PlanSummary,
     ledger: &str,
     quals: &QualMap,
+    unheld: &HashSet<i64>,
 ) -> Result<PlanSummary, Failure> {
     let mut prior = journal.prior(ledger)?;
     if !prior.has_history() && quals.is_empty() {
         return Ok(probe.clone());
     }
-    let mut planner = planner(config, &mut prior, quals);
+    let mut planner = planner(config, &mut prior, quals, unheld);
     plan_source(&|sink| source.rescan(sink), &mut planner, &mut |_| Ok(()))
         .map_err(plan_failure)?;
     let plan = planner.finish();
@@ -179,7 +200,8 @@ pub async fn plan_new(
         &opts.pace.engine(),
     )
     .await?;
-    let mut summary = plan_pass(journal, source, &config, probe, &ledger, &quals)?;
+    let mut unheld = HashSet::new();
+    let mut summary = plan_pass(journal, source, &config, probe, &ledger, &quals, &unheld)?;
     refuse_conflicts(ctx, &summary, &source.name())?;
     if summary.overlap_count > 0 {
         show_overlaps(ctx, &summary);
@@ -193,7 +215,7 @@ pub async fn plan_new(
             .any(|o| o.reason == OverlapReason::AlreadyPaid);
         if unfinished && opts.supersede && !paid {
             supersede(ctx, journal, &summary, place, session, opts.pace).await?;
-            summary = plan_pass(journal, source, &config, probe, &ledger, &quals)?;
+            summary = plan_pass(journal, source, &config, probe, &ledger, &quals, &unheld)?;
         }
         if summary.overlap_count > 0 {
             ctx.put("overlaps", &summary.overlaps);
@@ -222,11 +244,18 @@ pub async fn plan_new(
     if !missing.is_empty() && !opts.create_missing {
         return Err(missing_qualifications(&missing));
     }
+    // A state skipped on the journal's word may have been changed since on the platform: the
+    // file asks for it now, so what does not hold there is planned again.
+    unheld = confirm_held(session, &summary, &quals, &opts.pace.engine()).await;
+    if !unheld.is_empty() {
+        summary = plan_pass(journal, source, &config, probe, &ledger, &quals, &unheld)?;
+    }
     Ok(NewPlan {
         summary,
         config,
         missing,
         quals,
+        unheld,
     })
 }
 
@@ -262,7 +291,7 @@ pub async fn record_new(
     // written a chunk at a time, are not history.
     let reader = Journal::open_read_only(journal.path())?;
     let mut prior = reader.prior_excluding(&place.ledger(), batch.id)?;
-    let mut planner = planner(&plan.config, &mut prior, &plan.quals);
+    let mut planner = planner(&plan.config, &mut prior, &plan.quals, &plan.unheld);
     let rows = plan.summary.totals.operations + plan.summary.skipped;
     let bulk = journal.bulk_import_pays(rows)?;
     let mut import = journal.import(batch.id, bulk)?;
@@ -312,6 +341,12 @@ pub async fn record_new(
 /// Says how many grants the workers hold already are sent again for the e-mail `--notify`
 /// asks (MTurk e-mails only with a grant).
 pub fn say_renotified(ctx: &Ctx, plan: &PlanSummary) {
+    if plan.restored > 0 {
+        ctx.printer.say(format!(
+            "{} an earlier batch did but MTurk shows otherwise now: done again.",
+            plural(plan.restored, "state")
+        ));
+    }
     if plan.renotified > 0 {
         ctx.printer.say(format!(
             "{} the workers already hold (granted quietly before) sent again so that MTurk e-mails them (--notify).",

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub use locks::{GroupGuard, GroupLocks};
-pub use preflight::{Finding, preflight};
+pub use preflight::{Finding, not_holding, preflight};
 pub use quals::{LookupError, QualMap, create_missing, look_up_qualifications};
 pub use retry::{backoff, read_with_retries};
 pub use run::{Next, Run, after_answer, execute, verify_open};

@@ -330,3 +330,69 @@ fn unchecked(what: &dyn std::fmt::Display, e: PlatformError) -> Finding {
         message: e.to_string(),
     }
 }
+
+/// The groups of `ops` — states the journal says already hold — whose standing on the
+/// platform shows otherwise (changed since, by hand or another tool). A standing that could
+/// not be read leaves the journal's word (doing a grant again could e-mail the worker twice).
+/// Reads only: one block list for every block and unblock, one score per qualification.
+pub async fn not_holding<P: Platform>(
+    platform: &P,
+    ops: &[Operation],
+    quals: &QualMap,
+    cfg: &EngineConfig,
+) -> std::collections::HashSet<i64> {
+    use super::verify::{Verdict, decide_block, decide_qualification};
+    let mut out = std::collections::HashSet::new();
+    let mut rng = fastrand::Rng::with_seed(cfg.seed);
+    let mut blocked: Option<Option<std::collections::HashSet<String>>> = None;
+    for op in ops {
+        let verdict = match op {
+            Operation::Block { worker, .. } | Operation::Unblock { worker, .. } => {
+                if blocked.is_none() {
+                    let listed = read_with_retries(
+                        cfg,
+                        None,
+                        None,
+                        &mut rng,
+                        |_, _| {},
+                        || platform.blocked_workers(),
+                    )
+                    .await;
+                    blocked = Some(listed.ok().map(|l| l.into_iter().collect()));
+                }
+                blocked
+                    .as_ref()
+                    .and_then(Option::as_ref)
+                    .map(|list| decide_block(op, list.contains(worker.as_str())))
+            }
+            Operation::Score {
+                worker,
+                qualification,
+                ..
+            }
+            | Operation::Revoke {
+                worker,
+                qualification,
+                ..
+            } => match quals.id(qualification) {
+                Some(id) => read_with_retries(
+                    cfg,
+                    None,
+                    None,
+                    &mut rng,
+                    |_, _| {},
+                    || platform.qualification_score(worker, &id),
+                )
+                .await
+                .ok()
+                .map(|now| decide_qualification(op, now)),
+                None => None,
+            },
+            Operation::Bonus { .. } => continue,
+        };
+        if matches!(verdict, Some(Verdict::NotApplied(_))) {
+            out.insert(op.group().hash64());
+        }
+    }
+    out
+}

@@ -176,6 +176,7 @@ pub async fn verify_open<P: Platform>(run: Run<P>) -> Result<u64, JournalError> 
 /// occurrence) is skipped: a batch recorded before the other finished must not do it again.
 async fn skip_done_elsewhere<P: Platform>(ctx: &Ctx<P>) -> Result<(), JournalError> {
     let batch = ctx.batch.id;
+    let recorded = ctx.batch.created_ms;
     let ledger = ctx.batch.ledger.clone();
     let others = {
         let ledger = ledger.clone();
@@ -211,8 +212,11 @@ async fn skip_done_elsewhere<P: Platform>(ctx: &Ctx<P>) -> Result<(), JournalErr
                                     && p.item.occurrence == item.occurrence
                             })
                     } else {
-                        // A state: needless only if the group's latest decision is this one.
-                        let group = group_items(c, &ledger, &item.op.group(), batch)?;
+                        // A state: what was decided before this batch was recorded, its plan
+                        // weighed (with the platform's standing); what was decided since makes
+                        // it needless only if the latest such decision is this one.
+                        let mut group = group_items(c, &ledger, &item.op.group(), batch)?;
+                        group.retain(|p| p.item.finished_ms.is_some_and(|ms| ms >= recorded));
                         latest_decision(&group)
                             .filter(|p| decides_same(&p.item.op, &item.op))
                             .cloned()

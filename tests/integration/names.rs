@@ -207,8 +207,9 @@ fn a_fault_on_creating_a_type_is_retried_and_makes_one_type() {
     assert_eq!(h.qualification_score(&id, W2), Some(4));
 }
 
-/// Creates a qualification type in `emu` through the real SDK, as the requester website would.
-fn create_type(emu: &payout::emulator::BackgroundEmulator, name: &str) -> String {
+/// A client of `emu` through the real SDK, as the requester website or another tool would
+/// act on the account.
+pub fn sdk_client(emu: &payout::emulator::BackgroundEmulator) -> aws_sdk_mturk::Client {
     let conf = aws_sdk_mturk::Config::builder()
         .behavior_version(aws_sdk_mturk::config::BehaviorVersion::latest())
         .region(aws_sdk_mturk::config::Region::new("us-east-1"))
@@ -217,12 +218,22 @@ fn create_type(emu: &payout::emulator::BackgroundEmulator, name: &str) -> String
             ACCESS_KEY, SECRET, None, None, "test",
         ))
         .build();
-    let client = aws_sdk_mturk::Client::from_conf(conf);
-    let rt = tokio::runtime::Builder::new_current_thread()
+    aws_sdk_mturk::Client::from_conf(conf)
+}
+
+/// Runs `f` to its end on a runtime of its own.
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
+        .unwrap()
+        .block_on(f)
+}
+
+/// Creates a qualification type in `emu` through the real SDK, as the requester website would.
+fn create_type(emu: &payout::emulator::BackgroundEmulator, name: &str) -> String {
+    let client = sdk_client(emu);
+    block_on(async {
         client
             .create_qualification_type()
             .name(name)

@@ -141,3 +141,66 @@ fn a_grant_done_quietly_is_sent_again_with_notify_once() {
     }
     assert_eq!(h.qualification_score(&panel, W1), Some(5));
 }
+
+#[test]
+fn a_state_changed_on_the_platform_since_is_done_again_by_a_file_that_asks_for_it() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let t = target_args(&emu);
+    let h = emu.handle();
+    let file = s.write(
+        "w.csv",
+        &website(&[(W1, "50", ""), (W2, "", "Block"), (W3, "30", "")]),
+    );
+    run_file(&s, &t, &file);
+    let panel = h.qualification_type_id("Panel").unwrap();
+    // Changed by hand since (the website, another tool): W1's score taken away, W2 unblocked.
+    let client = crate::names::sdk_client(&emu);
+    crate::names::block_on(async {
+        client
+            .disassociate_qualification_from_worker()
+            .worker_id(W1)
+            .qualification_type_id(&panel)
+            .send()
+            .await
+            .unwrap();
+        client
+            .delete_worker_block()
+            .worker_id(W2)
+            .reason("by hand")
+            .send()
+            .await
+            .unwrap();
+    });
+    assert_eq!(standing(&h, W1), (None, false));
+    assert_eq!(standing(&h, W2), (None, false));
+    let dry = s.run(&args(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--notify",
+            "--block-reason",
+            "Failed the attention checks",
+            "--dry-run",
+        ],
+        &t,
+    ));
+    assert!(
+        dry.stderr
+            .contains("2 states an earlier batch did but MTurk shows otherwise now"),
+        "{dry:?}"
+    );
+    let out = run_file(&s, &t, &file);
+    assert!(
+        out.stderr
+            .contains("2 states an earlier batch did but MTurk shows otherwise now"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("1 operation already done"), "{out:?}");
+    assert_eq!(standing(&h, W1), (Some(50), false));
+    assert_eq!(standing(&h, W2), (None, true), "{out:?}");
+    assert_eq!(standing(&h, W3), (Some(30), false));
+    // W3 held 30 all along: not granted (nor e-mailed) again.
+    assert_eq!(h.notifications(W3, &panel), 1);
+    assert_eq!(h.notifications(W1, &panel), 2);
+}

@@ -63,7 +63,7 @@ pub async fn confirm_held(
     if plan.held.is_empty() {
         return HashSet::new();
     }
-    crate::engine::not_holding(session.platform.as_ref(), &plan.held, quals, cfg).await
+    crate::engine::not_holding(session.platform.clone(), &plan.held, quals, cfg).await
 }
 
 /// The file's qualification names (`names`) resolved to type IDs, and those missing — and,

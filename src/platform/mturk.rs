@@ -521,6 +521,41 @@ impl Platform for MturkPlatform {
         }
     }
 
+    async fn granted_workers(
+        &self,
+        qualification: &QualificationTypeId,
+    ) -> Result<Option<Vec<(String, i32)>>, PlatformError> {
+        let granted = self
+            .all_pages(
+                |next| async move {
+                    self.client
+                        .list_workers_with_qualification_type()
+                        .qualification_type_id(qualification.as_str())
+                        .status(QualificationStatus::Granted)
+                        .max_results(100)
+                        .set_next_token(next)
+                        .send()
+                        .await
+                        .map_err(|e| self.classify(e))
+                },
+                |page, out| {
+                    for q in page.qualifications() {
+                        out.push((
+                            q.worker_id().unwrap_or_default().to_owned(),
+                            q.integer_value().unwrap_or(1),
+                        ));
+                    }
+                    let n = page.num_results().unwrap_or(0).max(0) as usize;
+                    (
+                        n.min(page.qualifications().len()),
+                        page.next_token().map(str::to_owned),
+                    )
+                },
+            )
+            .await?;
+        Ok(Some(granted))
+    }
+
     async fn blocked_workers(&self) -> Result<Vec<String>, PlatformError> {
         self.all_pages(
             |next| async move {

@@ -204,3 +204,43 @@ fn a_state_changed_on_the_platform_since_is_done_again_by_a_file_that_asks_for_i
     assert_eq!(h.notifications(W3, &panel), 1);
     assert_eq!(h.notifications(W1, &panel), 2);
 }
+
+#[test]
+fn many_states_of_one_type_are_confirmed_from_its_list_of_workers() {
+    let s = Scratch::new();
+    let emu = emulator(signed_config());
+    let t = target_args(&emu);
+    let h = emu.handle();
+    let workers: Vec<String> = (0..120).map(|i| format!("A{i:012}")).collect();
+    let rows: Vec<(&str, &str, &str)> = workers.iter().map(|w| (w.as_str(), "7", "")).collect();
+    let file = s.write("many.csv", &website(&rows));
+    run_file(&s, &t, &file);
+    let panel = h.qualification_type_id("Panel").unwrap();
+    let client = crate::names::sdk_client(&emu);
+    crate::names::block_on(async {
+        client
+            .disassociate_qualification_from_worker()
+            .worker_id(&workers[17])
+            .qualification_type_id(&panel)
+            .send()
+            .await
+            .unwrap();
+    });
+    let scores_before = h.stats().calls.get("GetQualificationScore").copied();
+    let out = run_file(&s, &t, &file);
+    assert!(
+        out.stderr
+            .contains("1 state an earlier batch did but MTurk shows otherwise now"),
+        "{out:?}"
+    );
+    assert_eq!(h.qualification_score(&panel, &workers[17]), Some(7));
+    let calls = h.stats().calls;
+    assert!(
+        calls
+            .get("ListWorkersWithQualificationType")
+            .copied()
+            .unwrap_or(0)
+            >= 2
+    );
+    assert_eq!(calls.get("GetQualificationScore").copied(), scores_before);
+}

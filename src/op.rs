@@ -320,8 +320,10 @@ impl Operation {
         }
     }
 
-    /// Whether `self` and `other` are the same operation: what a repeat in a file, a payment
-    /// already made by another batch, and a skip all mean.
+    /// Whether `self` and `other` are the same operation: what a repeat in a file and a
+    /// payment already made by another batch mean. (Whether a score, revoke or block another
+    /// batch did makes a row needless is the group's *latest* decision's business:
+    /// [`crate::plan::done_before`].)
     ///
     /// A bonus is the same when worker, assignment, amount and reason are; a score when worker,
     /// qualification and value are (whether the worker is e-mailed is not part of it); a

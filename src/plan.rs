@@ -9,10 +9,11 @@ use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
+use crate::ids::QualificationTypeId;
 use crate::input::Row;
 use crate::journal::{BatchKind, ItemState, JournalError, PriorItem};
 use crate::money::Cents;
-use crate::op::{Group, Kind, Operation, Origin};
+use crate::op::{Group, Kind, Operation, Origin, QualRef};
 use crate::platform::fee_for;
 use crate::target::{Endpoint, Target};
 
@@ -154,6 +155,17 @@ pub struct PlanSummary {
     pub overlap_count: u64,
     /// Batches the overlaps are with, by name.
     pub overlapping_batches: Vec<String>,
+    /// Two changes of one qualification group in the file, named once by name and once by
+    /// ID (found only once names are resolved): the first few, and how many.
+    pub conflicts: Vec<String>,
+    pub conflict_count: u64,
+    /// Grants the workers already hold, made quietly, sent again for the e-mail asked now.
+    pub renotified: u64,
+    /// States skipped because the journal's latest decision on their group is the same (the
+    /// first [`MAX_HELD_CHECKED`]), for the platform to confirm.
+    pub held: Vec<Operation>,
+    /// States the journal says hold, planned again because the platform showed otherwise.
+    pub restored: u64,
 }
 
 /// Plans rows one at a time.
@@ -167,6 +179,23 @@ pub struct Planner<'p> {
     content: Sha256,
     summary: PlanSummary,
     overlapping: HashSet<String>,
+    /// Qualification names resolved to type IDs (before planning: everything is keyed on the
+    /// ID), and the names each ID goes by in the journal.
+    quals: Option<Resolver>,
+    /// Groups whose state the journal says holds and the platform shows does not.
+    unheld: HashSet<i64>,
+}
+
+/// States skipped on the journal's word that a plan lists for the platform to confirm, at most.
+pub const MAX_HELD_CHECKED: usize = 20_000;
+
+/// Names the planner resolves, and what it saw of state groups in the file (to find two
+/// changes of one group spelled by name and by ID).
+struct Resolver {
+    ids: HashMap<String, QualificationTypeId>,
+    names: HashMap<QualificationTypeId, Vec<String>>,
+    /// Qualification groups of the file (their hash), where first seen and whether by name.
+    seen: HashMap<i64, (Origin, bool)>,
 }
 
 impl<'p> Planner<'p> {
@@ -183,6 +212,112 @@ impl<'p> Planner<'p> {
             content: Sha256::new(),
             summary: PlanSummary::default(),
             overlapping: HashSet::new(),
+            quals: None,
+            unheld: HashSet::new(),
+        }
+    }
+
+    /// Plans the states of these groups as not holding, whatever the journal says: the
+    /// platform showed otherwise (see [`PlanSummary::held`]).
+    pub fn not_holding(mut self, groups: HashSet<i64>) -> Self {
+        self.unheld = groups;
+        self
+    }
+
+    /// Plans with these qualification names resolved to type IDs: each row naming one is
+    /// planned — grouped, compared, skipped, recorded — as the ID, and the journal's items of
+    /// other batches that name it count as the ID's. The fingerprint and the content digest
+    /// stay those of the file as written (a name means other IDs on other targets).
+    pub fn resolving(
+        mut self,
+        names: impl IntoIterator<Item = (String, QualificationTypeId)>,
+    ) -> Self {
+        let ids: HashMap<String, QualificationTypeId> = names.into_iter().collect();
+        if ids.is_empty() {
+            return self;
+        }
+        let mut by_id: HashMap<QualificationTypeId, Vec<String>> = HashMap::new();
+        for (name, id) in &ids {
+            by_id.entry(id.clone()).or_default().push(name.clone());
+        }
+        self.quals = Some(Resolver {
+            ids,
+            names: by_id,
+            seen: HashMap::new(),
+        });
+        self
+    }
+
+    /// `op` with its qualification named by ID when the name is resolved.
+    fn resolve(&self, op: Operation) -> Operation {
+        match &self.quals {
+            Some(r) => resolve_with(&r.ids, op),
+            None => op,
+        }
+    }
+
+    /// Items of other batches in `group`, and — for a group keyed on a type ID — in the groups
+    /// that name that type, named by ID like the rest, oldest first.
+    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, JournalError> {
+        let mut items = self.prior.group_elsewhere(group)?;
+        if let (
+            Some(r),
+            Group::Qualification {
+                worker,
+                qualification: QualRef::Id(id),
+            },
+        ) = (&self.quals, group)
+            && let Some(names) = r.names.get(id)
+        {
+            for name in names.clone() {
+                let named = Group::Qualification {
+                    worker: worker.clone(),
+                    qualification: QualRef::Name(name),
+                };
+                items.extend(self.prior.group_elsewhere(&named)?);
+            }
+            let ids = &self.quals.as_ref().expect("checked above").ids;
+            for p in &mut items {
+                p.item.op = resolve_with(ids, p.item.op.clone());
+            }
+            items.sort_by_key(|p| (p.item.batch, p.item.seq));
+        }
+        Ok(items)
+    }
+
+    /// Items of other batches that are the same operation as `op`, whichever way they name
+    /// its qualification type.
+    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, JournalError> {
+        if self.quals.is_none() || op.kind() == Kind::Bonus {
+            return self.prior.same_ops(op);
+        }
+        let mut items = self.group_elsewhere(&op.group())?;
+        items.retain(|p| p.item.op.same_as(op));
+        Ok(items)
+    }
+
+    /// Notes a qualification group of the file; two changes of one group, one naming the type
+    /// and one giving its ID, are a conflict (the input's own check sees two spellings).
+    fn note_group(&mut self, origin: &Origin, spelled: &Operation, op: &Operation) {
+        let Some(r) = &mut self.quals else { return };
+        if op.kind() == Kind::Bonus || op.qualification().is_none() {
+            return;
+        }
+        let by_name = spelled.qualification().and_then(QualRef::name).is_some();
+        let group = op.group();
+        match r.seen.get(&group.hash64()) {
+            Some((first, first_by_name)) if *first_by_name != by_name => {
+                self.summary.conflict_count += 1;
+                if self.summary.conflicts.len() < MAX_LISTED_OVERLAPS {
+                    self.summary.conflicts.push(format!(
+                        "{origin} and {first} both change {group} (one names the type, the other gives its ID); keep one"
+                    ));
+                }
+            }
+            Some(_) => {}
+            None => {
+                r.seen.insert(group.hash64(), (origin.clone(), by_name));
+            }
         }
     }
 
@@ -221,7 +356,21 @@ impl<'p> Planner<'p> {
             h.update(b"\x1e");
             op.hash_content(h, in_file);
         }
-        let same = self.prior.same_ops(&op)?;
+        let op = if self.quals.is_some() {
+            let resolved = self.resolve(op.clone());
+            self.note_group(&origin, &op, &resolved);
+            resolved
+        } else {
+            op
+        };
+        let same = self.same_ops(&op)?;
+        // A state (score, revoke, block) is asked for *now*: what matters is the group's
+        // latest decision, not whether the same operation was ever done.
+        let group = if op.kind() == Kind::Bonus {
+            None
+        } else {
+            Some(self.group_elsewhere(&op.group())?)
+        };
         let (occurrence, state, note) = if self.config.allow_repeat {
             // A deliberate repeat needs an occurrence (and so a token) not used before.
             let base = same
@@ -231,11 +380,12 @@ impl<'p> Planner<'p> {
                 .max()
                 .unwrap_or(0);
             (base + in_file, ItemState::Pending, None)
-        } else if let Some(p) = same
-            .iter()
-            .filter(|p| p.item.state == ItemState::Done)
-            .nth(in_file as usize)
+        } else if let Some(p) = done_before(&op, in_file, &same, group.as_deref())
+            .filter(|_| op.kind() == Kind::Bonus || !self.unheld.contains(&op.group().hash64()))
         {
+            if op.kind() != Kind::Bonus && self.summary.held.len() < MAX_HELD_CHECKED {
+                self.summary.held.push(op.clone());
+            }
             let note = format!(
                 "already {} in batch {} ({}); --allow-repeat does it again",
                 op.kind().done_word(),
@@ -243,11 +393,41 @@ impl<'p> Planner<'p> {
                 p.item.origin
             );
             (in_file, ItemState::Skipped, Some(note))
+        } else if let Some(p) = group
+            .as_deref()
+            .and_then(latest_decision)
+            .filter(|p| decides_same(&p.item.op, &op))
+        {
+            // The journal's latest decision is this one, but the platform shows otherwise.
+            self.summary.restored += 1;
+            let note = format!(
+                "already {} in batch {} ({}), but MTurk shows otherwise now: done again",
+                op.kind().done_word(),
+                p.batch_name,
+                p.item.origin
+            );
+            (in_file, ItemState::Pending, Some(note))
+        } else if let Some(p) = group
+            .as_deref()
+            .and_then(latest_decision)
+            .filter(|p| told_quietly(&p.item.op, &op))
+        {
+            // The worker holds this score, granted without an e-mail; the user asks for one.
+            self.summary.renotified += 1;
+            let note = format!(
+                "granted quietly in batch {} ({}); sent again so that MTurk e-mails the worker",
+                p.batch_name, p.item.origin
+            );
+            (in_file, ItemState::Pending, Some(note))
         } else {
             (in_file, ItemState::Pending, None)
         };
         if state == ItemState::Pending {
-            self.check_overlaps(&origin, &op)?;
+            let group = match group {
+                Some(g) => g,
+                None => self.group_elsewhere(&op.group())?,
+            };
+            self.check_overlaps(&origin, &op, group);
             let fee = fee_for(&op).unwrap_or(Cents::ZERO);
             self.summary.totals.add(
                 op.kind(),
@@ -274,8 +454,8 @@ impl<'p> Planner<'p> {
         Ok(item)
     }
 
-    fn check_overlaps(&mut self, origin: &Origin, op: &Operation) -> Result<(), JournalError> {
-        for p in self.prior.group_elsewhere(&op.group())? {
+    fn check_overlaps(&mut self, origin: &Origin, op: &Operation, group: Vec<PriorItem>) {
+        for p in group {
             let reason = if p.item.state.is_open() && !p.batch_closed {
                 OverlapReason::Unfinished
             } else if op.kind() == Kind::Bonus
@@ -303,7 +483,6 @@ impl<'p> Planner<'p> {
                 });
             }
         }
-        Ok(())
     }
 
     /// Ends the plan: fingerprint, digest, totals and overlaps.
@@ -313,6 +492,108 @@ impl<'p> Planner<'p> {
         self.summary.content_digest = hex::encode(self.content.finalize());
         self.summary
     }
+}
+
+/// `op` with a qualification name found in `ids` replaced by its type ID.
+fn resolve_with(ids: &HashMap<String, QualificationTypeId>, op: Operation) -> Operation {
+    let id = |q: &QualRef| match q {
+        QualRef::Name(n) => ids.get(n).cloned().map(QualRef::Id),
+        QualRef::Id(_) => None,
+    };
+    match op {
+        Operation::Score {
+            worker,
+            qualification,
+            value,
+            notify,
+        } => Operation::Score {
+            worker,
+            qualification: id(&qualification).unwrap_or(qualification),
+            value,
+            notify,
+        },
+        Operation::Revoke {
+            worker,
+            qualification,
+            reason,
+        } => Operation::Revoke {
+            worker,
+            qualification: id(&qualification).unwrap_or(qualification),
+            reason,
+        },
+        other => other,
+    }
+}
+
+/// The item of another batch that makes `op` needless, if one does.
+///
+/// A bonus is a payment: it happens once, so the `in_file`-th earlier payment of the same
+/// operation (`same`) makes it done. A score, revoke, block or unblock is a state the file asks
+/// for now: it is needless only when the latest decision on its group (`group`, items of
+/// other batches oldest first) is the same decision — a revoke after a later grant is not.
+pub fn done_before<'a>(
+    op: &Operation,
+    in_file: u32,
+    same: &'a [PriorItem],
+    group: Option<&'a [PriorItem]>,
+) -> Option<&'a PriorItem> {
+    match group {
+        Some(group) if op.kind() != Kind::Bonus => {
+            let latest = latest_decision(group)?;
+            decides_same(&latest.item.op, op).then_some(latest)
+        }
+        _ => same
+            .iter()
+            .filter(|p| p.item.state == ItemState::Done)
+            .nth(in_file as usize),
+    }
+}
+
+/// The last operation done on a group: by the time it finished, then by batch and position
+/// (the journal's order) for items recorded without one.
+pub fn latest_decision(group: &[PriorItem]) -> Option<&PriorItem> {
+    group
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.item.state == ItemState::Done)
+        .max_by_key(|(i, p)| (p.item.finished_ms.unwrap_or(0), *i))
+        .map(|(_, p)| p)
+}
+
+/// Whether `earlier`, done, leaves nothing for `later` to do. A score is the same decision at
+/// the same value — unless the worker was not e-mailed then and is to be now: the e-mail the
+/// user asks for is sent (once; a later run of it finds it e-mailed).
+pub fn decides_same(earlier: &Operation, later: &Operation) -> bool {
+    if earlier.group() != later.group() {
+        return false;
+    }
+    match (earlier, later) {
+        (
+            Operation::Score {
+                value: a,
+                notify: told,
+                ..
+            },
+            Operation::Score {
+                value: b, notify, ..
+            },
+        ) => a == b && (*told || !*notify),
+        (Operation::Revoke { .. }, Operation::Revoke { .. })
+        | (Operation::Block { .. }, Operation::Block { .. })
+        | (Operation::Unblock { .. }, Operation::Unblock { .. }) => true,
+        _ => false,
+    }
+}
+
+/// Whether `later` is `earlier`'s grant again, asked with an e-mail `earlier` did not send.
+fn told_quietly(earlier: &Operation, later: &Operation) -> bool {
+    matches!(
+        (earlier, later),
+        (
+            Operation::Score { value: a, notify: false, .. },
+            Operation::Score { value: b, notify: true, .. },
+        ) if a == b && earlier.group() == later.group()
+    )
 }
 
 /// The options that make the same rows another batch. Bonus batches keep payout 0.1's form so

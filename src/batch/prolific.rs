@@ -488,6 +488,7 @@ pub async fn run(
                     content_digest: digest.clone(),
                     ledger: ledger.clone(),
                     source: settings.source.clone(),
+                    checked: None,
                 })
                 .map_err(Failure::from)?;
             ui.say("Dry run: nothing was sent. The checks passed and the rehearsal is recorded: the same file may now run with --production (which still asks for confirmation).");

@@ -7,24 +7,24 @@ use std::sync::Arc;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::execute::{Signals, first_signal, interrupted, open_totals};
-use super::new_batch::{plan_failure, show_overlaps};
+use super::new_batch::{self, plan_failure, show_overlaps};
 use super::run::{FirstPass, Source};
 use super::session::{Place, Session};
 use super::{Ctx, Outcome};
-use crate::engine::{Finding, QualMap, StopSignal, look_up_qualifications, preflight};
+use crate::engine::{Finding, StopSignal, look_up_qualifications, preflight};
 use crate::error::{Exit, Failure};
 use crate::journal::{ItemFilter, ItemState, Journal, Write};
-use crate::op::{Operation, Origin};
+use crate::op::{Operation, Origin, QualRef};
 use crate::output::{Summary, plan_text, plural};
 use crate::pace::Pacer;
-use crate::plan::{Planner, Totals, plan_source};
+use crate::plan::{NoPrior, Totals, plan_source};
 use crate::target::Target;
 
 /// Findings listed at most; the rest are counted.
 const LISTED_FINDINGS: usize = 30;
 
 /// Operations checked at most by one dry run: at MTurk's pace, checking more would take hours.
-const CHECKED_AT_MOST: usize = 20_000;
+pub const CHECKED_AT_MOST: usize = 20_000;
 
 #[allow(clippy::too_many_arguments)]
 pub async fn dry_run(
@@ -37,6 +37,7 @@ pub async fn dry_run(
     place: &Place,
     name: &str,
     signals: &mut Option<Signals>,
+    checked_at_most: usize,
 ) -> Outcome {
     let path = journal_args.path();
     let journal = if path.exists() {
@@ -48,15 +49,35 @@ pub async fn dry_run(
     let mut todo: Vec<(Origin, Operation)> = Vec::new();
     let mut more = 0u64;
     let mut keep = |origin: Origin, op: Operation| {
-        if todo.len() < CHECKED_AT_MOST {
+        if todo.len() < checked_at_most {
             todo.push((origin, op));
         } else {
             more += 1;
         }
     };
+    let startup = async {
+        let session = Session::connect(place, target, pace).await?;
+        let balance = session.check_account(place, pace, &ctx.printer).await?;
+        Ok::<_, Failure>((session, balance))
+    };
+    let (session, balance) = tokio::select! {
+        r = startup => r?,
+        _ = first_signal(signals) => return Err(interrupted()),
+    };
+    // The file's qualification names, resolved before planning (as a run resolves them).
+    let cfg = pace.engine();
+    let (mut quals, mut missing) = new_batch::resolve_names(
+        session.platform.as_ref(),
+        journal.as_ref(),
+        &place.ledger(),
+        &first.config,
+        &first.names,
+        &cfg,
+    )
+    .await?;
     // What is left to do: the journal's open operations of this batch, or the whole plan.
     let existing = match &journal {
-        Some(j) => j.batch_by_fingerprint(&probe.fingerprint)?,
+        Some(j) => j.batch_to_continue(&probe.fingerprint)?,
         None => None,
     };
     let totals: Totals = match (&journal, existing) {
@@ -81,18 +102,24 @@ pub async fn dry_run(
             open_totals(j, &batch)?
         }
         (Some(j), None) => {
-            let mut prior = j.prior(&place.ledger())?;
-            let mut planner = Planner::new(first.config.clone(), &mut prior);
-            // The first pass looked for repeats; this one proves it read the same rows by their
-            // fingerprint instead (the repeat check's 32 bytes a row are not needed twice).
-            plan_source(&|sink| source.rescan(sink), &mut planner, &mut |item| {
-                if item.state == ItemState::Pending {
-                    keep(item.origin, item.op);
-                }
-                Ok(())
-            })
-            .map_err(plan_failure)?;
-            let s = planner.finish();
+            // Planned once on the journal's word, then again with what the platform shows
+            // of the states it says hold (as a run plans them).
+            let plan = |unheld: &std::collections::HashSet<i64>,
+                        keep: &mut dyn FnMut(Origin, Operation)| {
+                let mut prior = j.prior(&place.ledger())?;
+                let mut planner = new_batch::planner(&first.config, &mut prior, &quals, unheld);
+                // The first pass looked for repeats; this one proves it read the same rows
+                // by their fingerprint instead (32 bytes a row less).
+                plan_source(&|sink| source.rescan(sink), &mut planner, &mut |item| {
+                    if item.state == ItemState::Pending {
+                        keep(item.origin, item.op);
+                    }
+                    Ok(())
+                })
+                .map_err(plan_failure)?;
+                Ok::<_, Failure>(planner.finish())
+            };
+            let mut s = plan(&Default::default(), &mut keep)?;
             if s.fingerprint != probe.fingerprint {
                 return Err(plan_failure(crate::plan::PlanError::Input(
                     crate::input::InputErrors::whole(
@@ -101,6 +128,18 @@ pub async fn dry_run(
                     ),
                 )));
             }
+            let unheld = new_batch::confirm_held(&session, &s, &quals, &cfg).await;
+            if !unheld.is_empty() {
+                // Only the rows of those groups change (from skipped to pending): a file
+                // changes a group once.
+                s = plan(&unheld, &mut |origin, op| {
+                    if unheld.contains(&op.group().hash64()) {
+                        keep(origin, op);
+                    }
+                })?;
+            }
+            new_batch::refuse_conflicts(ctx, &s, name)?;
+            new_batch::say_renotified(ctx, &s);
             if s.skipped > 0 {
                 ctx.printer.say(format!(
                     "{} already done by earlier batches would be skipped.",
@@ -114,22 +153,28 @@ pub async fn dry_run(
             s.totals
         }
         (None, _) => {
-            // Only the operations to check are taken from this pass: the first one validated
-            // the file and looked for repeats, so this one does not (32 bytes a row less).
-            source
-                .rescan(&mut |row| keep(row.origin, row.op))
-                .map_err(|e| plan_failure(crate::plan::PlanError::Input(e)))?;
+            let mut none = NoPrior;
+            let mut planner =
+                new_batch::planner(&first.config, &mut none, &quals, &Default::default());
+            // The first pass validated the file and looked for repeats; this one proves it
+            // read the same rows by their fingerprint instead (32 bytes a row less).
+            plan_source(&|sink| source.rescan(sink), &mut planner, &mut |item| {
+                keep(item.origin, item.op);
+                Ok(())
+            })
+            .map_err(plan_failure)?;
+            let s = planner.finish();
+            if s.fingerprint != probe.fingerprint {
+                return Err(plan_failure(crate::plan::PlanError::Input(
+                    crate::input::InputErrors::whole(
+                        source.name(),
+                        "its content is not what was checked a moment ago",
+                    ),
+                )));
+            }
+            new_batch::refuse_conflicts(ctx, &s, name)?;
             probe.totals.clone()
         }
-    };
-    let startup = async {
-        let session = Session::connect(place, target, pace).await?;
-        let balance = session.check_account(place, pace, &ctx.printer).await?;
-        Ok::<_, Failure>((session, balance))
-    };
-    let (session, balance) = tokio::select! {
-        r = startup => r?,
-        _ = first_signal(signals) => return Err(interrupted()),
     };
     ctx.printer.say(format!(
         "Plan (dry run):\n{}",
@@ -137,27 +182,30 @@ pub async fn dry_run(
     ));
     ctx.put("plan", plan_json(&totals, &balance));
 
-    // Read-only checks.
-    let cfg = pace.engine();
+    // Read-only checks. A batch in the journal may name types the file's names did not
+    // resolve (recorded by name): those are looked up too.
     let mut findings = Vec::new();
     let mut names: Vec<String> = todo
         .iter()
         .filter_map(|(_, op)| op.qualification()?.name().map(str::to_owned))
+        .filter(|n| quals.id(&QualRef::Name(n.clone())).is_none() && !missing.contains(n))
         .collect();
     names.sort();
     names.dedup();
-    let (quals, missing) = if names.is_empty() {
-        (QualMap::default(), Vec::new())
-    } else {
-        look_up_qualifications(
+    if !names.is_empty() {
+        let (more_quals, more_missing) = look_up_qualifications(
             session.platform.as_ref(),
             journal.as_ref(),
             &place.ledger(),
             &names,
             &cfg,
         )
-        .await?
-    };
+        .await?;
+        for (n, id) in more_quals.iter() {
+            quals.insert(n.clone(), id.clone());
+        }
+        missing.extend(more_missing);
+    }
     let checks = todo
         .iter()
         .filter(|(_, op)| matches!(op, Operation::Bonus { .. }))
@@ -177,7 +225,7 @@ pub async fn dry_run(
     ));
     if more > 0 {
         ctx.printer.say(format!(
-            "Only the first {CHECKED_AT_MOST} operations are checked; {more} more are not (at the platform's pace that would take hours)."
+            "Only the first {checked_at_most} operations are checked; {more} more are not (at the platform's pace that would take hours)."
         ));
     }
     let bar = ctx.printer.bar.then(|| {
@@ -229,7 +277,13 @@ pub async fn dry_run(
         ));
     }
     let short = totals.bonuses > 0 && balance.available < totals.grand_total();
-    let passed = failing == 0 && !short;
+    // A check that could not be made proves nothing: the row it was for may be the double
+    // payment preflight exists to find. Such a dry run is not a rehearsal.
+    let unchecked = found
+        .iter()
+        .filter(|f| matches!(f, Finding::Unchecked { .. }))
+        .count();
+    let passed = failing == 0 && !short && unchecked == 0;
     if findings.is_empty() {
         ctx.printer.say("Checks: all passed.");
     } else {
@@ -251,15 +305,28 @@ pub async fn dry_run(
     );
     if place.target == Target::Production && passed {
         drop(journal);
+        let checked = (more > 0).then(|| (todo.len() as u64, todo.len() as u64 + more));
         let mut j = Journal::open(&path)?;
         j.write(&Write::Rehearsal {
             content_digest: probe.content_digest.clone(),
             ledger: place.ledger(),
             source: name.to_owned(),
+            checked,
         })?;
-        ctx.printer.say(
-            "Dry run: nothing was sent. The rehearsal is recorded: the same file may now run in production (which still asks for confirmation).",
-        );
+        match checked {
+            None => ctx.printer.say(
+                "Dry run: nothing was sent. The rehearsal is recorded: the same file may now run in production (which still asks for confirmation).",
+            ),
+            Some((c, of)) => ctx.printer.say(format!(
+                "Dry run: nothing was sent. The rehearsal is recorded for the first {c} of {of} operations only: production will say so and run the other {} only with --skip-rehearsal.",
+                of - c
+            )),
+        }
+    } else if place.target == Target::Production && unchecked > 0 {
+        ctx.printer.warn(format!(
+            "Dry run: nothing was sent and nothing was journaled. {} could not be made, so this is not a rehearsal: run it again when the platform answers.",
+            plural(unchecked as u64, "check")
+        ));
     } else {
         ctx.printer
             .say("Dry run: nothing was sent and nothing was journaled.");

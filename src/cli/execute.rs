@@ -63,6 +63,8 @@ impl From<LookupError> for Failure {
         match e {
             LookupError::Journal(j) => j.into(),
             LookupError::Platform(p) => Failure::new(FailureKind::Account, crate::error::chain(&p)),
+            e @ LookupError::LookAlike { .. } => Failure::new(FailureKind::MissingQualification, e.to_string())
+                .with_fix("payout reads names trimmed and will not create a look-alike: rename the type on MTurk without the spaces, or name it by its ID in the file."),
         }
     }
 }

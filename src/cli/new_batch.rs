@@ -1,6 +1,8 @@
 //! A new batch: planned against the journal, its overlaps with other batches shown and refused
 //! (or superseded), its qualification types looked up — and only then recorded.
 
+use std::collections::HashSet;
+
 use super::Ctx;
 use super::args::PaceArgs;
 use super::execute::missing_qualifications;
@@ -32,6 +34,93 @@ pub struct NewPlan {
     pub config: PlanConfig,
     /// Qualification names no type of the requester has (created when recorded).
     pub missing: Vec<String>,
+    /// The names the file uses that have a type, resolved before planning.
+    pub quals: QualMap,
+    /// Groups whose state the journal says holds and the platform showed does not.
+    pub unheld: HashSet<i64>,
+}
+
+/// A planner of `config` against `prior`, with `quals`' names planned as their type IDs.
+pub fn planner<'p>(
+    config: &PlanConfig,
+    prior: &'p mut dyn crate::plan::Prior,
+    quals: &QualMap,
+    unheld: &HashSet<i64>,
+) -> Planner<'p> {
+    Planner::new(config.clone(), prior)
+        .resolving(quals.iter().map(|(n, id)| (n.clone(), id.clone())))
+        .not_holding(unheld.clone())
+}
+
+/// What the journal says holds, confirmed with the platform (read-only): the groups whose
+/// standing shows otherwise now, to be planned again.
+pub async fn confirm_held(
+    session: &Session,
+    plan: &PlanSummary,
+    quals: &QualMap,
+    cfg: &crate::engine::EngineConfig,
+) -> HashSet<i64> {
+    if plan.held.is_empty() {
+        return HashSet::new();
+    }
+    crate::engine::not_holding(session.platform.clone(), &plan.held, quals, cfg).await
+}
+
+/// The file's qualification names (`names`) resolved to type IDs, and those missing — and,
+/// so that the items other batches recorded by name are found under the ID too, the names
+/// the journal's items on this ledger use (read-only; one not found is no one's business here).
+pub async fn resolve_names<P: crate::platform::Platform>(
+    platform: &P,
+    journal: Option<&Journal>,
+    ledger: &str,
+    config: &PlanConfig,
+    names: &[String],
+    cfg: &crate::engine::EngineConfig,
+) -> Result<(QualMap, Vec<String>), Failure> {
+    // A bonus file names no qualification type, and no history of one concerns it.
+    if config.kind == crate::journal::BatchKind::Bonus {
+        return Ok((QualMap::default(), Vec::new()));
+    }
+    let (mut quals, missing) = if names.is_empty() {
+        (QualMap::default(), Vec::new())
+    } else {
+        look_up_qualifications(platform, journal, ledger, names, cfg).await?
+    };
+    if let Some(j) = journal {
+        let recorded: Vec<String> = j
+            .ledger_qualification_names(ledger)?
+            .into_iter()
+            .filter(|n| !names.contains(n))
+            .collect();
+        if !recorded.is_empty() {
+            let (found, _) =
+                look_up_qualifications(platform, journal, ledger, &recorded, cfg).await?;
+            for (n, id) in found.iter() {
+                quals.insert(n.clone(), id.clone());
+            }
+        }
+    }
+    Ok((quals, missing))
+}
+
+/// Refuses a file that changes one qualification group twice, once naming the type and once
+/// giving its ID (found once the names are resolved).
+pub fn refuse_conflicts(ctx: &Ctx, plan: &PlanSummary, file: &str) -> Result<(), Failure> {
+    if plan.conflict_count == 0 {
+        return Ok(());
+    }
+    ctx.put("conflicts", &plan.conflicts);
+    let mut text = format!(
+        "{}: {} of one worker's qualification, named once by name and once by ID; nothing was sent",
+        file,
+        plural(plan.conflict_count, "second change")
+    );
+    for c in &plan.conflicts {
+        text.push_str("\n  ");
+        text.push_str(c);
+    }
+    Err(Failure::new(FailureKind::InvalidInput, text)
+        .with_fix("A worker gets one change per qualification in a file: keep one of each pair, then run the same command again."))
 }
 
 /// Plans `source` against the ledger's history without keeping its items: what a new batch
@@ -43,12 +132,14 @@ fn plan_pass(
     config: &PlanConfig,
     probe: &PlanSummary,
     ledger: &str,
+    quals: &QualMap,
+    unheld: &HashSet<i64>,
 ) -> Result<PlanSummary, Failure> {
     let mut prior = journal.prior(ledger)?;
-    if !prior.has_history() {
+    if !prior.has_history() && quals.is_empty() {
         return Ok(probe.clone());
     }
-    let mut planner = Planner::new(config.clone(), &mut prior);
+    let mut planner = planner(config, &mut prior, quals, unheld);
     plan_source(&|sink| source.rescan(sink), &mut planner, &mut |_| Ok(()))
         .map_err(plan_failure)?;
     let plan = planner.finish();
@@ -98,7 +189,20 @@ pub async fn plan_new(
 ) -> Result<NewPlan, Failure> {
     refuse_other_endpoint(journal, probe, place)?;
     let ledger = place.ledger();
-    let mut summary = plan_pass(journal, source, &config, probe, &ledger)?;
+    // Names are resolved before planning: a type named by name and the same type by ID are
+    // one thing to every check below.
+    let (quals, missing) = resolve_names(
+        session.platform.as_ref(),
+        Some(journal),
+        &ledger,
+        &config,
+        names,
+        &opts.pace.engine(),
+    )
+    .await?;
+    let mut unheld = HashSet::new();
+    let mut summary = plan_pass(journal, source, &config, probe, &ledger, &quals, &unheld)?;
+    refuse_conflicts(ctx, &summary, &source.name())?;
     if summary.overlap_count > 0 {
         show_overlaps(ctx, &summary);
         let unfinished = summary
@@ -111,7 +215,7 @@ pub async fn plan_new(
             .any(|o| o.reason == OverlapReason::AlreadyPaid);
         if unfinished && opts.supersede && !paid {
             supersede(ctx, journal, &summary, place, session, opts.pace).await?;
-            summary = plan_pass(journal, source, &config, probe, &ledger)?;
+            summary = plan_pass(journal, source, &config, probe, &ledger, &quals, &unheld)?;
         }
         if summary.overlap_count > 0 {
             ctx.put("overlaps", &summary.overlaps);
@@ -137,21 +241,21 @@ pub async fn plan_new(
             .with_fix(fix.join("\n")));
         }
     }
-    let (_, missing) = look_up_qualifications(
-        session.platform.as_ref(),
-        Some(journal),
-        &ledger,
-        names,
-        &opts.pace.engine(),
-    )
-    .await?;
     if !missing.is_empty() && !opts.create_missing {
         return Err(missing_qualifications(&missing));
+    }
+    // A state skipped on the journal's word may have been changed since on the platform: the
+    // file asks for it now, so what does not hold there is planned again.
+    unheld = confirm_held(session, &summary, &quals, &opts.pace.engine()).await;
+    if !unheld.is_empty() {
+        summary = plan_pass(journal, source, &config, probe, &ledger, &quals, &unheld)?;
     }
     Ok(NewPlan {
         summary,
         config,
         missing,
+        quals,
+        unheld,
     })
 }
 
@@ -206,6 +310,7 @@ pub async fn record_new(
         }
     }
     ctx.printer.say(format!("New batch {}.", batch.name));
+    say_renotified(ctx, &plan.summary);
     if plan.summary.skipped > 0 {
         ctx.printer.say(format!(
             "{} already done by earlier batches: skipped (--allow-repeat does them again).",
@@ -230,7 +335,7 @@ fn import_items(
     // written a chunk at a time, are not history.
     let reader = Journal::open_read_only(journal.path())?;
     let mut prior = reader.prior_excluding(&place.ledger(), batch.id)?;
-    let mut planner = Planner::new(plan.config.clone(), &mut prior);
+    let mut planner = planner(&plan.config, &mut prior, &plan.quals, &plan.unheld);
     let rows = plan.summary.totals.operations + plan.summary.skipped;
     let bulk = journal.bulk_import_pays(rows)?;
     let mut import = journal.import(batch.id, bulk)?;
@@ -250,6 +355,23 @@ fn import_items(
     unchanged(&planner.finish(), &plan.summary, name)?;
     import.finish()?;
     Ok(())
+}
+
+/// Says how many grants the workers hold already are sent again for the e-mail `--notify`
+/// asks (MTurk e-mails only with a grant).
+pub fn say_renotified(ctx: &Ctx, plan: &PlanSummary) {
+    if plan.restored > 0 {
+        ctx.printer.say(format!(
+            "{} an earlier batch did but MTurk shows otherwise now: done again.",
+            plural(plan.restored, "state")
+        ));
+    }
+    if plan.renotified > 0 {
+        ctx.printer.say(format!(
+            "{} the workers already hold (granted quietly before) sent again so that MTurk e-mails them (--notify).",
+            plural(plan.renotified, "grant")
+        ));
+    }
 }
 
 /// A batch of the same content on the same target that pays through another endpoint, and is

@@ -100,6 +100,9 @@ pub struct RunArgs {
     /// observed" and left for you to check (15s, 10m, 1h).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = super::prolific::parse_duration)]
     settle: std::time::Duration,
+    /// Operations a dry run checks at most (tests make it small).
+    #[arg(long, default_value_t = dry_run::CHECKED_AT_MOST, hide = true)]
+    checked_at_most: usize,
 }
 
 /// The input file, read again by each pass that needs it: never held whole in memory.
@@ -246,6 +249,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
             &place,
             &name,
             &mut signals,
+            args.checked_at_most,
         )
         .await;
     }
@@ -253,10 +257,10 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     for w in journal.take_warnings() {
         ctx.printer.warn(format!("warning: {w}"));
     }
-    let existing = journal.batch_by_fingerprint(&first.probe.fingerprint)?;
-    let rehearsal = match (&existing, production) {
+    let existing = journal.batch_to_continue(&first.probe.fingerprint)?;
+    let (rehearsal, unrehearsed) = match (&existing, production) {
         (None, true) => rehearsal_gate(ctx, &journal, &first.probe, &name, args.skip_rehearsal)?,
-        _ => None,
+        _ => (None, false),
     };
     let startup = async {
         let session = Session::connect(&place, &args.target, &args.pace).await?;
@@ -274,7 +278,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
         allow_overlap: args.allow_overlap,
         supersede: args.supersede,
         create_missing: args.create_missing,
-        skip_rehearsal: args.skip_rehearsal && rehearsal.is_none(),
+        skip_rehearsal: unrehearsed,
         pace: &args.pace,
     };
     let batch = match existing {

@@ -114,6 +114,9 @@ pub enum FaultScope {
     /// CreateQualificationType. Lookups (ListBonusPayments, GetAssignment, ...) stay clean, so a
     /// test can verify through them.
     Mutating,
+    /// Only the reads a preflight checks rows with: GetAssignment, ListBonusPayments and
+    /// GetQualificationScore (the balance and every call that changes something stay clean).
+    Checks,
 }
 
 /// The 5xx a fault after the call was applied answers with.

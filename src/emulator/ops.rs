@@ -70,6 +70,16 @@ impl Op {
     }
 }
 
+impl Op {
+    /// Whether a preflight reads it to check a row (what `FaultScope::Checks` limits faults to).
+    pub fn is_check(self) -> bool {
+        matches!(
+            self,
+            Op::GetAssignment | Op::ListBonusPayments | Op::GetQualificationScore
+        )
+    }
+}
+
 /// The stats key for anything that is not one of the operations above.
 pub(crate) const UNKNOWN_OPERATION: &str = "UnknownOperation";
 

@@ -282,6 +282,7 @@ fn decide(
     let faults = match st.config.fault_scope {
         FaultScope::All => true,
         FaultScope::Mutating => op.is_some_and(Op::is_mutating),
+        FaultScope::Checks => op.is_some_and(Op::is_check),
     };
     if faults && st.roll(st.config.drop_before_rate) {
         st.stats.dropped_before_apply += 1;
@@ -688,6 +689,20 @@ impl EmulatorHandle {
             .iter()
             .find(|t| t.owned && t.name == name)
             .map(|t| t.id.clone())
+    }
+
+    /// Deletes the caller's qualification type named `name` with its grants, as a requester
+    /// does on the website (`DeleteQualificationType`): afterwards no call knows it.
+    pub fn delete_qualification_type(&self, name: &str) {
+        let mut st = self.shared.lock();
+        let ids: Vec<String> = st
+            .qual_types
+            .iter()
+            .filter(|t| t.owned && t.name == name)
+            .map(|t| t.id.clone())
+            .collect();
+        st.qual_types.retain(|t| !ids.contains(&t.id));
+        st.quals.retain(|(type_id, _), _| !ids.contains(type_id));
     }
 
     /// How many notification e-mails MTurk would have sent `worker_id` about

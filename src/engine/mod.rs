@@ -30,7 +30,7 @@ pub use chunks::{
     ChunkConfig, ChunkRun, ChunkRunEnd, execute_chunks, resolve_not_observed, set_up_all,
 };
 pub use locks::{GroupGuard, GroupLocks};
-pub use preflight::{Finding, preflight};
+pub use preflight::{Finding, not_holding, preflight};
 pub use quals::{LookupError, QualMap, create_missing, look_up_qualifications};
 pub use retry::{backoff, read_with_retries};
 pub use run::{Next, Run, after_answer, execute, verify_open};

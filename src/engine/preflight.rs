@@ -342,3 +342,123 @@ fn unchecked(what: &dyn std::fmt::Display, e: PlatformError) -> Finding {
         message: e.to_string(),
     }
 }
+
+/// Scores and revokes of one type from which [`not_holding`] lists the type's workers.
+const LIST_TYPE_AT: usize = 100;
+
+/// The groups of `ops` — states the journal says already hold — whose standing on the
+/// platform shows otherwise (changed since, by hand or another tool). A standing that could
+/// not be read leaves the journal's word (doing a grant again could e-mail the worker twice).
+/// Reads only, through the shared pace and retries: one block list for every block and
+/// unblock, one score per qualification, several at once.
+pub async fn not_holding<P: Platform>(
+    platform: Arc<P>,
+    ops: &[Operation],
+    quals: &QualMap,
+    cfg: &EngineConfig,
+) -> std::collections::HashSet<i64> {
+    use super::verify::{Verdict, decide_block, decide_qualification};
+    let mut out = std::collections::HashSet::new();
+    let pacer = Arc::new(Pacer::new(cfg.pace));
+    let mut rng = fastrand::Rng::with_seed(cfg.seed);
+    if ops
+        .iter()
+        .any(|op| matches!(op, Operation::Block { .. } | Operation::Unblock { .. }))
+    {
+        let listed = read_with_retries(
+            cfg,
+            Some(&pacer),
+            None,
+            &mut rng,
+            |_, _| {},
+            || platform.blocked_workers(),
+        )
+        .await;
+        if let Ok(list) = listed {
+            let list: std::collections::HashSet<String> = list.into_iter().collect();
+            for op in ops {
+                if let Operation::Block { worker, .. } | Operation::Unblock { worker, .. } = op
+                    && matches!(
+                        decide_block(op, list.contains(worker.as_str())),
+                        Verdict::NotApplied(_)
+                    )
+                {
+                    out.insert(op.group().hash64());
+                }
+            }
+        }
+    }
+    // A type with many of these states is listed (a page per 100 workers granted it) rather
+    // than asked worker by worker.
+    let mut per_type: BTreeMap<QualificationTypeId, usize> = BTreeMap::new();
+    for op in ops {
+        if let Some(id) = op.qualification().and_then(|q| quals.id(q)) {
+            *per_type.entry(id).or_default() += 1;
+        }
+    }
+    let mut listed: BTreeMap<QualificationTypeId, std::collections::HashMap<String, i32>> =
+        BTreeMap::new();
+    for (id, n) in per_type {
+        if n < LIST_TYPE_AT {
+            continue;
+        }
+        let granted = read_with_retries(
+            cfg,
+            Some(&pacer),
+            None,
+            &mut rng,
+            |_, _| {},
+            || platform.granted_workers(&id),
+        )
+        .await;
+        if let Ok(Some(granted)) = granted {
+            listed.insert(id, granted.into_iter().collect());
+        }
+    }
+    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let mut tasks: JoinSet<Option<i64>> = JoinSet::new();
+    for op in ops {
+        let (Some(q), worker) = (op.qualification(), op.worker()) else {
+            continue;
+        };
+        let Some(id) = quals.id(q) else { continue };
+        if let Some(granted) = listed.get(&id) {
+            // Not listed as granted: revoked or never granted, the same to a decision.
+            let now = granted
+                .get(worker.as_str())
+                .map_or(QualScore::None, |v| QualScore::Granted(*v));
+            if matches!(decide_qualification(op, now), Verdict::NotApplied(_)) {
+                out.insert(op.group().hash64());
+            }
+            continue;
+        }
+        let (platform, pacer, cfg, op, worker) = (
+            platform.clone(),
+            pacer.clone(),
+            cfg.clone(),
+            op.clone(),
+            worker.clone(),
+        );
+        let permit = slots.clone().acquire_owned().await.expect("never closed");
+        tasks.spawn(async move {
+            let _permit = permit;
+            let mut rng = fastrand::Rng::with_seed(cfg.seed);
+            let now = read_with_retries(
+                &cfg,
+                Some(&pacer),
+                None,
+                &mut rng,
+                |_, _| {},
+                || platform.qualification_score(&worker, &id),
+            )
+            .await
+            .ok()?;
+            matches!(decide_qualification(&op, now), Verdict::NotApplied(_))
+                .then(|| op.group().hash64())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        out.extend(done.expect("standing checks do not panic"));
+    }
+    out
+}

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use crate::ids::QualificationTypeId;
 use crate::journal::{Journal, JournalError, QualTypeState, Write};
 use crate::op::QualRef;
-use crate::platform::{Platform, PlatformError};
+use crate::platform::{ErrorClass, Platform, PlatformError};
 
 use super::EngineConfig;
-use super::retry::read_with_retries;
+use super::retry::{backoff, read_with_retries};
 
 /// Qualification type names resolved to IDs for a run.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +38,11 @@ impl QualMap {
         self.by_name.insert(name, id);
     }
 
+    /// Every name resolved, with its type ID.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &QualificationTypeId)> {
+        self.by_name.iter()
+    }
+
     pub fn len(&self) -> usize {
         self.by_name.len()
     }
@@ -47,8 +52,12 @@ impl QualMap {
     }
 }
 
-/// Looks each name up (read-only): in what the journal recorded for this ledger, then among
-/// the requester's own types on the platform. Returns the names found and those missing.
+/// Looks each name up (read-only) among the requester's own types on the platform. Returns the
+/// names found and those missing.
+///
+/// What the journal recorded for a name (a type payout created or found) is never trusted on
+/// its own: the type may have been deleted since, or made again under another ID, so the
+/// platform is asked every time. A name is matched exactly as the platform stores it.
 pub async fn look_up_qualifications<P: Platform>(
     platform: &P,
     journal: Option<&Journal>,
@@ -59,14 +68,9 @@ pub async fn look_up_qualifications<P: Platform>(
     let mut map = QualMap::default();
     let mut missing = Vec::new();
     let mut rng = fastrand::Rng::with_seed(cfg.seed);
+    // The journal is not asked: see above. (Kept in the signature for the callers' sake.)
+    let _ = (journal, ledger);
     for name in names {
-        if let Some(j) = journal
-            && let Some(rec) = j.qual_type(ledger, name)?
-            && let (Some(id), false) = (rec.type_id, rec.state == QualTypeState::Creating)
-        {
-            map.insert(name.clone(), id);
-            continue;
-        }
         let found = read_with_retries(
             cfg,
             None,
@@ -76,10 +80,33 @@ pub async fn look_up_qualifications<P: Platform>(
             || platform.find_qualification_type(name),
         )
         .await?;
-        match found {
-            Some(id) => map.insert(name.clone(), id),
-            None => missing.push(name.clone()),
+        if let Some(id) = found {
+            map.insert(name.clone(), id);
+            continue;
         }
+        // A type whose name differs only by spaces around it is what the file meant (the
+        // file's cells are read trimmed), or a different type: payout cannot tell, and
+        // creating the name would make a look-alike that gets the scores.
+        let like = read_with_retries(
+            cfg,
+            None,
+            None,
+            &mut rng,
+            |_, _| {},
+            || platform.qualification_type_names(name.trim()),
+        )
+        .await?;
+        let like: Vec<String> = like
+            .into_iter()
+            .filter(|n| n != name && n.trim() == name.trim())
+            .collect();
+        if !like.is_empty() {
+            return Err(LookupError::LookAlike {
+                name: name.clone(),
+                like,
+            });
+        }
+        missing.push(name.clone());
     }
     Ok((map, missing))
 }
@@ -90,6 +117,9 @@ pub enum LookupError {
     Journal(#[from] JournalError),
     #[error("failed to look up qualification types: {0}")]
     Platform(#[from] PlatformError),
+    /// No type has the name; one of the requester's differs from it only by spaces.
+    #[error("no qualification type of yours is named exactly {name:?}, but {} differs from it only by spaces around it", like.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(", "))]
+    LookAlike { name: String, like: Vec<String> },
 }
 
 /// Creates each type that [`look_up_qualifications`] found missing, once: the intent is
@@ -115,31 +145,50 @@ pub async fn create_missing<P: Platform>(
         };
         journal.write(&record(None, QualTypeState::Creating))?;
         let description = format!("Created by payout for {name}");
-        match platform.create_qualification_type(name, &description).await {
-            Ok(id) => {
-                journal.write(&record(Some(id.to_string()), QualTypeState::Created))?;
-                map.insert(name.clone(), id);
-            }
-            Err(e) => {
-                // Whatever the answer, the name now tells: a type of that name exists or not.
-                let found = read_with_retries(
-                    cfg,
-                    None,
-                    None,
-                    &mut rng,
-                    |_, _| {},
-                    || platform.find_qualification_type(name),
-                )
-                .await?;
-                match found {
-                    Some(id) => {
-                        journal.write(&record(Some(id.to_string()), QualTypeState::Created))?;
-                        map.insert(name.clone(), id);
-                    }
-                    None => return Err(LookupError::Platform(e)),
-                }
-            }
-        }
+        let id = create_once(platform, name, &description, cfg, &mut rng).await?;
+        journal.write(&record(Some(id.to_string()), QualTypeState::Created))?;
+        map.insert(name.clone(), id);
     }
     Ok(map)
+}
+
+/// Creates the type `name`, retrying a fault, a throttle or a lost answer like every other
+/// call. Whatever the answer, a creation may have been applied: before each new attempt the
+/// name is looked up, and a type found by it is the one created (MTurk refuses a second type
+/// with the same name, so this never makes two).
+async fn create_once<P: Platform>(
+    platform: &P,
+    name: &str,
+    description: &str,
+    cfg: &EngineConfig,
+    rng: &mut fastrand::Rng,
+) -> Result<QualificationTypeId, LookupError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let e = match platform.create_qualification_type(name, description).await {
+            Ok(id) => return Ok(id),
+            Err(e) => e,
+        };
+        let found = read_with_retries(
+            cfg,
+            None,
+            None,
+            rng,
+            |_, _| {},
+            || platform.find_qualification_type(name),
+        )
+        .await?;
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        let transient = matches!(
+            e.class,
+            ErrorClass::Throttled | ErrorClass::NotSent | ErrorClass::Ambiguous
+        );
+        if !transient || tries >= cfg.max_attempts {
+            return Err(LookupError::Platform(e));
+        }
+        tokio::time::sleep(backoff(cfg, tries, rng)).await;
+    }
 }

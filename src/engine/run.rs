@@ -17,6 +17,7 @@ use crate::journal::query::{ItemFilter, group_items, items_page, same_ops};
 use crate::journal::{BatchInfo, ItemRecord, ItemState, JournalError, JournalWriter, Write};
 use crate::op::{Group, Kind};
 use crate::pace::Pacer;
+use crate::plan::{decides_same, latest_decision};
 use crate::platform::{Call, ErrorClass, Platform, PlatformError, QualScore};
 
 /// Items read from the journal at a time.
@@ -175,6 +176,7 @@ pub async fn verify_open<P: Platform>(run: Run<P>) -> Result<u64, JournalError> 
 /// occurrence) is skipped: a batch recorded before the other finished must not do it again.
 async fn skip_done_elsewhere<P: Platform>(ctx: &Ctx<P>) -> Result<(), JournalError> {
     let batch = ctx.batch.id;
+    let recorded = ctx.batch.created_ms;
     let ledger = ctx.batch.ledger.clone();
     let others = {
         let ledger = ledger.clone();
@@ -202,11 +204,23 @@ async fn skip_done_elsewhere<P: Platform>(ctx: &Ctx<P>) -> Result<(), JournalErr
                 let last = page.last().map(|i| i.seq);
                 let mut skips = Vec::new();
                 for item in page {
-                    let twin = same_ops(c, &ledger, &item.op, batch)?
-                        .into_iter()
-                        .find(|p| {
-                            p.item.state == ItemState::Done && p.item.occurrence == item.occurrence
-                        });
+                    let twin = if item.op.kind() == Kind::Bonus {
+                        same_ops(c, &ledger, &item.op, batch)?
+                            .into_iter()
+                            .find(|p| {
+                                p.item.state == ItemState::Done
+                                    && p.item.occurrence == item.occurrence
+                            })
+                    } else {
+                        // A state: what was decided before this batch was recorded, its plan
+                        // weighed (with the platform's standing); what was decided since makes
+                        // it needless only if the latest such decision is this one.
+                        let mut group = group_items(c, &ledger, &item.op.group(), batch)?;
+                        group.retain(|p| p.item.finished_ms.is_some_and(|ms| ms >= recorded));
+                        latest_decision(&group)
+                            .filter(|p| decides_same(&p.item.op, &item.op))
+                            .cloned()
+                    };
                     if let Some(p) = twin {
                         skips.push((item.seq, p.batch_name, p.item.origin));
                     }

@@ -619,3 +619,74 @@ async fn one_operation_of_a_group_at_a_time_keeps_identical_payments_apart() {
         fake.applies()
     );
 }
+
+/// Records a batch of `ops` with these states directly (as an older payout could have).
+fn insert_states(j: &mut Journal, name: &str, ops: Vec<(Operation, ItemState)>) -> BatchInfo {
+    let items: Vec<crate::plan::PlannedItem> = ops
+        .into_iter()
+        .enumerate()
+        .map(|(i, (op, state))| crate::plan::PlannedItem {
+            seq: i as u32,
+            origin: Origin::line(i as u64 + 2),
+            op,
+            occurrence: 0,
+            token: None,
+            fee: None,
+            state,
+            note: None,
+        })
+        .collect();
+    let batch = j
+        .insert_batch(&crate::journal::NewBatch {
+            fingerprint: name.into(),
+            content_digest: name.into(),
+            kind: crate::journal::BatchKind::Qualification,
+            target: Target::Sandbox,
+            endpoint: None,
+            source: format!("{name}.csv"),
+            options: Default::default(),
+        })
+        .unwrap();
+    j.insert_items(batch.id, &items).unwrap();
+    j.finish_import(batch.id).unwrap();
+    batch
+}
+
+#[tokio::test]
+async fn a_pending_state_is_skipped_at_run_time_only_for_the_same_latest_decision_made_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.sqlite");
+    let mut j = Journal::open(&path).unwrap();
+    let w = || WorkerId::parse("A1").unwrap();
+    let block = || Operation::Block {
+        worker: w(),
+        reason: "spam".into(),
+    };
+    let unblock = || Operation::Unblock {
+        worker: w(),
+        reason: None,
+    };
+    // A block done before the batch was recorded is its plan's business, not the run's: the
+    // plan weighed it (and what the platform shows now) and left the block to do.
+    insert_states(&mut j, "first", vec![(block(), ItemState::Done)]);
+    let second = insert_states(&mut j, "second", vec![(block(), ItemState::Pending)]);
+    let third = insert_states(&mut j, "third", vec![(block(), ItemState::Pending)]);
+    let fourth = insert_states(&mut j, "fourth", vec![(block(), ItemState::Pending)]);
+    let unblocking = insert_states(&mut j, "unblocking", vec![(unblock(), ItemState::Pending)]);
+    drop(j);
+    let fake = Arc::new(Fake::default());
+    run(&path, &second, &fake, Arc::new(StopSignal::default())).await;
+    assert_eq!(items(&path, &second)[0].state, ItemState::Done);
+    assert_eq!(fake.applies().len(), 1);
+    // Blocked since the third was recorded, and that is the latest decision: skipped.
+    run(&path, &third, &fake, Arc::new(StopSignal::default())).await;
+    assert_eq!(items(&path, &third)[0].state, ItemState::Skipped);
+    assert_eq!(fake.applies().len(), 1);
+    // Unblocked since the fourth was recorded: its block is done again.
+    run(&path, &unblocking, &fake, Arc::new(StopSignal::default())).await;
+    assert!(!fake.blocked.lock().unwrap().contains("A1"));
+    run(&path, &fourth, &fake, Arc::new(StopSignal::default())).await;
+    assert_eq!(items(&path, &fourth)[0].state, ItemState::Done);
+    assert!(fake.blocked.lock().unwrap().contains("A1"));
+    assert_eq!(fake.applies().len(), 3);
+}

@@ -480,7 +480,8 @@ pub fn prolific_rehearsed(
 ) -> Result<bool, JournalError> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM rehearsals WHERE content_digest = ?1 AND ledger = ?2 LIMIT 1",
+            "SELECT 1 FROM rehearsals WHERE content_digest = ?1 AND ledger = ?2 AND how = 'preflight'
+             LIMIT 1",
             params![content_digest, ledger],
             |_| Ok(()),
         )

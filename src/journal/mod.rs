@@ -19,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use query::{
     BULK_IMPORT_ROWS, GroupItem, Import, ItemFilter, KindStateCount, LedgerPrior, PriorItem,
+    Rehearsal,
 };
 pub use records::{
     BatchInfo, BatchKind, BatchOptions, CloseKind, Closed, ItemRecord, ItemState, NewBatch,

@@ -260,6 +260,27 @@ impl Journal {
         batch_by_fingerprint(self.conn(), fingerprint)
     }
 
+    /// The batch a run of this fingerprint goes on with, if any. A bonus batch is always the
+    /// same payments: found again, finished or not, so that nothing is paid twice. A batch of
+    /// states (scores, revokes, blocks) is gone on with only while it has work left: a file
+    /// run again after it finished asks for its states *now*, which is a new batch (planned
+    /// against everything done since).
+    pub fn batch_to_continue(&self, fingerprint: &str) -> Result<Option<BatchInfo>, JournalError> {
+        let Some(batch) = batch_by_fingerprint(self.conn(), fingerprint)? else {
+            return Ok(None);
+        };
+        if batch.kind == BatchKind::Bonus {
+            return Ok(Some(batch));
+        }
+        let open: bool = self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM items INDEXED BY items_open WHERE batch_id = ?1
+               AND state IN ('pending', 'in_flight', 'unknown'))",
+            [batch.id],
+            |r| r.get(0),
+        )?;
+        Ok(open.then_some(batch))
+    }
+
     pub fn batch_by_name(&self, name: &str) -> Result<Option<BatchInfo>, JournalError> {
         query_batch(self.conn(), "WHERE b.name = ?1", [name])
     }
@@ -622,6 +643,19 @@ impl Journal {
             .optional()?)
     }
 
+    /// Distinct qualification names the items of every batch on `ledger` name their type by
+    /// (recorded before the type existed, or by a payout that recorded names).
+    pub fn ledger_qualification_names(&self, ledger: &str) -> Result<Vec<String>, JournalError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT DISTINCT i.qual_name FROM items i JOIN batches b ON b.id = i.batch_id
+             WHERE b.ledger = ?1 AND i.qual_name IS NOT NULL ORDER BY i.qual_name",
+        )?;
+        let names = stmt
+            .query_map([ledger], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names)
+    }
+
     /// Distinct qualification names used by a batch's items.
     pub fn qualification_names(&self, batch: i64) -> Result<Vec<String>, JournalError> {
         let mut stmt = self.conn().prepare(
@@ -676,38 +710,93 @@ impl Journal {
         Ok(rows)
     }
 
-    /// How the content with this digest was rehearsed, if it was: a finished sandbox batch,
-    /// or a production dry run whose preflight passed.
+    /// How the content with this digest was rehearsed, if it was (see
+    /// [`Journal::rehearsal_record`]), in words.
     pub fn rehearsal(&self, content_digest: &str) -> Result<Option<String>, JournalError> {
-        let sandbox: Option<String> = self
+        Ok(self.rehearsal_record(content_digest)?.map(|r| r.how))
+    }
+
+    /// How the content with this digest was rehearsed, if it was: a sandbox batch that ran to
+    /// the end — every operation answered for good (done, failed or skipped), the batch neither
+    /// cancelled nor superseded — or a production dry run whose preflight passed (perhaps
+    /// over only the first operations of a large file).
+    pub fn rehearsal_record(
+        &self,
+        content_digest: &str,
+    ) -> Result<Option<Rehearsal>, JournalError> {
+        let sandbox: Option<(String, i64, i64, i64)> = self
             .conn()
             .query_row(
-                "SELECT name FROM batches b WHERE b.content_digest = ?1 AND b.target = 'sandbox'
+                "SELECT b.name,
+                        (SELECT COUNT(*) FROM items i WHERE i.batch_id = b.id AND i.state = 'done'),
+                        (SELECT COUNT(*) FROM items i WHERE i.batch_id = b.id AND i.state = 'failed'),
+                        (SELECT COUNT(*) FROM items i WHERE i.batch_id = b.id AND i.state = 'skipped')
+                 FROM batches b WHERE b.content_digest = ?1 AND b.target = 'sandbox'
+                 AND b.closed IS NULL AND b.imported = 1
                  AND NOT EXISTS (SELECT 1 FROM items i WHERE i.batch_id = b.id
-                                 AND i.state IN ('pending', 'in_flight', 'unknown'))
+                                 AND i.state NOT IN ('done', 'failed', 'skipped'))
                  ORDER BY b.id DESC LIMIT 1",
                 [content_digest],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        if let Some(name) = sandbox {
-            return Ok(Some(format!("sandbox batch {name} ran to the end")));
+        if let Some((name, done, failed, skipped)) = sandbox {
+            return Ok(Some(Rehearsal {
+                how: format!(
+                    "sandbox batch {name} ran to the end ({done} done, {failed} failed, {skipped} skipped)"
+                ),
+                checked: None,
+            }));
         }
-        let preflight: Option<i64> = self
+        let preflight: Option<(i64, String)> = self
             .conn()
             .query_row(
-                "SELECT recorded_ms FROM rehearsals WHERE content_digest = ?1
+                "SELECT recorded_ms, how FROM rehearsals WHERE content_digest = ?1
                  ORDER BY id DESC LIMIT 1",
                 [content_digest],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        Ok(preflight.map(|ms| {
-            format!(
-                "a production dry run passed its preflight ({})",
-                crate::output::rfc3339(Some(ms))
-            )
+        Ok(preflight.map(|(ms, how)| {
+            let when = crate::output::rfc3339(Some(ms));
+            match Rehearsal::parse_checked(&how) {
+                Some((checked, of)) => Rehearsal {
+                    how: format!(
+                        "a production dry run passed its preflight for the first {checked} of {of} operations ({when})"
+                    ),
+                    checked: Some((checked, of)),
+                },
+                None => Rehearsal {
+                    how: format!("a production dry run passed its preflight ({when})"),
+                    checked: None,
+                },
+            }
         }))
+    }
+}
+
+/// How a batch's content was rehearsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rehearsal {
+    /// In words, for the banner.
+    pub how: String,
+    /// For a dry run that checked only the first operations: (checked, of how many).
+    pub checked: Option<(u64, u64)>,
+}
+
+impl Rehearsal {
+    /// The `how` recorded for a preflight that checked `checked` of `of` operations. A whole
+    /// preflight is recorded as `preflight`, as payout always did.
+    pub fn preflight_how(checked: Option<(u64, u64)>) -> String {
+        match checked {
+            Some((c, of)) => format!("preflight:{c}/{of}"),
+            None => "preflight".into(),
+        }
+    }
+
+    fn parse_checked(how: &str) -> Option<(u64, u64)> {
+        let (c, of) = how.strip_prefix("preflight:")?.split_once('/')?;
+        Some((c.parse().ok()?, of.parse().ok()?))
     }
 }
 

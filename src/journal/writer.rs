@@ -66,6 +66,8 @@ pub enum Write {
         content_digest: String,
         ledger: String,
         source: String,
+        /// A preflight of only the first operations: (checked, of how many).
+        checked: Option<(u64, u64)>,
     },
 }
 
@@ -196,11 +198,18 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &Write) -> Result<i64, JournalError
             content_digest,
             ledger,
             source,
+            checked,
         } => {
             tx.execute(
                 "INSERT INTO rehearsals (content_digest, ledger, how, source, recorded_ms)
-                 VALUES (?1, ?2, 'preflight', ?3, ?4)",
-                params![content_digest, ledger, source, now],
+                 VALUES (?1, ?2, ?5, ?3, ?4)",
+                params![
+                    content_digest,
+                    ledger,
+                    source,
+                    now,
+                    super::query::Rehearsal::preflight_how(*checked)
+                ],
             )?;
             Ok(0)
         }

@@ -191,3 +191,39 @@ proptest! {
         prop_assert_eq!(s.totals.operations as usize, amounts.len());
     }
 }
+
+#[test]
+fn a_state_is_needless_only_when_the_latest_decision_on_its_group_is_the_same() {
+    use crate::op::QualRef;
+    let w = || WorkerId::parse("A1").unwrap();
+    let q = || QualRef::Name("Panel".into());
+    let score = |value, notify| Operation::Score {
+        worker: w(),
+        qualification: q(),
+        value,
+        notify,
+    };
+    let revoke = Operation::Revoke {
+        worker: w(),
+        qualification: q(),
+        reason: None,
+    };
+    assert!(decides_same(&score(5, false), &score(5, false)));
+    assert!(decides_same(&score(5, true), &score(5, false)));
+    assert!(decides_same(&score(5, true), &score(5, true)));
+    // Granted quietly, asked with an e-mail: the e-mail is sent.
+    assert!(!decides_same(&score(5, false), &score(5, true)));
+    assert!(!decides_same(&score(5, false), &score(6, false)));
+    assert!(!decides_same(&score(5, false), &revoke));
+    assert!(decides_same(&revoke, &revoke));
+    let block = Operation::Block {
+        worker: w(),
+        reason: "r".into(),
+    };
+    let unblock = Operation::Unblock {
+        worker: w(),
+        reason: None,
+    };
+    assert!(decides_same(&block, &block));
+    assert!(!decides_same(&unblock, &block));
+}

@@ -173,6 +173,27 @@ pub trait Platform: Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<Option<QualificationTypeId>, PlatformError>> + Send;
 
+    /// Every worker granted `qualification` now, with their score, all pages — or `None` from
+    /// a platform that cannot list them (ask [`Platform::qualification_score`] per worker).
+    fn granted_workers(
+        &self,
+        qualification: &QualificationTypeId,
+    ) -> impl Future<Output = Result<Option<Vec<(String, i32)>>, PlatformError>> + Send {
+        let _ = qualification;
+        std::future::ready(Ok(None))
+    }
+
+    /// Names of the requester's own types that the platform's search finds for `query`
+    /// (near misses included), exactly as the platform stores them. A platform that cannot
+    /// search answers none.
+    fn qualification_type_names(
+        &self,
+        query: &str,
+    ) -> impl Future<Output = Result<Vec<String>, PlatformError>> + Send {
+        let _ = query;
+        std::future::ready(Ok(Vec::new()))
+    }
+
     /// Creates an active qualification type owned by the requester.
     fn create_qualification_type(
         &self,

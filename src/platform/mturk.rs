@@ -311,6 +311,44 @@ impl MturkPlatform {
         e
     }
 
+    /// Every (name, ID) of the requester's own types that MTurk's search finds for `query`,
+    /// all pages.
+    async fn qualification_types_matching(
+        &self,
+        query: &str,
+    ) -> Result<Vec<(String, String)>, PlatformError> {
+        let types = self
+            .all_pages(
+                |next| async move {
+                    self.client
+                        .list_qualification_types()
+                        .must_be_requestable(false)
+                        .must_be_owned_by_caller(true)
+                        .query(query)
+                        .max_results(100)
+                        .set_next_token(next)
+                        .send()
+                        .await
+                        .map_err(|e| self.classify(e))
+                },
+                |page, out| {
+                    for t in page.qualification_types() {
+                        out.push((
+                            t.name().unwrap_or_default().to_owned(),
+                            t.qualification_type_id().unwrap_or_default().to_owned(),
+                        ));
+                    }
+                    let n = page.num_results().unwrap_or(0).max(0) as usize;
+                    (
+                        n.min(page.qualification_types().len()),
+                        page.next_token().map(str::to_owned),
+                    )
+                },
+            )
+            .await?;
+        Ok(types)
+    }
+
     /// Pages through a list call until MTurk says it is done. A `NextToken` may come back on
     /// the last page; an empty page ends the list too.
     async fn all_pages<T, Page, Fut>(
@@ -483,6 +521,41 @@ impl Platform for MturkPlatform {
         }
     }
 
+    async fn granted_workers(
+        &self,
+        qualification: &QualificationTypeId,
+    ) -> Result<Option<Vec<(String, i32)>>, PlatformError> {
+        let granted = self
+            .all_pages(
+                |next| async move {
+                    self.client
+                        .list_workers_with_qualification_type()
+                        .qualification_type_id(qualification.as_str())
+                        .status(QualificationStatus::Granted)
+                        .max_results(100)
+                        .set_next_token(next)
+                        .send()
+                        .await
+                        .map_err(|e| self.classify(e))
+                },
+                |page, out| {
+                    for q in page.qualifications() {
+                        out.push((
+                            q.worker_id().unwrap_or_default().to_owned(),
+                            q.integer_value().unwrap_or(1),
+                        ));
+                    }
+                    let n = page.num_results().unwrap_or(0).max(0) as usize;
+                    (
+                        n.min(page.qualifications().len()),
+                        page.next_token().map(str::to_owned),
+                    )
+                },
+            )
+            .await?;
+        Ok(Some(granted))
+    }
+
     async fn blocked_workers(&self) -> Result<Vec<String>, PlatformError> {
         self.all_pages(
             |next| async move {
@@ -534,40 +607,17 @@ impl Platform for MturkPlatform {
         &self,
         name: &str,
     ) -> Result<Option<QualificationTypeId>, PlatformError> {
-        let types = self
-            .all_pages(
-                |next| async move {
-                    self.client
-                        .list_qualification_types()
-                        .must_be_requestable(false)
-                        .must_be_owned_by_caller(true)
-                        .query(name)
-                        .max_results(100)
-                        .set_next_token(next)
-                        .send()
-                        .await
-                        .map_err(|e| self.classify(e))
-                },
-                |page, out| {
-                    for t in page.qualification_types() {
-                        out.push((
-                            t.name().unwrap_or_default().to_owned(),
-                            t.qualification_type_id().unwrap_or_default().to_owned(),
-                        ));
-                    }
-                    let n = page.num_results().unwrap_or(0).max(0) as usize;
-                    (
-                        n.min(page.qualification_types().len()),
-                        page.next_token().map(str::to_owned),
-                    )
-                },
-            )
-            .await?;
+        let types = self.qualification_types_matching(name).await?;
         // The query is a search; only an exact name is this type.
         Ok(types
             .into_iter()
             .find(|(n, _)| n == name)
             .and_then(|(_, id)| QualificationTypeId::parse(&id).ok()))
+    }
+
+    async fn qualification_type_names(&self, query: &str) -> Result<Vec<String>, PlatformError> {
+        let types = self.qualification_types_matching(query).await?;
+        Ok(types.into_iter().map(|(n, _)| n).collect())
     }
 
     async fn create_qualification_type(

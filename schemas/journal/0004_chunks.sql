@@ -1,4 +1,5 @@
--- payout journal, schema version 4: platforms that pay in chunks, set up then paid (Prolific).
+-- payout journal, schema version 4: platforms that pay in chunks, set up then paid (Prolific),
+-- and an index of the items a resume must settle first.
 -- A chunk's life is written ahead of each step: planned, set up (its id and the platform's own
 -- amounts), "pay sent" (committed before the pay leaves), then the answer and what was observed.
 
@@ -7,6 +8,10 @@ ALTER TABLE batches ADD COLUMN platform TEXT NOT NULL DEFAULT 'mturk'
     CHECK (platform IN ('mturk', 'prolific'));
 ALTER TABLE batches ADD COLUMN currency TEXT NOT NULL DEFAULT 'USD'
     CHECK (currency IN ('USD', 'GBP'));
+
+-- Items sent without a known outcome (in flight, unknown): what a resume looks for first. With
+-- only items_open, finding the few of a batch that has a million rows open walked them all.
+CREATE INDEX items_unsettled ON items (batch_id, seq) WHERE state IN ('in_flight', 'unknown');
 
 -- The rows of a chunked batch: one bonus to one submission of a study.
 CREATE TABLE chunk_rows (

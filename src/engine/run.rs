@@ -312,9 +312,9 @@ fn foreign_unknown_groups(
     batch: i64,
 ) -> Result<BTreeSet<Group>, JournalError> {
     let mut stmt = c.prepare(&format!(
-        "SELECT {} FROM items o INDEXED BY items_open JOIN batches b ON b.id = o.batch_id
+        "SELECT {} FROM items o INDEXED BY items_unsettled JOIN batches b ON b.id = o.batch_id
          WHERE b.ledger = ?1 AND o.batch_id != ?2
-           AND o.state IN ('pending', 'in_flight', 'unknown') AND o.state != 'pending'
+           AND o.state IN ('in_flight', 'unknown')
            AND EXISTS (SELECT 1 FROM items m WHERE m.batch_id = ?2 AND m.group_hash = o.group_hash
                        AND m.state IN ('pending', 'in_flight', 'unknown'))",
         crate::journal::query::item_columns("o")

@@ -202,9 +202,9 @@ impl Journal {
         journal.configure()?;
         journal.migrate()?;
         journal.conn.execute(
-            "UPDATE items INDEXED BY items_open
+            "UPDATE items INDEXED BY items_unsettled
              SET state = 'unknown', note = 'interrupted while the call was under way'
-             WHERE state IN ('pending', 'in_flight', 'unknown') AND state = 'in_flight'",
+             WHERE state IN ('in_flight', 'unknown') AND state = 'in_flight'",
             [],
         )?;
         if drop_imports {

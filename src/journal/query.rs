@@ -198,9 +198,17 @@ pub(crate) fn items_page(
     const OPEN: &str = "state IN ('pending', 'in_flight', 'unknown')";
     // SQLite cannot know that few items of a large batch are open; it is told.
     const BY_OPEN: &str = "INDEXED BY items_open";
+    // Fewer still were sent without a known outcome: a resume looks for those first.
+    const UNSETTLED: &str = "state IN ('in_flight', 'unknown')";
+    const BY_UNSETTLED: &str = "INDEXED BY items_unsettled";
     let (index, condition, state) = match filter {
         ItemFilter::All => ("", String::from("?4 = ''"), ""),
         ItemFilter::Open => (BY_OPEN, format!("{OPEN} AND ?4 = ''"), ""),
+        ItemFilter::State(s @ (ItemState::InFlight | ItemState::Unknown)) => (
+            BY_UNSETTLED,
+            format!("{UNSETTLED} AND state = ?4"),
+            s.as_str(),
+        ),
         ItemFilter::State(s) if s.is_open() => {
             (BY_OPEN, format!("{OPEN} AND state = ?4"), s.as_str())
         }

@@ -49,13 +49,16 @@ pub fn check_worker_id(text: &str) -> Result<(), IdError> {
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $check:path) => {
+        id_type!($(#[$doc])* $name, $check, IdError);
+    };
+    ($(#[$doc:meta])* $name:ident, $check:path, $err:ty) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
 
         impl $name {
-            /// Checks the text against the model's pattern (after trimming whitespace).
-            pub fn parse(text: &str) -> Result<Self, IdError> {
+            /// Checks the text against its pattern (after trimming whitespace).
+            pub fn parse(text: &str) -> Result<Self, $err> {
                 let text = text.trim();
                 $check(text)?;
                 Ok(Self(text.to_owned()))
@@ -142,57 +145,35 @@ pub fn check_opaque_id(text: &str) -> Result<(), ProlificIdError> {
     Ok(())
 }
 
-macro_rules! prolific_id_type {
-    ($(#[$doc:meta])* $name:ident, $check:path) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Checks the text's shape (after trimming whitespace).
-            pub fn parse(text: &str) -> Result<Self, ProlificIdError> {
-                let text = text.trim();
-                $check(text)?;
-                Ok(Self(text.to_owned()))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-prolific_id_type!(
+id_type!(
     /// A Prolific participant (`PROLIFIC_PID`).
     ParticipantId,
-    check_prolific_id
+    check_prolific_id,
+    ProlificIdError
 );
-prolific_id_type!(
+id_type!(
     /// A Prolific submission (`SESSION_ID`): one participant's taking part in one study.
     SubmissionId,
-    check_prolific_id
+    check_prolific_id,
+    ProlificIdError
 );
-prolific_id_type!(
+id_type!(
     /// A Prolific study (`STUDY_ID`).
     StudyId,
-    check_prolific_id
+    check_prolific_id,
+    ProlificIdError
 );
-prolific_id_type!(
+id_type!(
     /// A Prolific workspace: whose balance pays, and the unit of "one money call at a time".
     WorkspaceId,
-    check_prolific_id
+    check_prolific_id,
+    ProlificIdError
 );
-prolific_id_type!(
+id_type!(
     /// The id of a bulk bonus payment a set-up answered: the only thing ever paid.
     BulkBonusId,
-    check_opaque_id
+    check_opaque_id,
+    ProlificIdError
 );
 
 #[cfg(test)]

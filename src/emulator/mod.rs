@@ -8,6 +8,7 @@
 //!
 //! `prolific` is the same for Prolific's researcher API (`payout emulator --platform prolific`).
 
+mod background;
 mod cli;
 mod config;
 mod errors;

@@ -7,7 +7,6 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,7 +20,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::config::{AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope};
@@ -508,11 +507,19 @@ impl RunningEmulator {
 
 /// An emulator on its own thread and tokio runtime, bound to 127.0.0.1 on a free port, for
 /// synchronous tests. Dropping it stops the server and joins the thread.
-pub struct BackgroundEmulator {
-    url: String,
-    handle: EmulatorHandle,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
+pub type BackgroundEmulator = super::background::Background<EmulatorHandle>;
+
+impl super::background::Served for RunningEmulator {
+    type Handle = EmulatorHandle;
+    fn url(&self) -> String {
+        RunningEmulator::url(self)
+    }
+    fn handle(&self) -> EmulatorHandle {
+        RunningEmulator::handle(self)
+    }
+    async fn stop(self) {
+        self.shutdown().await
+    }
 }
 
 impl BackgroundEmulator {
@@ -522,64 +529,9 @@ impl BackgroundEmulator {
 
     /// Like [`BackgroundEmulator::start`], on a given address.
     pub fn start_at(config: EmulatorConfig, addr: SocketAddr) -> io::Result<BackgroundEmulator> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let thread = thread::Builder::new()
-            .name("mturk-emulator".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    match RunningEmulator::start(config, addr).await {
-                        Ok(emu) => {
-                            let _ = ready_tx.send(Ok((emu.url(), emu.handle())));
-                            // Also ends when the BackgroundEmulator is dropped (sender dropped).
-                            let _ = stop_rx.await;
-                            emu.shutdown().await;
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                        }
-                    }
-                });
-            })?;
-        let (url, handle) = ready_rx
-            .recv()
-            .map_err(|_| io::Error::other("the emulator thread ended before it started"))??;
-        Ok(BackgroundEmulator {
-            url,
-            handle,
-            stop: Some(stop),
-            thread: Some(thread),
+        Self::spawn("mturk-emulator", move || {
+            RunningEmulator::start(config, addr)
         })
-    }
-
-    pub fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    pub fn handle(&self) -> EmulatorHandle {
-        self.handle.clone()
-    }
-}
-
-impl Drop for BackgroundEmulator {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -7,7 +7,6 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -21,7 +20,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::guesses::{self, ApiError, money};
@@ -1040,72 +1039,26 @@ impl RunningProlific {
 
 /// A Prolific emulator on its own thread and runtime, on 127.0.0.1, for synchronous tests.
 /// Dropping it stops the server.
-pub struct BackgroundProlific {
-    url: String,
-    handle: ProlificHandle,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<thread::JoinHandle<()>>,
+pub type BackgroundProlific = crate::emulator::background::Background<ProlificHandle>;
+
+impl crate::emulator::background::Served for RunningProlific {
+    type Handle = ProlificHandle;
+    fn url(&self) -> String {
+        RunningProlific::url(self)
+    }
+    fn handle(&self) -> ProlificHandle {
+        RunningProlific::handle(self)
+    }
+    async fn stop(self) {
+        self.shutdown().await
+    }
 }
 
 impl BackgroundProlific {
     pub fn start(state: ProlificState, config: ProlificConfig) -> io::Result<BackgroundProlific> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let thread = thread::Builder::new()
-            .name("prolific-emulator".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    match RunningProlific::start_loopback(state, config).await {
-                        Ok(emu) => {
-                            let _ = ready_tx.send(Ok((emu.url(), emu.handle())));
-                            let _ = stop_rx.await;
-                            emu.shutdown().await;
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                        }
-                    }
-                });
-            })?;
-        let (url, handle) = ready_rx
-            .recv()
-            .map_err(|_| io::Error::other("the emulator thread ended before it started"))??;
-        Ok(BackgroundProlific {
-            url,
-            handle,
-            stop: Some(stop),
-            thread: Some(thread),
+        Self::spawn("prolific-emulator", move || {
+            RunningProlific::start_loopback(state, config)
         })
-    }
-
-    pub fn url(&self) -> String {
-        self.url.clone()
-    }
-
-    pub fn handle(&self) -> ProlificHandle {
-        self.handle.clone()
-    }
-}
-
-impl Drop for BackgroundProlific {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

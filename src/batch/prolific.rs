@@ -553,6 +553,7 @@ pub async fn run(
                     &settings.source,
                     currency,
                     settings.skip_rehearsal,
+                    emulator,
                     &new_rows,
                 )
                 .map_err(Failure::from)?;

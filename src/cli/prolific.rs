@@ -286,11 +286,19 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
         stop.clone(),
     );
     tokio::pin!(work);
+    let mut presses = 0;
     let ended = loop {
         tokio::select! {
             e = &mut work => break e,
             _ = first_signal(&mut signals) => {
-                ctx.printer.warn("Stopping: no new set-up or pay is sent; what was sent is kept in the journal. Run the same command again to go on.");
+                presses += 1;
+                if presses > 1 {
+                    // A second Ctrl-C quits at once: "pay sent" is already committed for any
+                    // pay under way, so the next run observes it and never pays it again.
+                    ctx.printer.warn("Quitting now. Run the same command again: it reads back what was sent before doing anything else.");
+                    return Ok(Exit::Incomplete);
+                }
+                ctx.printer.warn("Stopping: no new set-up or pay is sent; what was sent is kept in the journal. Run the same command again to go on (Ctrl-C again quits at once).");
                 stop.stop(StopReason::User);
             }
         }
@@ -453,6 +461,60 @@ pub async fn resolve(args: ResolveArgs, ctx: &Ctx) -> Outcome {
             if n == 1 { "" } else { "s" }
         ),
     });
+    Ok(Exit::Ok)
+}
+
+/// `payout status` of a Prolific batch: rows by state with their money, chunks, the set-ups
+/// never paid and the rows not observed.
+pub fn status(
+    ctx: &Ctx,
+    batch: &crate::journal::BatchInfo,
+    s: &crate::journal::chunks::ProlificStatus,
+) -> Outcome {
+    use crate::money::Money;
+    if ctx.json() {
+        ctx.put("batch", &batch.name);
+        ctx.put("source", &batch.source);
+        ctx.put("prolific", s);
+        return Ok(Exit::Ok);
+    }
+    let m = |minor: u64| Money::new(Cents(minor), s.currency).to_string();
+    let mut text = format!(
+        "Batch {} on Prolific ({})\n  paid          {:>6}  {}\n  accepted, not yet visible on Prolific {}\n  not observed  {:>6}\n  pending       {:>6}  {}\n  failed        {:>6}\n",
+        batch.name,
+        batch.source,
+        s.paid,
+        m(s.paid_minor),
+        s.awaiting,
+        s.not_observed,
+        s.pending,
+        m(s.pending_minor),
+        s.failed
+    );
+    if !s.chunks.is_empty() {
+        let parts: Vec<String> = s.chunks.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        text.push_str(&format!("  chunks: {}\n", parts.join(", ")));
+    }
+    if !s.not_observed_rows.is_empty() {
+        text.push_str(
+            "\nNot observed (check the study's bonuses on Prolific, then `payout resolve`):\n",
+        );
+        for (line, sub, minor, before) in &s.not_observed_rows {
+            text.push_str(&format!(
+                "  line {line}: submission {sub}, {} — it showed {before} (minor units) before the pay\n",
+                m(*minor)
+            ));
+        }
+    }
+    if !s.unpaid_set_ups.is_empty() {
+        text.push_str(&format!(
+            "\n{} set-up{} Prolific answered and payout never paid (free; do not pay them by hand): {}\n",
+            s.unpaid_set_ups.len(),
+            if s.unpaid_set_ups.len() == 1 { "" } else { "s" },
+            s.unpaid_set_ups.join(", ")
+        ));
+    }
+    ctx.printer.say(text.trim_end());
     Ok(Exit::Ok)
 }
 

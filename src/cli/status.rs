@@ -100,6 +100,9 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> Outcome {
         return unfinished_import(ctx, &journal, import);
     }
     let batch = pick_batch(&journal, args.batch.as_deref())?;
+    if let Some(p) = crate::journal::chunks::prolific_status(journal.conn(), batch.id)? {
+        return super::prolific::status(ctx, &batch, &p);
+    }
     let summary = Summary::load(&journal, &batch)?;
     // With no batch named, the latest may be finished while an older one is not.
     let others: Vec<_> = if args.batch.is_none() {

@@ -499,7 +499,7 @@ impl Journal {
         currency: Currency,
         rows: &[NewChunkRow],
     ) -> Result<i64, JournalError> {
-        self.record_chunked_batch_with(name, name, ledger, source, currency, false, rows)
+        self.record_chunked_batch_with(name, name, ledger, source, currency, false, false, rows)
     }
 
     /// [`Journal::record_chunked_batch`] with the batch's fingerprint and whether it skipped
@@ -513,6 +513,7 @@ impl Journal {
         source: &str,
         currency: Currency,
         skip_rehearsal: bool,
+        emulator: bool,
         rows: &[NewChunkRow],
     ) -> Result<i64, JournalError> {
         let options = if skip_rehearsal {
@@ -524,7 +525,7 @@ impl Journal {
         tx.execute(
             "INSERT INTO batches (name, fingerprint, content_digest, kind, target, ledger, source,
                                   created_ms, options, imported, platform, currency)
-             VALUES (?1, ?2, NULL, 'bonus', 'production', ?3, ?4, ?5, ?6, 1, 'prolific', ?7)",
+             VALUES (?1, ?2, NULL, 'bonus', ?8, ?3, ?4, ?5, ?6, 1, 'prolific', ?7)",
             params![
                 name,
                 fingerprint,
@@ -532,7 +533,8 @@ impl Journal {
                 source,
                 now_ms(),
                 options,
-                currency.code()
+                currency.code(),
+                if emulator { "emulator" } else { "production" }
             ],
         )?;
         let id = tx.last_insert_rowid();
@@ -575,4 +577,119 @@ mod tests {
         assert_eq!(parse_baseline("[]"), Some(vec![]));
         assert_eq!(parse_baseline("[1e3]"), None);
     }
+}
+
+/// Where a Prolific batch stands: its rows by state with their money, its chunks by state, and
+/// the set-ups Prolific answered that were never paid.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProlificStatus {
+    pub currency: Currency,
+    pub rows: u64,
+    pub paid: u64,
+    pub paid_minor: u64,
+    /// In a chunk whose pay was sent (accepted or unknown), not yet seen on Prolific.
+    pub awaiting: u64,
+    pub not_observed: u64,
+    pub pending: u64,
+    pub pending_minor: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Chunks by state (`accepted`, `unknown`, `not_observed`, …).
+    pub chunks: std::collections::BTreeMap<String, u64>,
+    /// Set-up ids never paid (free; listed so nobody pays them by hand).
+    pub unpaid_set_ups: Vec<String>,
+    /// Rows not observed: (line, submission, amount in minor units, what it showed before).
+    pub not_observed_rows: Vec<(u64, String, u64, String)>,
+}
+
+/// The status of `batch` if it is a Prolific batch; `None` for any other.
+pub fn prolific_status(
+    conn: &Connection,
+    batch: i64,
+) -> Result<Option<ProlificStatus>, JournalError> {
+    let found: Option<(String, String)> = conn
+        .query_row(
+            "SELECT platform, currency FROM batches WHERE id = ?1",
+            [batch],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((platform, currency)) = found else {
+        return Ok(None);
+    };
+    if platform != "prolific" {
+        return Ok(None);
+    }
+    let mut s = ProlificStatus {
+        currency: Currency::parse(&currency).unwrap_or(Currency::Gbp),
+        rows: 0,
+        paid: 0,
+        paid_minor: 0,
+        awaiting: 0,
+        not_observed: 0,
+        pending: 0,
+        pending_minor: 0,
+        failed: 0,
+        cancelled: 0,
+        chunks: Default::default(),
+        unpaid_set_ups: Vec::new(),
+        not_observed_rows: Vec::new(),
+    };
+    let mut st = conn.prepare(
+        "SELECT r.state, COALESCE(c.state, ''), COUNT(*), SUM(r.amount_minor)
+         FROM chunk_rows r LEFT JOIN chunks c ON c.batch_id = r.batch_id AND c.chunk = r.chunk
+         WHERE r.batch_id = ?1 GROUP BY r.state, c.state",
+    )?;
+    let groups = st
+        .query_map([batch], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)? as u64,
+                r.get::<_, i64>(3)? as u64,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (row, chunk, n, minor) in groups {
+        s.rows += n;
+        match (row.as_str(), ChunkState::parse(&chunk)) {
+            ("paid", _) => {
+                s.paid += n;
+                s.paid_minor += minor;
+            }
+            ("not_observed", _) => s.not_observed += n,
+            ("failed", _) => s.failed += n,
+            ("cancelled", _) => s.cancelled += n,
+            ("chunked", Some(c)) if c.awaits_observation() => s.awaiting += n,
+            _ => {
+                s.pending += n;
+                s.pending_minor += minor;
+            }
+        }
+    }
+    for ch in chunks_of(conn, batch)? {
+        *s.chunks.entry(ch.state.as_str().to_owned()).or_default() += 1;
+    }
+    let mut st = conn.prepare(
+        "SELECT s.bulk_id FROM set_ups s WHERE s.batch_id = ?1
+         AND NOT EXISTS (SELECT 1 FROM pays p WHERE p.bulk_id = s.bulk_id) ORDER BY s.ms",
+    )?;
+    s.unpaid_set_ups = st
+        .query_map([batch], |r| r.get(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut st = conn.prepare(
+        "SELECT line, submission_id, amount_minor, COALESCE(baseline, '?') FROM chunk_rows
+         WHERE batch_id = ?1 AND state = 'not_observed' ORDER BY seq LIMIT 50",
+    )?;
+    s.not_observed_rows = st
+        .query_map([batch], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get(1)?,
+                r.get::<_, i64>(2)? as u64,
+                r.get(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(s))
 }

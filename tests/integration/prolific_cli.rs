@@ -350,3 +350,50 @@ fn a_thousand_rows_under_faults_and_kill_9s_through_the_binary_are_each_paid_exa
         );
     }
 }
+
+#[test]
+fn pays_that_land_after_the_settle_time_are_not_observed_then_seen_by_the_same_command() {
+    use std::time::Duration;
+    let config = ProlificConfig {
+        late_pay_rate: 1.0,
+        late_pay_delay: Duration::from_secs(600),
+        ..ProlificConfig::default()
+    };
+    let st = study(5, config);
+    let s = Scratch::new();
+    let mut csv = String::from("participant_id,amount\n");
+    for (p, _) in &st.people {
+        csv.push_str(&format!("{p},1.25\n"));
+    }
+    let file = s.write("late.csv", &csv).display().to_string();
+    let url = st.emu.url();
+    let run = args(
+        &st,
+        &url,
+        &file,
+        &[
+            "--production",
+            "--yes",
+            "--skip-rehearsal",
+            "--settle",
+            "0s",
+        ],
+    );
+    let out = prolific(&s, &run);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("5 not observed"), "{out:?}");
+    let status = prolific(&s, &["status"]);
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(status.stderr.contains("on Prolific"), "{status:?}");
+    assert!(status.stderr.contains("Not observed"), "{status:?}");
+    assert!(status.stderr.contains("£1.25"), "{status:?}");
+    // The pay lands later; the same command sees it first and pays nothing more.
+    st.emu.handle().advance_clock(Duration::from_secs(601));
+    let again = prolific(&s, &run);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("5 paid"), "{again:?}");
+    assert_eq!(st.emu.handle().stats().setups, 1, "nothing set up again");
+    assert!(st.emu.handle().double_payments().is_empty());
+    let status = prolific(&s, &["status"]);
+    assert!(!status.stderr.contains("Not observed"), "{status:?}");
+}

@@ -480,7 +480,7 @@ pub fn status(
     }
     let m = |minor: u64| Money::new(Cents(minor), s.currency).to_string();
     let mut text = format!(
-        "Batch {} on Prolific ({})\n  paid          {:>6}  {}\n  accepted, not yet visible on Prolific {}\n  not observed  {:>6}\n  pending       {:>6}  {}\n  failed        {:>6}\n",
+        "Batch {} on Prolific ({})\n  paid          {:>6}  {}\n  awaiting      {:>6}  (paid and accepted, not yet visible on Prolific)\n  not observed  {:>6}\n  pending       {:>6}  {}\n  failed        {:>6}\n",
         batch.name,
         batch.source,
         s.paid,

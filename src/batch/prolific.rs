@@ -466,6 +466,17 @@ pub async fn run(
         Money::new(estimate, currency),
         balance.available.display(currency)
     ));
+    // The batch this file already is on this ledger, if any: its own payments are not doubles.
+    let fingerprint = {
+        let mut h = Sha256::new();
+        h.update(digest.as_bytes());
+        h.update(ledger.as_bytes());
+        hex::encode(h.finalize())
+    };
+    let existing = batch_by_fingerprint(journal.conn(), &fingerprint).map_err(Failure::from)?;
+    if existing.is_some() {
+        doubles.clear();
+    }
     for d in &doubles {
         ui.say(d);
     }
@@ -519,13 +530,7 @@ pub async fn run(
     }
 
     // Record the batch (or find it: the same command continues it).
-    let fingerprint = {
-        let mut h = Sha256::new();
-        h.update(digest.as_bytes());
-        h.update(ledger.as_bytes());
-        hex::encode(h.finalize())
-    };
-    let batch = match batch_by_fingerprint(journal.conn(), &fingerprint).map_err(Failure::from)? {
+    let batch = match existing {
         Some((id, name)) => {
             ui.say(&format!(
                 "Continuing batch {name} (same file, same workspace)."

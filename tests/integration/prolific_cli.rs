@@ -108,6 +108,10 @@ fn a_prolific_bonus_file_is_rehearsed_confirmed_and_paid_exactly_once() {
     let out = prolific(&s, &args(&st, &url, &file, &["--production", "--yes"]));
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("Continuing batch"), "{out:?}");
+    assert!(
+        !out.stderr.contains("double payment"),
+        "the batch's own payments are not doubles: {out:?}"
+    );
     assert_eq!(st.emu.handle().stats().setups, setups);
     assert_eq!(st.emu.handle().paid_by_participant(&st.study), paid);
 }
@@ -396,4 +400,37 @@ fn pays_that_land_after_the_settle_time_are_not_observed_then_seen_by_the_same_c
     assert!(st.emu.handle().double_payments().is_empty());
     let status = prolific(&s, &["status"]);
     assert!(!status.stderr.contains("Not observed"), "{status:?}");
+}
+
+#[test]
+fn a_submission_already_showing_the_same_bonus_is_named_and_the_dry_run_is_no_rehearsal() {
+    let mut seed = ProlificSeed::new();
+    let ws = seed.workspace("Lab", "GBP", 1_000_000);
+    let st_id = seed.study(&ws, "Paid by hand");
+    let people = seed.generate(&st_id, 2);
+    seed.paid_before(&people[0].1, &[150]);
+    let emu = BackgroundProlific::start(seed.build(), ProlificConfig::default()).unwrap();
+    let st = Study {
+        emu,
+        study: st_id,
+        people,
+    };
+    let s = Scratch::new();
+    let url = st.emu.url();
+    let csv = format!(
+        "participant_id,amount\n{},1.50\n{},1.50\n",
+        st.people[0].0, st.people[1].0
+    );
+    let file = s.write("again.csv", &csv).display().to_string();
+    let out = prolific(&s, &args(&st, &url, &file, &["--dry-run"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("line 2: submission"), "{out:?}");
+    assert!(out.stderr.contains("probable double payment"), "{out:?}");
+    assert!(
+        out.stderr.contains("Not recorded as a rehearsal"),
+        "{out:?}"
+    );
+    let out = prolific(&s, &args(&st, &url, &file, &["--production", "--yes"]));
+    assert_eq!(out.code, 6, "no rehearsal was recorded: {out:?}");
+    assert_eq!(st.emu.handle().stats().setups, 0);
 }

@@ -480,13 +480,20 @@ pub async fn run(
     for d in &doubles {
         ui.say(d);
     }
-    if balance.available < ExactMinor::from_whole(sum) {
+    // What is still to pay: all of a new batch, the pending rows of one continued.
+    let to_pay = match &existing {
+        Some((id, _)) => crate::journal::chunks::prolific_status(journal.conn(), *id)
+            .map_err(Failure::from)?
+            .map_or(sum, |st| Cents(st.pending_minor)),
+        None => sum,
+    };
+    if balance.available < ExactMinor::from_whole(to_pay) {
         return Err(failure(
             FailureKind::Account,
             format!(
-                "the workspace's available balance ({}) does not cover the bonuses ({}), before fees",
+                "the workspace's available balance ({}) does not cover the bonuses left to pay ({}), before fees",
                 balance.available.display(currency),
-                Money::new(sum, currency)
+                Money::new(to_pay, currency)
             ),
         )
         .with_fix("top up the workspace in Prolific (the API cannot), then run the same command again"));

@@ -15,6 +15,7 @@ struct Study {
     emu: BackgroundProlific,
     study: String,
     people: Vec<(String, String)>,
+    ws: String,
 }
 
 fn study(n: usize, config: ProlificConfig) -> Study {
@@ -23,7 +24,12 @@ fn study(n: usize, config: ProlificConfig) -> Study {
     let study = s.study(&ws, "Follow-up");
     let people = s.generate(&study, n);
     let emu = BackgroundProlific::start(s.build(), config).expect("start the Prolific emulator");
-    Study { emu, study, people }
+    Study {
+        emu,
+        study,
+        people,
+        ws,
+    }
 }
 
 fn prolific(s: &Scratch, args: &[&str]) -> Outcome {
@@ -103,7 +109,9 @@ fn a_prolific_bonus_file_is_rehearsed_confirmed_and_paid_exactly_once() {
     }
     assert!(st.emu.handle().double_payments().is_empty());
 
-    // The same command again: the batch is recognised, nothing more is set up or paid.
+    // The same command again: the batch is recognised, nothing more is set up or paid — and a
+    // balance that no longer covers the whole file does not matter, nothing is left to pay.
+    st.emu.handle().set_balance(&st.ws, 100);
     let setups = st.emu.handle().stats().setups;
     let out = prolific(&s, &args(&st, &url, &file, &["--production", "--yes"]));
     assert_eq!(out.code, 0, "{out:?}");
@@ -158,6 +166,7 @@ fn a_participant_with_two_submissions_is_paid_only_when_the_file_says_which() {
         emu,
         study: st_id,
         people: vec![],
+        ws,
     };
     let s = Scratch::new();
     let url = st.emu.url();
@@ -414,6 +423,7 @@ fn a_submission_already_showing_the_same_bonus_is_named_and_the_dry_run_is_no_re
         emu,
         study: st_id,
         people,
+        ws,
     };
     let s = Scratch::new();
     let url = st.emu.url();

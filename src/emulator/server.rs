@@ -14,14 +14,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, DATE, HeaderValue};
 use hyper::http::request::Parts;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use super::config::{AccountMode, AfterApplyStatus, EmulatorConfig, FaultScope};
 use super::errors::ApiError;
@@ -34,8 +31,6 @@ use crate::money::Cents;
 const JSON_11: &str = "application/x-amz-json-1.1";
 /// Far above any real MTurk request; bigger bodies are refused rather than buffered.
 const MAX_BODY: usize = 1 << 20;
-/// How long shutdown waits for in-flight requests before abandoning them.
-const DRAIN: Duration = Duration::from_secs(5);
 
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -55,19 +50,7 @@ impl Shared {
     }
 }
 
-/// Returned to hyper to make it drop the connection without writing any response.
-#[derive(Debug)]
-struct DropConnection;
-
-impl fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("response deliberately lost")
-    }
-}
-
-impl std::error::Error for DropConnection {}
-
-type Answer = Response<Full<Bytes>>;
+use super::background::{Answer, DropConnection, accept_loop};
 
 fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
     let mut r = Response::new(Full::new(body.into()));
@@ -410,48 +393,6 @@ fn inspect(shared: &Shared, parts: &Parts, what: &str) -> Answer {
     }
 }
 
-async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let svc = service_fn(move |req| handle(Arc::clone(&shared), req));
-    // No header-read timeout: clients keep pooled connections idle between calls, and a
-    // server-side close would turn the next call into a spurious dispatch failure.
-    let conn = http1::Builder::new()
-        .keep_alive(true)
-        .header_read_timeout(None)
-        .serve_connection(TokioIo::new(stream), svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, Arc::clone(&shared), stop.clone()));
-                }
-                // E.g. out of file descriptors: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            },
-        }
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(DRAIN, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    // Dropping the JoinSet aborts whatever did not finish in time.
-}
-
 /// An emulator serving on the current tokio runtime.
 pub struct RunningEmulator {
     addr: SocketAddr,
@@ -473,7 +414,14 @@ impl RunningEmulator {
             request_ids: AtomicU64::new(0),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            {
+                let shared = Arc::clone(&shared);
+                move |req| handle(Arc::clone(&shared), req)
+            },
+            stop_rx,
+        ));
         Ok(RunningEmulator {
             addr,
             shared,

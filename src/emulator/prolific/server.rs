@@ -14,14 +14,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::http::request::Parts;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 use super::guesses::{self, ApiError, money};
 use super::state::{
@@ -32,7 +29,6 @@ use super::state::{
 const JSON: &str = "application/json";
 /// Far above any real request (a 1,000-row `csv_bonuses` is about 40 KB).
 const MAX_BODY: usize = 8 << 20;
-const DRAIN: Duration = Duration::from_secs(5);
 
 pub(crate) struct World {
     pub state: ProlificState,
@@ -52,19 +48,7 @@ impl Shared {
     }
 }
 
-/// Returned to hyper to make it close the connection without writing any response.
-#[derive(Debug)]
-struct DropConnection;
-
-impl fmt::Display for DropConnection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("response deliberately dropped")
-    }
-}
-
-impl std::error::Error for DropConnection {}
-
-type Answer = Response<Full<Bytes>>;
+use crate::emulator::background::{Answer, DropConnection, accept_loop};
 
 fn answer(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
     let mut r = Response::new(Full::new(body.into()));
@@ -932,46 +916,6 @@ fn state_json(st: &ProlificState) -> Value {
     })
 }
 
-async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let svc = service_fn(move |req| handle(Arc::clone(&shared), req));
-    // No header-read timeout: pooled client connections sit idle between calls.
-    let conn = http1::Builder::new()
-        .keep_alive(true)
-        .header_read_timeout(None)
-        .serve_connection(TokioIo::new(stream), svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, Arc::clone(&shared), stop.clone()));
-                }
-                // E.g. out of file descriptors: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            },
-        }
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(DRAIN, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-}
-
 /// A Prolific emulator serving on the current tokio runtime.
 pub struct RunningProlific {
     addr: SocketAddr,
@@ -998,7 +942,14 @@ impl RunningProlific {
             changed: Condvar::new(),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            {
+                let shared = Arc::clone(&shared);
+                move |req| handle(Arc::clone(&shared), req)
+            },
+            stop_rx,
+        ));
         Ok(RunningProlific {
             addr,
             shared,

@@ -8,6 +8,19 @@ use std::fmt;
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Sub};
 
+/// `1234567` as `1,234,567`.
+fn grouped(n: impl fmt::Display) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// An amount of US money in whole cents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Cents(pub u64);
@@ -111,16 +124,7 @@ impl Cents {
 
 impl fmt::Display for Cents {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dollars = self.0 / 100;
-        let mut grouped = String::new();
-        let digits = dollars.to_string();
-        for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                grouped.push(',');
-            }
-            grouped.push(ch);
-        }
-        write!(f, "${}.{:02}", grouped, self.0 % 100)
+        write!(f, "${}.{:02}", grouped(self.0 / 100), self.0 % 100)
     }
 }
 
@@ -289,6 +293,13 @@ impl ExactMinor {
         Some(ExactMinor { scaled, scale }.normalised())
     }
 
+    pub fn checked_sub(self, other: ExactMinor) -> Option<ExactMinor> {
+        self.checked_add(ExactMinor {
+            scaled: other.scaled.checked_neg()?,
+            scale: other.scale,
+        })
+    }
+
     fn normalised(mut self) -> ExactMinor {
         while self.scale > 0 && self.scaled % 10 == 0 {
             self.scaled /= 10;
@@ -306,15 +317,7 @@ impl ExactMinor {
         let (major, frac) = (abs / div, abs % div);
         let frac = format!("{frac:0width$}", width = scale as usize);
         let sign = if self.scaled < 0 { "-" } else { "" };
-        let digits = major.to_string();
-        let mut grouped = String::new();
-        for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                grouped.push(',');
-            }
-            grouped.push(ch);
-        }
-        format!("{sign}{}{grouped}.{frac}", currency.sign())
+        format!("{sign}{}{}.{frac}", currency.sign(), grouped(major))
     }
 }
 
@@ -432,6 +435,8 @@ mod tests {
         );
         let total = amount.checked_add(fees).unwrap();
         assert_eq!(total.to_string(), "1133.34");
+        assert_eq!(total.checked_sub(fees), Some(amount));
+        assert_eq!(amount.checked_sub(total).unwrap().to_string(), "-283.34");
         assert!(total > amount);
         for bad in ["1e3", "", "1.", ".5", "abc", "1.2.3"] {
             assert!(ExactMinor::parse(bad).is_err(), "{bad}");

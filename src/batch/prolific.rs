@@ -72,7 +72,7 @@ impl Totals {
         let c = self.currency;
         let after = self
             .available
-            .checked_add(negate(self.total))
+            .checked_sub(self.total)
             .unwrap_or(ExactMinor::ZERO);
         vec![
             format!(
@@ -90,10 +90,6 @@ impl Totals {
             format!("  after           {}", after.display(c)),
         ]
     }
-}
-
-fn negate(x: ExactMinor) -> ExactMinor {
-    ExactMinor::parse(&format!("-{x}")).unwrap_or(ExactMinor::ZERO)
 }
 
 /// How a Prolific batch ended (the CLI maps it to an exit status).
@@ -673,4 +669,29 @@ fn totals_of(chunks: &[ChunkRecord], currency: Currency, available: ExactMinor) 
         t.total = add(t.total, ch.total);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confirmation_shows_prolifics_numbers_and_the_balance_after_them() {
+        let x = |t: &str| ExactMinor::parse(t).unwrap();
+        let t = Totals {
+            currency: Currency::Gbp,
+            rows: 2,
+            chunks: 1,
+            amount: x("850"),
+            fees: x("283.34"),
+            vat: x("0"),
+            total: x("1133.34"),
+            available: x("10000"),
+        };
+        let lines = t.lines();
+        assert!(lines[0].contains("2 bonuses in 1 set-up"), "{lines:?}");
+        assert!(lines[2].ends_with("£2.8334"), "{lines:?}");
+        assert!(lines[4].ends_with("£11.3334"), "{lines:?}");
+        assert!(lines[6].ends_with("£88.6666"), "{lines:?}");
+    }
 }

@@ -229,7 +229,7 @@ fn platform_failure(what: &str, e: &crate::platform::PlatformError) -> Failure {
             FailureKind::Credentials,
             format!("Prolific refused the token while {what}: {e}"),
         )
-        .with_fix("create a token at app.prolific.com (Workspace settings → API token) and set PROLIFIC_TOKEN"),
+        .with_fix(crate::platform::prolific::TOKEN_FIX),
         ErrorClass::NotSent => failure(
             FailureKind::Unreachable,
             format!("Prolific could not be reached while {what}: {e}"),

@@ -66,8 +66,8 @@ pub fn find_token() -> Result<Token, Failure> {
     }
 }
 
-/// Whether a file's first line names Prolific's columns (for a regular file only: a pipe is
-/// never read twice).
+/// Whether a file's first line is a Prolific bonus file's (for a regular file only: a pipe is
+/// never read twice). What counts is decided by `input::prolific`.
 pub fn header_says_prolific(path: &Path) -> bool {
     let Ok(meta) = std::fs::metadata(path) else {
         return false;
@@ -82,13 +82,7 @@ pub fn header_says_prolific(path: &Path) -> bool {
     if std::io::BufReader::new(f).read_line(&mut line).is_err() {
         return false;
     }
-    let header: Vec<String> = line
-        .trim_end()
-        .split(',')
-        .map(|s| s.trim_matches('"').to_owned())
-        .collect();
-    crate::input::looks_like_prolific(&header)
-        || (header.len() == 2 && crate::ids::ParticipantId::parse(&header[0]).is_ok())
+    crate::input::first_line_is_prolific(&line)
 }
 
 /// The Prolific part of `payout run`, resolved by `run.rs` from its own arguments.

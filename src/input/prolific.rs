@@ -66,6 +66,28 @@ fn find(header: &[String], names: &[&str]) -> Option<usize> {
         .position(|h| names.contains(&norm(h).as_str()))
 }
 
+/// A line of Prolific's bulk bonus box: `<id>,<amount>`.
+fn is_pasted_line(fields: &[String]) -> bool {
+    fields.len() == 2
+        && ParticipantId::parse(&fields[0]).is_ok()
+        && Cents::parse_amount(&fields[1]).is_ok()
+}
+
+/// Whether a file's first line is a Prolific bonus file's: a header with a participant or
+/// submission ID column, or a pasted `<id>,<amount>` line.
+pub fn first_line_is_prolific(line: &str) -> bool {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line.trim_start_matches('\u{feff}').as_bytes());
+    match rdr.records().next() {
+        Some(Ok(rec)) => {
+            let fields: Vec<String> = rec.iter().map(str::to_owned).collect();
+            looks_like_prolific(&fields) || is_pasted_line(&fields)
+        }
+        _ => false,
+    }
+}
+
 /// Whether a header names a Prolific file (a participant or submission ID column): how
 /// payout tells the platform from a file when `--platform` is not given.
 pub fn looks_like_prolific(header: &[String]) -> bool {
@@ -142,9 +164,7 @@ pub fn parse_prolific(
         return Err(InputErrors::whole(file, "is empty: no rows to pay"));
     };
     let first: Vec<String> = first.iter().map(str::to_owned).collect();
-    let pasted = first.len() == 2
-        && ParticipantId::parse(&first[0]).is_ok()
-        && Cents::parse_amount(&first[1]).is_ok();
+    let pasted = is_pasted_line(&first);
     let mut rows = Vec::with_capacity(records.len());
     if pasted {
         for (line, rec) in &records {

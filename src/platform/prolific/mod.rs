@@ -22,6 +22,10 @@ use crate::money::ExactMinor;
 /// Prolific's API host; payout adds `/api/v1/`.
 pub const PRODUCTION_HOST: &str = "https://api.prolific.com";
 
+/// The step that fixes a missing or refused token: said wherever a token is the trouble.
+pub const TOKEN_FIX: &str =
+    "create a token in Prolific (Workspace settings → API token) and set PROLIFIC_TOKEN=…";
+
 /// Pages followed at most for one list (a loop guard: 10,000 pages of submissions).
 const MAX_PAGES: usize = 10_000;
 

@@ -566,6 +566,78 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::Write;
+
+    /// The last guard: even if a chunk were set up again by a bug, the id it was paid under
+    /// cannot be recorded as paid a second time, so the pay is never sent.
+    #[test]
+    fn a_bulk_id_paid_once_cannot_be_recorded_as_sent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::open(&dir.path().join("j.sqlite")).unwrap();
+        let study = StudyId::parse("60ffe5c8371090c7041d43f8").unwrap();
+        let row = NewChunkRow {
+            line: 2,
+            study: study.clone(),
+            submission: SubmissionId::parse("60ffe5c8371090c7041d43f9").unwrap(),
+            participant: None,
+            amount: Cents(150),
+            reason: None,
+        };
+        let batch = j
+            .record_chunked_batch("b", "prolific@test", "b.csv", Currency::Gbp, &[row])
+            .unwrap();
+        let answer = SetUpAnswer {
+            id: BulkBonusId::parse("bulk1").unwrap(),
+            amount: ExactMinor::parse("150").unwrap(),
+            fees: ExactMinor::ZERO,
+            vat: ExactMinor::ZERO,
+            total: ExactMinor::parse("150").unwrap(),
+        };
+        let w = |c: ChunkWrite| Write::Chunk(c);
+        j.write(&w(ChunkWrite::Plan {
+            batch,
+            chunk: 0,
+            study,
+            seqs: vec![0],
+        }))
+        .unwrap();
+        j.write(&w(ChunkWrite::SetUp {
+            batch,
+            chunk: 0,
+            answer,
+        }))
+        .unwrap();
+        let sent = || {
+            w(ChunkWrite::PaySent {
+                batch,
+                chunk: 0,
+                baselines: vec![(0, vec![])],
+            })
+        };
+        j.write(&sent()).unwrap();
+        assert_eq!(
+            pays_of(j.conn(), &BulkBonusId::parse("bulk1").unwrap()).unwrap(),
+            1
+        );
+        // A bug puts the chunk back to "set up" under the same id.
+        j.write(&w(ChunkWrite::State {
+            batch,
+            chunk: 0,
+            state: ChunkState::SetUp,
+            answer: None,
+            resolution: None,
+        }))
+        .unwrap();
+        let again = j.write(&sent());
+        assert!(
+            matches!(&again, Err(JournalError::Write(m)) if m.contains("never paid again")),
+            "{again:?}"
+        );
+        assert_eq!(
+            chunks_of(j.conn(), batch).unwrap()[0].state,
+            ChunkState::SetUp
+        );
+    }
 
     #[test]
     fn baselines_round_trip_their_text() {

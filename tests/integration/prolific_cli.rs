@@ -108,6 +108,12 @@ fn a_prolific_bonus_file_is_rehearsed_confirmed_and_paid_exactly_once() {
         assert_eq!(paid.get(p), Some(&vec![want]), "{p}");
     }
     assert!(st.emu.handle().double_payments().is_empty());
+    // The README says the token never reaches the journal: not a byte of it.
+    let journal = journal_bytes(&s.journal());
+    assert!(
+        !journal.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+        "the token is in the journal"
+    );
 
     // The same command again: the batch is recognised, nothing more is set up or paid — and a
     // balance that no longer covers the whole file does not matter, nothing is left to pay.

@@ -39,7 +39,8 @@ pub enum ChunkState {
     NotObserved,
     /// Proven not paid (refused pay, or the operator's word): its rows return to pending.
     Void,
-    /// The set-up was refused for these rows: they failed, nothing was paid.
+    /// Never paid and never will be under this chunk: its set-up was refused for its rows (they
+    /// failed), or answered an amount that is not theirs (they return to pending, the batch stops).
     Failed,
 }
 

@@ -19,7 +19,7 @@ use super::retry::{backoff, read_with_retries};
 use super::{EngineConfig, StopReason, StopSignal};
 use crate::ids::{StudyId, SubmissionId};
 use crate::journal::chunks::{
-    ChunkRecord, ChunkRowRecord, ChunkWrite, RowState, chunks_of, next_chunk, row_counts,
+    ChunkRecord, ChunkRowRecord, ChunkWrite, RowState, chunks_of, next_chunk, prolific_status,
     rows_in_state, rows_of_chunk,
 };
 use crate::journal::{JournalError, JournalWriter, Write, now_ms};
@@ -674,34 +674,24 @@ async fn wait_for_awaiting<P>(run: &ChunkRun<P>) -> Result<bool, JournalError> {
     }
 }
 
+/// How the batch stands now, counted the one way `payout status` counts it: a row in a chunk
+/// not yet paid (or, by a crash, left in a final one) is pending, so a run never reports as
+/// done what it did not decide.
 async fn summarise<P>(run: &ChunkRun<P>) -> Result<ChunkRunEnd, JournalError> {
     let batch = run.batch;
-    let counts = run.journal.read(move |c| row_counts(c, batch)).await?;
-    let chunks = run.journal.read(move |c| chunks_of(c, batch)).await?;
-    let mut end = ChunkRunEnd {
+    let s = run
+        .journal
+        .read(move |c| prolific_status(c, batch))
+        .await?
+        .ok_or_else(|| JournalError::Write(format!("batch {batch} is not a chunked batch")))?;
+    Ok(ChunkRunEnd {
         stop: run.stop.reason(),
-        ..Default::default()
-    };
-    for (state, n) in counts {
-        match state {
-            RowState::Paid => end.paid += n,
-            RowState::Pending => end.pending += n,
-            RowState::NotObserved => end.not_observed += n,
-            RowState::Failed => end.failed += n,
-            RowState::Chunked | RowState::Cancelled => {}
-        }
-    }
-    for ch in chunks.iter().filter(|c| c.state.awaits_observation()) {
-        let rows = rows_of(run, ch.chunk).await?;
-        end.awaiting += rows.iter().filter(|r| r.state == RowState::Chunked).count() as u64;
-    }
-    // Rows of a chunk not yet set up or paid count as pending — and so would any row left in a
-    // chunk that is final, so that a run never reports as done what it did not decide.
-    for ch in chunks.iter().filter(|c| !c.state.awaits_observation()) {
-        let rows = rows_of(run, ch.chunk).await?;
-        end.pending += rows.iter().filter(|r| r.state == RowState::Chunked).count() as u64;
-    }
-    Ok(end)
+        paid: s.paid,
+        awaiting: s.awaiting,
+        not_observed: s.not_observed,
+        pending: s.pending,
+        failed: s.failed,
+    })
 }
 
 /// An operator's word on a batch's chunks that were not observed (`payout resolve`): their

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::quals::QualMap;
@@ -150,7 +149,6 @@ pub async fn preflight<P: Platform>(
             Operation::Block { .. } | Operation::Unblock { .. } => {}
         }
     }
-    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let mut tasks: JoinSet<(u64, Vec<Finding>)> = JoinSet::new();
     let mut findings = Vec::new();
     let (mut unknown, mut total) = (0u64, 0u64);
@@ -174,9 +172,7 @@ pub async fn preflight<P: Platform>(
             cfg.clone(),
             checked.clone(),
         );
-        let permit = slots.clone().acquire_owned().await.expect("never closed");
         tasks.spawn(async move {
-            let _permit = permit;
             let mut rng = fastrand::Rng::with_seed(cfg.seed);
             let read = |_: &PlatformError, _| {};
             let found = read_with_retries(&cfg, Some(&pacer), Some(&stop), &mut rng, read, || {
@@ -247,9 +243,7 @@ pub async fn preflight<P: Platform>(
             cfg.clone(),
             checked.clone(),
         );
-        let permit = slots.clone().acquire_owned().await.expect("never closed");
         tasks.spawn(async move {
-            let _permit = permit;
             let mut rng = fastrand::Rng::with_seed(cfg.seed);
             let now = read_with_retries(
                 &cfg,
@@ -415,7 +409,6 @@ pub async fn not_holding<P: Platform>(
             listed.insert(id, granted.into_iter().collect());
         }
     }
-    let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let mut tasks: JoinSet<Option<i64>> = JoinSet::new();
     for op in ops {
         let (Some(q), worker) = (op.qualification(), op.worker()) else {
@@ -432,6 +425,16 @@ pub async fn not_holding<P: Platform>(
             }
             continue;
         }
+        // Joined as they finish, as the bonus checks are: at most `concurrency` held at once.
+        while tasks.len() >= cfg.concurrency.max(1) {
+            out.extend(
+                tasks
+                    .join_next()
+                    .await
+                    .expect("not empty")
+                    .expect("standing checks do not panic"),
+            );
+        }
         let (platform, pacer, cfg, op, worker) = (
             platform.clone(),
             pacer.clone(),
@@ -439,9 +442,7 @@ pub async fn not_holding<P: Platform>(
             op.clone(),
             worker.clone(),
         );
-        let permit = slots.clone().acquire_owned().await.expect("never closed");
         tasks.spawn(async move {
-            let _permit = permit;
             let mut rng = fastrand::Rng::with_seed(cfg.seed);
             let now = read_with_retries(
                 &cfg,

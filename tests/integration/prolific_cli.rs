@@ -450,3 +450,35 @@ fn a_submission_already_showing_the_same_bonus_is_named_and_the_dry_run_is_no_re
     assert_eq!(out.code, 6, "no rehearsal was recorded: {out:?}");
     assert_eq!(st.emu.handle().stats().setups, 0);
 }
+
+#[test]
+fn a_bonus_over_the_cap_or_a_balance_that_does_not_cover_the_file_is_refused_before_any_set_up() {
+    let st = study(2, ProlificConfig::default());
+    let s = Scratch::new();
+    let url = st.emu.url();
+    let (p0, p1) = (&st.people[0].0, &st.people[1].0);
+    // 30 typed for 0.30: above --max-bonus (25.00 by default), refused naming the line.
+    let file = s
+        .write(
+            "cap.csv",
+            &format!("participant_id,amount\n{p0},0.30\n{p1},30\n"),
+        )
+        .display()
+        .to_string();
+    let out = prolific(&s, &args(&st, &url, &file, &["--dry-run"]));
+    assert_eq!(out.code, 6, "{out:?}");
+    assert!(out.stderr.contains("line 3 (30.00)"), "{out:?}");
+    // A balance of £1.00 does not cover £2.50 of bonuses.
+    st.emu.handle().set_balance(&st.ws, 100);
+    let file = s
+        .write(
+            "poor.csv",
+            &format!("participant_id,amount\n{p0},1.25\n{p1},1.25\n"),
+        )
+        .display()
+        .to_string();
+    let out = prolific(&s, &args(&st, &url, &file, &["--dry-run"]));
+    assert_eq!(out.code, 6, "{out:?}");
+    assert!(out.stderr.contains("does not cover"), "{out:?}");
+    assert_eq!(st.emu.handle().stats().setups, 0);
+}

@@ -13,7 +13,9 @@ use super::quals::QualMap;
 use super::retry::{backoff, read_with_retries};
 use super::verify::{Verdict, decide_block, decide_bonuses, decide_qualification};
 use super::{EngineConfig, Event, Reporter, RunEnd, StopReason, StopSignal};
-use crate::journal::query::{ItemFilter, group_items, items_page, same_ops};
+use crate::journal::query::{
+    ItemFilter, foreign_unknown_groups, group_items, items_page, ledger_has_other_batches, same_ops,
+};
 use crate::journal::{BatchInfo, ItemRecord, ItemState, JournalError, JournalWriter, Write};
 use crate::op::{Group, Kind};
 use crate::pace::Pacer;
@@ -181,13 +183,7 @@ async fn skip_done_elsewhere<P: Platform>(ctx: &Ctx<P>) -> Result<(), JournalErr
     let others = {
         let ledger = ledger.clone();
         ctx.journal
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM batches WHERE ledger = ?1 AND id != ?2)",
-                    rusqlite::params![ledger, batch],
-                    |r| r.get::<_, bool>(0),
-                )?)
-            })
+            .read(move |c| ledger_has_other_batches(c, &ledger, batch))
             .await?
     };
     if !others {
@@ -304,27 +300,6 @@ async fn verify_unknown<P: Platform>(ctx: &Arc<Ctx<P>>) -> Result<(), JournalErr
             _ => return Ok(()),
         }
     }
-}
-
-fn foreign_unknown_groups(
-    c: &rusqlite::Connection,
-    ledger: &str,
-    batch: i64,
-) -> Result<BTreeSet<Group>, JournalError> {
-    let mut stmt = c.prepare(&format!(
-        "SELECT {} FROM items o INDEXED BY items_unsettled JOIN batches b ON b.id = o.batch_id
-         WHERE b.ledger = ?1 AND o.batch_id != ?2
-           AND o.state IN ('in_flight', 'unknown')
-           AND EXISTS (SELECT 1 FROM items m WHERE m.batch_id = ?2 AND m.group_hash = o.group_hash
-                       AND m.state IN ('pending', 'in_flight', 'unknown'))",
-        crate::journal::query::item_columns("o")
-    ))?;
-    let items = stmt
-        .query_map(rusqlite::params![ledger, batch], |r| {
-            crate::journal::query::item_from_row(r, 0)
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(items.into_iter().map(|i| i.op.group()).collect())
 }
 
 /// Verifies one group against the platform (the caller holds its lock) and records every

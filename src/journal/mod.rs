@@ -25,6 +25,7 @@ pub use records::{
     BatchInfo, BatchKind, BatchOptions, CloseKind, Closed, ItemRecord, ItemState, NewBatch,
     QualTypeRecord, QualTypeState,
 };
+pub(crate) use records::{OPEN_STATES, UNSETTLED_STATES};
 pub use writer::{JournalWriter, Write};
 
 /// Migrations, in order; the journal's `user_version` is how many have been applied.
@@ -202,9 +203,11 @@ impl Journal {
         journal.configure()?;
         journal.migrate()?;
         journal.conn.execute(
-            "UPDATE items INDEXED BY items_unsettled
-             SET state = 'unknown', note = 'interrupted while the call was under way'
-             WHERE state IN ('in_flight', 'unknown') AND state = 'in_flight'",
+            &format!(
+                "UPDATE items INDEXED BY items_unsettled
+                 SET state = 'unknown', note = 'interrupted while the call was under way'
+                 WHERE state IN {UNSETTLED_STATES} AND state = 'in_flight'"
+            ),
             [],
         )?;
         if drop_imports {
@@ -277,12 +280,12 @@ impl Journal {
     /// first, with how many are open: the work `payout resume` would do.
     pub fn unfinished_batches(&self) -> Result<Vec<(BatchInfo, u64)>, JournalError> {
         let ids: Vec<(i64, i64)> = {
-            let mut stmt = self.conn.prepare(
+            let mut stmt = self.conn.prepare(&format!(
                 "SELECT b.id, (SELECT COUNT(*) FROM items i INDEXED BY items_open
                                WHERE i.batch_id = b.id
-                               AND i.state IN ('pending', 'in_flight', 'unknown'))
+                               AND i.state IN {OPEN_STATES})
                  FROM batches b WHERE b.closed IS NULL AND b.imported = 1 ORDER BY b.id",
-            )?;
+            ))?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?
         };

@@ -2,13 +2,14 @@
 //! history across batches, counts and money by SQL aggregate. Every query takes a plain
 //! connection so that the writer thread can answer the same questions during a run.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::records::{
     BatchInfo, BatchKind, CloseKind, Closed, ITEM_COLUMNS, ItemRecord, ItemState, NewBatch,
-    QualTypeRecord, QualTypeState, op_columns,
+    OPEN_STATES, QualTypeRecord, QualTypeState, UNSETTLED_STATES, op_columns,
 };
 pub(crate) use super::records::{item_columns, item_from_row};
 use super::{Journal, JournalError, now_ms};
@@ -195,22 +196,22 @@ pub(crate) fn items_page(
     filter: ItemFilter,
 ) -> Result<Vec<ItemRecord>, JournalError> {
     // The partial index is used only when the query repeats its condition word for word.
-    const OPEN: &str = "state IN ('pending', 'in_flight', 'unknown')";
+    let open = format!("state IN {OPEN_STATES}");
     // SQLite cannot know that few items of a large batch are open; it is told.
     const BY_OPEN: &str = "INDEXED BY items_open";
     // Fewer still were sent without a known outcome: a resume looks for those first.
-    const UNSETTLED: &str = "state IN ('in_flight', 'unknown')";
+    let unsettled = format!("state IN {UNSETTLED_STATES}");
     const BY_UNSETTLED: &str = "INDEXED BY items_unsettled";
     let (index, condition, state) = match filter {
         ItemFilter::All => ("", String::from("?4 = ''"), ""),
-        ItemFilter::Open => (BY_OPEN, format!("{OPEN} AND ?4 = ''"), ""),
+        ItemFilter::Open => (BY_OPEN, format!("{open} AND ?4 = ''"), ""),
         ItemFilter::State(s @ (ItemState::InFlight | ItemState::Unknown)) => (
             BY_UNSETTLED,
-            format!("{UNSETTLED} AND state = ?4"),
+            format!("{unsettled} AND state = ?4"),
             s.as_str(),
         ),
         ItemFilter::State(s) if s.is_open() => {
-            (BY_OPEN, format!("{OPEN} AND state = ?4"), s.as_str())
+            (BY_OPEN, format!("{open} AND state = ?4"), s.as_str())
         }
         ItemFilter::State(s) => ("", String::from("state = ?4"), s.as_str()),
     };
@@ -234,17 +235,20 @@ pub(crate) fn kind_state_counts(
     open_only: bool,
 ) -> Result<Vec<KindStateCount>, JournalError> {
     // What is left of a nearly finished batch is read through the partial index.
-    let sql = if open_only {
-        "SELECT kind, state, COUNT(*), COALESCE(SUM(amount_cents), 0), COALESCE(SUM(fee_cents), 0),
-                COALESCE(SUM(notify), 0)
-         FROM items INDEXED BY items_open
-         WHERE batch_id = ?1 AND state IN ('pending', 'in_flight', 'unknown') GROUP BY kind, state"
+    let (index, open) = if open_only {
+        (
+            "INDEXED BY items_open",
+            format!("AND state IN {OPEN_STATES}"),
+        )
     } else {
+        ("", String::new())
+    };
+    let sql = format!(
         "SELECT kind, state, COUNT(*), COALESCE(SUM(amount_cents), 0), COALESCE(SUM(fee_cents), 0),
                 COALESCE(SUM(notify), 0)
-         FROM items WHERE batch_id = ?1 GROUP BY kind, state"
-    };
-    let mut stmt = conn.prepare_cached(sql)?;
+         FROM items {index} WHERE batch_id = ?1 {open} GROUP BY kind, state"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([batch], |r| {
         let kind: String = r.get(0)?;
         let state: String = r.get(1)?;
@@ -258,6 +262,40 @@ pub(crate) fn kind_state_counts(
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether any batch other than `exclude` pays into `ledger`.
+pub(crate) fn ledger_has_other_batches(
+    conn: &Connection,
+    ledger: &str,
+    exclude: i64,
+) -> Result<bool, JournalError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM batches WHERE ledger = ?1 AND id != ?2)",
+        params![ledger, exclude],
+        |r| r.get(0),
+    )?)
+}
+
+/// The groups of other batches' unknown operations on `ledger` that hold an open operation of
+/// `batch` (rare: version-1 journals, or batches recorded before another's answers were known).
+pub(crate) fn foreign_unknown_groups(
+    conn: &Connection,
+    ledger: &str,
+    batch: i64,
+) -> Result<BTreeSet<Group>, JournalError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM items o INDEXED BY items_unsettled JOIN batches b ON b.id = o.batch_id
+         WHERE b.ledger = ?1 AND o.batch_id != ?2
+           AND o.state IN {UNSETTLED_STATES}
+           AND EXISTS (SELECT 1 FROM items m WHERE m.batch_id = ?2 AND m.group_hash = o.group_hash
+                       AND m.state IN {OPEN_STATES})",
+        item_columns("o")
+    ))?;
+    let items = stmt
+        .query_map(params![ledger, batch], |r| item_from_row(r, 0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(items.into_iter().map(|i| i.op.group()).collect())
 }
 
 impl Journal {
@@ -281,8 +319,10 @@ impl Journal {
             return Ok(Some(batch));
         }
         let open: bool = self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM items INDEXED BY items_open WHERE batch_id = ?1
-               AND state IN ('pending', 'in_flight', 'unknown'))",
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM items INDEXED BY items_open WHERE batch_id = ?1
+                   AND state IN {OPEN_STATES})"
+            ),
             [batch.id],
             |r| r.get(0),
         )?;
@@ -300,26 +340,15 @@ impl Journal {
     /// The most recent batch, or the most recent open one with work left.
     pub fn latest_batch(&self, only_open: bool) -> Result<Option<BatchInfo>, JournalError> {
         let filter = if only_open {
-            "WHERE b.closed IS NULL AND b.imported = 1 AND EXISTS (SELECT 1 FROM items i
-               INDEXED BY items_open WHERE i.batch_id = b.id
-               AND i.state IN ('pending', 'in_flight', 'unknown')) ORDER BY b.id DESC LIMIT 1"
+            format!(
+                "WHERE b.closed IS NULL AND b.imported = 1 AND EXISTS (SELECT 1 FROM items i
+                   INDEXED BY items_open WHERE i.batch_id = b.id
+                   AND i.state IN {OPEN_STATES}) ORDER BY b.id DESC LIMIT 1"
+            )
         } else {
-            "ORDER BY b.id DESC LIMIT 1"
+            String::from("ORDER BY b.id DESC LIMIT 1")
         };
-        query_batch(self.conn(), filter, [])
-    }
-
-    /// Whether any batch other than `exclude` pays into `ledger`.
-    pub fn ledger_has_other_batches(
-        &self,
-        ledger: &str,
-        exclude: i64,
-    ) -> Result<bool, JournalError> {
-        Ok(self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM batches WHERE ledger = ?1 AND id != ?2)",
-            params![ledger, exclude],
-            |r| r.get(0),
-        )?)
+        query_batch(self.conn(), &filter, [])
     }
 
     pub fn same_ops(
@@ -453,7 +482,7 @@ impl Journal {
         };
         let mut first = self.conn().prepare_cached(&format!(
             "SELECT {COLUMNS} FROM items INDEXED BY items_open
-             WHERE batch_id = ?1 AND state IN ('pending', 'in_flight', 'unknown')
+             WHERE batch_id = ?1 AND state IN {OPEN_STATES}
              ORDER BY seq LIMIT ?2"
         ))?;
         let mut rows = first.query(params![batch, OPEN_THROUGH_INDEX])?;
@@ -465,7 +494,7 @@ impl Journal {
         if seen == OPEN_THROUGH_INDEX {
             let mut rest = self.conn().prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM items
-                 WHERE batch_id = ?1 AND seq > ?2 AND state IN ('pending', 'in_flight', 'unknown')"
+                 WHERE batch_id = ?1 AND seq > ?2 AND state IN {OPEN_STATES}"
             ))?;
             let mut rows = rest.query(params![batch, last])?;
             while let Some(r) = rows.next()? {
@@ -478,8 +507,10 @@ impl Journal {
     /// Distinct workers among a batch's open operations.
     pub fn open_workers(&self, batch: i64) -> Result<u64, JournalError> {
         Ok(self.conn().query_row(
-            "SELECT COUNT(DISTINCT worker_id) FROM items INDEXED BY items_open
-             WHERE batch_id = ?1 AND state IN ('pending', 'in_flight', 'unknown')",
+            &format!(
+                "SELECT COUNT(DISTINCT worker_id) FROM items INDEXED BY items_open
+                 WHERE batch_id = ?1 AND state IN {OPEN_STATES}"
+            ),
             [batch],
             |r| r.get::<_, i64>(0),
         )? as u64)
@@ -491,8 +522,10 @@ impl Journal {
         batch: i64,
         limit: usize,
     ) -> Result<(Vec<ItemRecord>, u64), JournalError> {
-        let filter = "batch_id = ?1 AND (state = 'failed' OR
-                      (state IN ('pending', 'in_flight', 'unknown') AND error IS NOT NULL))";
+        let filter = format!(
+            "batch_id = ?1 AND (state = 'failed' OR
+             (state IN {OPEN_STATES} AND error IS NOT NULL))"
+        );
         let total: i64 = self.conn().query_row(
             &format!("SELECT COUNT(*) FROM items WHERE {filter}"),
             [batch],
@@ -689,27 +722,12 @@ impl Journal {
             .optional()?)
     }
 
-    /// Other open batches on the ledger whose operations share a group with `batch`'s open
-    /// ones (version-1 journals can hold such pairs).
-    pub fn open_batches_on_ledger(&self, ledger: &str) -> Result<Vec<BatchInfo>, JournalError> {
-        let mut stmt = self.conn().prepare(&format!(
-            "SELECT {BATCH_COLUMNS} FROM batches b WHERE b.ledger = ?1 AND b.closed IS NULL
-             AND EXISTS (SELECT 1 FROM items i WHERE i.batch_id = b.id
-                         AND i.state IN ('pending', 'in_flight', 'unknown'))
-             ORDER BY b.id"
-        ))?;
-        let rows = stmt
-            .query_map([ledger], batch_from_row)?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
-    }
-
     /// Open, unfinished batches on a target (any endpoint).
     pub fn open_batches_on_target(&self, target: Target) -> Result<Vec<BatchInfo>, JournalError> {
         let mut stmt = self.conn().prepare(&format!(
             "SELECT {BATCH_COLUMNS} FROM batches b WHERE b.target = ?1 AND b.closed IS NULL
              AND EXISTS (SELECT 1 FROM items i INDEXED BY items_open WHERE i.batch_id = b.id
-                         AND i.state IN ('pending', 'in_flight', 'unknown'))
+                         AND i.state IN {OPEN_STATES})
              ORDER BY b.id"
         ))?;
         let rows = stmt

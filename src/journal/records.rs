@@ -65,6 +65,15 @@ impl ItemState {
     }
 }
 
+/// The open states ([`ItemState::is_open`]) as an SQL list: `state IN {OPEN_STATES}`. The
+/// partial index `items_open` (schemas/journal/0002_operations.sql, frozen history) is used
+/// only when a query repeats its condition word for word, so every query writes it from here.
+pub(crate) const OPEN_STATES: &str = "('pending', 'in_flight', 'unknown')";
+
+/// The states of an operation sent without a known outcome, as an SQL list (the condition of
+/// the partial index `items_unsettled`).
+pub(crate) const UNSETTLED_STATES: &str = "('in_flight', 'unknown')";
+
 /// What a batch's file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

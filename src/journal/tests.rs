@@ -254,14 +254,42 @@ fn pages_of_open_items_come_through_the_partial_index() {
     let plan: String = j
         .conn()
         .query_row(
-            "EXPLAIN QUERY PLAN SELECT seq FROM items INDEXED BY items_open WHERE batch_id = 1
-             AND seq > -1 AND state IN ('pending', 'in_flight', 'unknown') AND state = 'pending'
-             ORDER BY seq",
+            &format!(
+                "EXPLAIN QUERY PLAN SELECT seq FROM items INDEXED BY items_open WHERE batch_id = 1
+                 AND seq > -1 AND state IN {OPEN_STATES} AND state = 'pending'
+                 ORDER BY seq"
+            ),
             [],
             |r| r.get(3),
         )
         .unwrap();
     assert!(plan.contains("items_open"), "{plan}");
+}
+
+/// The one SQL list of open states is what [`ItemState::is_open`] says, and the conditions of
+/// the partial indexes (frozen in the migrations) are written the same way, word for word.
+#[test]
+fn the_sql_lists_of_states_are_the_states_and_the_indexes_conditions() {
+    let list = |keep: fn(ItemState) -> bool| {
+        let names: Vec<String> = ItemState::ALL
+            .into_iter()
+            .filter(|s| keep(*s))
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        format!("({})", names.join(", "))
+    };
+    assert_eq!(OPEN_STATES, list(ItemState::is_open));
+    assert_eq!(
+        UNSETTLED_STATES,
+        list(|s| matches!(s, ItemState::InFlight | ItemState::Unknown))
+    );
+    let schema = MIGRATIONS.concat();
+    assert!(schema.contains(&format!(
+        "items_open ON items (batch_id, seq) WHERE state IN {OPEN_STATES};"
+    )));
+    assert!(schema.contains(&format!(
+        "items_unsettled ON items (batch_id, seq) WHERE state IN {UNSETTLED_STATES};"
+    )));
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod input;
+pub mod item;
 pub mod journal;
 pub mod money;
 pub mod op;

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::QualificationTypeId;
 use crate::input::Row;
-use crate::journal::{BatchKind, ItemState, JournalError, PriorItem};
+use crate::item::{BatchKind, ItemState, PriorItem};
 use crate::money::Cents;
 use crate::op::{Group, Kind, Operation, Origin, QualRef};
 use crate::platform::fee_for;
@@ -36,23 +36,29 @@ pub struct PlannedItem {
     pub note: Option<String>,
 }
 
+/// Why what other batches did could not be read: the answerer's own error, carried whole (the
+/// planner does not know the journal's types; the journal takes its error back out).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PriorError(pub Box<dyn std::error::Error + Send + Sync>);
+
 /// What the journal knows that planning needs: answered by the journal, or by nothing for a
 /// ledger that has no other batches.
 pub trait Prior {
     /// Items of other batches on this ledger that are the same operation as `op`.
-    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, JournalError>;
+    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, PriorError>;
     /// Items of other batches on this ledger in `group`.
-    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, JournalError>;
+    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, PriorError>;
 }
 
 /// The answer for a ledger no other batch has used.
 pub struct NoPrior;
 
 impl Prior for NoPrior {
-    fn same_ops(&mut self, _: &Operation) -> Result<Vec<PriorItem>, JournalError> {
+    fn same_ops(&mut self, _: &Operation) -> Result<Vec<PriorItem>, PriorError> {
         Ok(Vec::new())
     }
-    fn group_elsewhere(&mut self, _: &Group) -> Result<Vec<PriorItem>, JournalError> {
+    fn group_elsewhere(&mut self, _: &Group) -> Result<Vec<PriorItem>, PriorError> {
         Ok(Vec::new())
     }
 }
@@ -258,7 +264,7 @@ impl<'p> Planner<'p> {
 
     /// Items of other batches in `group`, and — for a group keyed on a type ID — in the groups
     /// that name that type, named by ID like the rest, oldest first.
-    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, JournalError> {
+    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, PriorError> {
         let mut items = self.prior.group_elsewhere(group)?;
         if let (
             Some(r),
@@ -287,7 +293,7 @@ impl<'p> Planner<'p> {
 
     /// Items of other batches that are the same operation as `op`, whichever way they name
     /// its qualification type.
-    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, JournalError> {
+    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, PriorError> {
         if self.quals.is_none() || op.kind() == Kind::Bonus {
             return self.prior.same_ops(op);
         }
@@ -340,7 +346,7 @@ impl<'p> Planner<'p> {
     }
 
     /// Plans the next row of the file.
-    pub fn push(&mut self, row: Row) -> Result<PlannedItem, JournalError> {
+    pub fn push(&mut self, row: Row) -> Result<PlannedItem, PriorError> {
         let Row { origin, op } = row;
         if self.seq == 0 {
             self.start(&op);
@@ -648,7 +654,7 @@ pub fn plan_rows(
     rows: impl IntoIterator<Item = Row>,
     config: PlanConfig,
     prior: &mut dyn Prior,
-) -> Result<(Vec<PlannedItem>, PlanSummary), JournalError> {
+) -> Result<(Vec<PlannedItem>, PlanSummary), PriorError> {
     let mut planner = Planner::new(config, prior);
     let mut items = Vec::new();
     for row in rows {
@@ -658,16 +664,16 @@ pub fn plan_rows(
 }
 
 /// Feeds every row of a source to `planner`, handing each planned item to `each`: the whole
-/// plan in one pass, in bounded memory. A journal error stops it.
+/// plan in one pass, in bounded memory. An error of the prior's or of `each` stops it.
 /// A file read once more: every row to the sink it is given.
 pub type RowSource<'a> = &'a dyn Fn(&mut dyn FnMut(Row)) -> Result<(), crate::input::InputErrors>;
 
 pub fn plan_source(
     source: RowSource<'_>,
     planner: &mut Planner<'_>,
-    each: &mut dyn FnMut(PlannedItem) -> Result<(), JournalError>,
+    each: &mut dyn FnMut(PlannedItem) -> Result<(), PriorError>,
 ) -> Result<(), PlanError> {
-    let mut failed: Option<JournalError> = None;
+    let mut failed: Option<PriorError> = None;
     source(&mut |row| {
         if failed.is_none()
             && let Err(e) = planner.push(row).and_then(&mut *each)
@@ -677,7 +683,7 @@ pub fn plan_source(
     })
     .map_err(PlanError::Input)?;
     match failed {
-        Some(e) => Err(PlanError::Journal(e)),
+        Some(e) => Err(PlanError::Prior(e)),
         None => Ok(()),
     }
 }
@@ -687,8 +693,9 @@ pub fn plan_source(
 pub enum PlanError {
     #[error(transparent)]
     Input(crate::input::InputErrors),
+    /// What other batches did could not be read (or `each` failed).
     #[error(transparent)]
-    Journal(JournalError),
+    Prior(PriorError),
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ fn unchanged(later: &PlanSummary, first: &PlanSummary, name: &str) -> Result<(),
 
 pub fn plan_failure(e: PlanError) -> Failure {
     match e {
-        PlanError::Journal(j) => j.into(),
+        PlanError::Prior(p) => crate::journal::JournalError::from(p).into(),
         // The file changed between two reads of it.
         PlanError::Input(i) => Failure::new(
             FailureKind::InvalidInput,

@@ -73,6 +73,22 @@ pub enum JournalError {
     WriterGone,
 }
 
+impl From<JournalError> for crate::plan::PriorError {
+    fn from(e: JournalError) -> Self {
+        crate::plan::PriorError(Box::new(e))
+    }
+}
+
+/// What the planner could not learn from the journal is the journal's own error, given back.
+impl From<crate::plan::PriorError> for JournalError {
+    fn from(e: crate::plan::PriorError) -> Self {
+        match e.0.downcast::<JournalError>() {
+            Ok(j) => *j,
+            Err(other) => JournalError::Write(other.to_string()),
+        }
+    }
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -14,9 +14,10 @@ use super::records::{
 pub(crate) use super::records::{item_columns, item_from_row};
 use super::{Journal, JournalError, now_ms};
 use crate::ids::QualificationTypeId;
+pub use crate::item::{GroupItem, PriorItem};
 use crate::money::Cents;
 use crate::op::{Group, Kind, Operation};
-use crate::plan::PlannedItem;
+use crate::plan::{PlannedItem, PriorError};
 use crate::target::{Endpoint, Target, ledger};
 
 const BATCH_COLUMNS: &str = "b.id, b.name, b.fingerprint, b.content_digest, b.kind, b.target, \
@@ -83,17 +84,6 @@ pub(crate) fn batch_by_fingerprint(
 pub(crate) fn batch_by_id(conn: &Connection, id: i64) -> Result<Option<BatchInfo>, JournalError> {
     query_batch(conn, "WHERE b.id = ?1", [id])
 }
-
-/// One item of a group or an identical operation, with the batch that holds it.
-#[derive(Debug, Clone)]
-pub struct PriorItem {
-    pub batch_name: String,
-    pub batch_closed: bool,
-    pub item: ItemRecord,
-}
-
-/// An item of a group as verification sees it.
-pub type GroupItem = PriorItem;
 
 /// Counts and money of one (kind, state) in a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -872,18 +862,28 @@ impl LedgerPrior<'_> {
 }
 
 impl crate::plan::Prior for LedgerPrior<'_> {
-    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, JournalError> {
+    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, PriorError> {
         if !self.any {
             return Ok(Vec::new());
         }
-        same_ops(self.journal.conn(), &self.ledger, op, self.exclude)
+        Ok(same_ops(
+            self.journal.conn(),
+            &self.ledger,
+            op,
+            self.exclude,
+        )?)
     }
 
-    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, JournalError> {
+    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, PriorError> {
         if !self.any {
             return Ok(Vec::new());
         }
-        group_items(self.journal.conn(), &self.ledger, group, self.exclude)
+        Ok(group_items(
+            self.journal.conn(),
+            &self.ledger,
+            group,
+            self.exclude,
+        )?)
     }
 }
 

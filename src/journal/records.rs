@@ -4,66 +4,10 @@ use rusqlite::Row;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{AssignmentId, QualificationTypeId, WorkerId};
+pub use crate::item::{BatchKind, ItemRecord, ItemState};
 use crate::money::Cents;
 use crate::op::{Kind, Operation, Origin, QualRef};
 use crate::target::{Endpoint, Target};
-
-/// Where an operation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemState {
-    /// Not sent yet, or certainly not applied.
-    Pending,
-    /// Intent committed, call under way. Found at open, it becomes `Unknown`.
-    InFlight,
-    /// Sent without an answer that proves anything: verified with the platform before
-    /// anything else is sent for it.
-    Unknown,
-    /// Applied (a bonus paid, a score set, a worker blocked, ...).
-    Done,
-    /// Refused by the platform for this operation; not retried.
-    Failed,
-    /// Not to be done by this batch (another batch did the same operation).
-    Skipped,
-    /// Closed without being done (`payout cancel`, or a newer batch superseded this one).
-    Cancelled,
-}
-
-impl ItemState {
-    pub const ALL: [ItemState; 7] = [
-        ItemState::Pending,
-        ItemState::InFlight,
-        ItemState::Unknown,
-        ItemState::Done,
-        ItemState::Failed,
-        ItemState::Skipped,
-        ItemState::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ItemState::Pending => "pending",
-            ItemState::InFlight => "in_flight",
-            ItemState::Unknown => "unknown",
-            ItemState::Done => "done",
-            ItemState::Failed => "failed",
-            ItemState::Skipped => "skipped",
-            ItemState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ItemState> {
-        ItemState::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether a run still has work to do for an operation in this state.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            ItemState::Pending | ItemState::InFlight | ItemState::Unknown
-        )
-    }
-}
 
 /// The open states ([`ItemState::is_open`]) as an SQL list: `state IN {OPEN_STATES}`. The
 /// partial index `items_open` (schemas/journal/0002_operations.sql, frozen history) is used
@@ -73,30 +17,6 @@ pub(crate) const OPEN_STATES: &str = "('pending', 'in_flight', 'unknown')";
 /// The states of an operation sent without a known outcome, as an SQL list (the condition of
 /// the partial index `items_unsettled`).
 pub(crate) const UNSETTLED_STATES: &str = "('in_flight', 'unknown')";
-
-/// What a batch's file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BatchKind {
-    Bonus,
-    Qualification,
-}
-
-impl BatchKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BatchKind::Bonus => "bonus",
-            BatchKind::Qualification => "qualification",
-        }
-    }
-
-    pub fn parse(s: &str) -> BatchKind {
-        match s {
-            "qualification" => BatchKind::Qualification,
-            _ => BatchKind::Bonus,
-        }
-    }
-}
 
 /// Choices made when the batch was planned that change what it does; recorded with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,24 +85,6 @@ pub struct NewBatch {
     pub endpoint: Option<Endpoint>,
     pub source: String,
     pub options: BatchOptions,
-}
-
-/// One operation as the journal holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemRecord {
-    pub batch: i64,
-    pub seq: u32,
-    pub origin: Origin,
-    pub op: Operation,
-    pub occurrence: u32,
-    pub token: Option<String>,
-    pub fee: Option<Cents>,
-    pub state: ItemState,
-    pub attempts: u32,
-    pub first_sent_ms: Option<i64>,
-    pub finished_ms: Option<i64>,
-    pub error: Option<String>,
-    pub note: Option<String>,
 }
 
 /// The columns [`item_from_row`] reads, in order (prefix them with the items table's alias).

@@ -613,3 +613,10 @@ fn a_bulk_import_is_chosen_only_when_it_outweighs_the_journal() {
     assert!(!j.bulk_import_pays(BULK_IMPORT_ROWS).unwrap());
     assert!(j.bulk_import_pays(2 * BULK_IMPORT_ROWS + 20).unwrap());
 }
+
+/// The planner carries the journal's errors without knowing their type; each comes back whole.
+#[test]
+fn a_journal_error_through_the_planner_comes_back_as_itself() {
+    let back = JournalError::from(crate::plan::PriorError::from(JournalError::WriterGone));
+    assert!(matches!(back, JournalError::WriterGone), "{back:?}");
+}

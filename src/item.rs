@@ -1,0 +1,117 @@
+//! What one operation of a batch is and where it stands — the types the planner and the
+//! journal share. Below both: the planner plans these, the journal records and reads them back.
+
+use serde::Serialize;
+
+use crate::money::Cents;
+use crate::op::{Operation, Origin};
+
+/// Where an operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    /// Not sent yet, or certainly not applied.
+    Pending,
+    /// Intent committed, call under way. Found at open, it becomes `Unknown`.
+    InFlight,
+    /// Sent without an answer that proves anything: verified with the platform before
+    /// anything else is sent for it.
+    Unknown,
+    /// Applied (a bonus paid, a score set, a worker blocked, ...).
+    Done,
+    /// Refused by the platform for this operation; not retried.
+    Failed,
+    /// Not to be done by this batch (another batch did the same operation).
+    Skipped,
+    /// Closed without being done (`payout cancel`, or a newer batch superseded this one).
+    Cancelled,
+}
+
+impl ItemState {
+    pub const ALL: [ItemState; 7] = [
+        ItemState::Pending,
+        ItemState::InFlight,
+        ItemState::Unknown,
+        ItemState::Done,
+        ItemState::Failed,
+        ItemState::Skipped,
+        ItemState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Pending => "pending",
+            ItemState::InFlight => "in_flight",
+            ItemState::Unknown => "unknown",
+            ItemState::Done => "done",
+            ItemState::Failed => "failed",
+            ItemState::Skipped => "skipped",
+            ItemState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ItemState> {
+        ItemState::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether a run still has work to do for an operation in this state.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            ItemState::Pending | ItemState::InFlight | ItemState::Unknown
+        )
+    }
+}
+
+/// What a batch's file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchKind {
+    Bonus,
+    Qualification,
+}
+
+impl BatchKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchKind::Bonus => "bonus",
+            BatchKind::Qualification => "qualification",
+        }
+    }
+
+    pub fn parse(s: &str) -> BatchKind {
+        match s {
+            "qualification" => BatchKind::Qualification,
+            _ => BatchKind::Bonus,
+        }
+    }
+}
+
+/// One operation as the journal holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRecord {
+    pub batch: i64,
+    pub seq: u32,
+    pub origin: Origin,
+    pub op: Operation,
+    pub occurrence: u32,
+    pub token: Option<String>,
+    pub fee: Option<Cents>,
+    pub state: ItemState,
+    pub attempts: u32,
+    pub first_sent_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub error: Option<String>,
+    pub note: Option<String>,
+}
+
+/// One item of a group or an identical operation, with the batch that holds it.
+#[derive(Debug, Clone)]
+pub struct PriorItem {
+    pub batch_name: String,
+    pub batch_closed: bool,
+    pub item: ItemRecord,
+}
+
+/// An item of a group as verification sees it.
+pub type GroupItem = PriorItem;

@@ -19,7 +19,7 @@ use crate::journal::chunks::{
 };
 use crate::journal::{Journal, JournalWriter, Write};
 use crate::money::{Cents, Currency, ExactMinor, Money};
-use crate::platform::prolific::{ProlificPlatform, SubmissionInfo};
+use crate::platform::prolific::{ProlificPlatform, SubmissionInfo, WorkspaceInfo};
 
 /// Where a Prolific batch pays. Prolific has no sandbox: production, or a stand-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +218,44 @@ where
     .await
 }
 
+/// The workspace a batch (or `payout doctor --prolific`) uses: the one `--workspace` names, or
+/// the token's only one; several without `--workspace` are listed and refused.
+pub fn choose_workspace(
+    given: Option<&WorkspaceId>,
+    workspaces: &[WorkspaceInfo],
+) -> Result<WorkspaceId, Failure> {
+    if let Some(w) = given {
+        return Ok(w.clone());
+    }
+    match workspaces {
+        [one] => one.workspace_id().ok_or_else(|| {
+            failure(
+                FailureKind::Account,
+                format!(
+                    "Prolific answered a workspace id payout cannot read: {:?}",
+                    one.id
+                ),
+            )
+        }),
+        [] => Err(failure(
+            FailureKind::Account,
+            "the token's user has no workspace",
+        )),
+        many => Err(failure(
+            FailureKind::Usage,
+            format!(
+                "the token can use {} workspaces: {}",
+                many.len(),
+                many.iter()
+                    .map(|w| format!("{} ({})", w.id, w.title.as_deref().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with_fix("say which pays with --workspace ID")),
+    }
+}
+
 fn failure(kind: FailureKind, msg: impl Into<String>) -> Failure {
     Failure::new(kind, msg)
 }
@@ -301,40 +339,7 @@ pub async fn run(
     let workspaces = read(settings, &stop, ui, || platform.workspaces())
         .await
         .map_err(|e| platform_failure("listing the workspaces", &e))?;
-    let workspace = match &settings.workspace {
-        Some(w) => w.clone(),
-        None => match workspaces.as_slice() {
-            [one] => one.workspace_id().ok_or_else(|| {
-                failure(
-                    FailureKind::Account,
-                    format!(
-                        "Prolific answered a workspace id payout cannot read: {:?}",
-                        one.id
-                    ),
-                )
-            })?,
-            [] => {
-                return Err(failure(
-                    FailureKind::Account,
-                    "the token's user has no workspace",
-                ));
-            }
-            many => {
-                return Err(failure(
-                    FailureKind::Usage,
-                    format!(
-                        "the token can use {} workspaces: {}",
-                        many.len(),
-                        many.iter()
-                            .map(|w| format!("{} ({})", w.id, w.title.as_deref().unwrap_or("")))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-                .with_fix("say which pays with --workspace ID"));
-            }
-        },
-    };
+    let workspace = choose_workspace(settings.workspace.as_ref(), &workspaces)?;
     let ledger = match &settings.target {
         ProlificTarget::Production => format!("prolific@api.prolific.com/{workspace}"),
         ProlificTarget::Testing(url) => format!("prolific@{url}/{workspace}"),

@@ -3,6 +3,8 @@
 //! clock, the journal — each ✓ or ✗ with the step that fixes it. Reads only: it never pays,
 //! never records a batch, never changes a file.
 
+mod prolific;
+
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -45,6 +47,13 @@ pub struct DoctorArgs {
     /// The journal (SQLite) to check.
     #[arg(long, env = "PAYOUT_JOURNAL", value_name = "PATH")]
     journal: Option<PathBuf>,
+    /// Check Prolific instead of MTurk: the token (and where it is from), that it works, the
+    /// workspace, its balance (read-only), and the journal.
+    #[arg(long, conflicts_with_all = ["production", "production_endpoint_url", "profile"])]
+    prolific: bool,
+    /// With --prolific: the workspace to check (needed when the token can use several).
+    #[arg(long, value_name = "ID", requires = "prolific")]
+    workspace: Option<String>,
     /// Write the checks as one JSON object to stdout.
     #[arg(long)]
     pub json: bool,
@@ -147,6 +156,12 @@ struct AccountCheck {
 }
 
 impl DoctorArgs {
+    fn journal_path(&self) -> PathBuf {
+        self.journal
+            .clone()
+            .unwrap_or_else(super::default_journal_path)
+    }
+
     fn target_args(&self, target: Target) -> TargetArgs {
         let endpoint = match target {
             Target::Production => self
@@ -167,6 +182,9 @@ impl DoctorArgs {
 }
 
 pub async fn doctor(args: DoctorArgs, ctx: &Ctx) -> Outcome {
+    if args.prolific {
+        return prolific::doctor_prolific(&args, ctx).await;
+    }
     // Endpoint overrides are checked before anything else, as for a run.
     let places = [Target::Sandbox, Target::Production]
         .into_iter()
@@ -234,13 +252,14 @@ pub async fn doctor(args: DoctorArgs, ctx: &Ctx) -> Outcome {
     }
     checks.extend(accounts.into_iter().map(|a| a.check));
     checks.push(clock);
-    let journal = args
-        .journal
-        .clone()
-        .unwrap_or_else(super::default_journal_path);
-    checks.extend(journal_checks(&journal));
+    checks.extend(journal_checks(&args.journal_path()));
+    conclude(&checks, ctx, "payout doctor")
+}
 
-    for c in &checks {
+/// Prints the checks, adds them to `--json`, and fails (naming the failed ones) if any did;
+/// `again` is the command to run after fixing them.
+fn conclude(checks: &[Check], ctx: &Ctx, again: &str) -> Outcome {
+    for c in checks {
         ctx.printer.warn(c.text());
     }
     let failed: Vec<&str> = checks
@@ -248,7 +267,7 @@ pub async fn doctor(args: DoctorArgs, ctx: &Ctx) -> Outcome {
         .filter(|c| c.status == Status::Fail)
         .map(|c| c.name)
         .collect();
-    ctx.put("checks", &checks);
+    ctx.put("checks", checks);
     ctx.put("passed", failed.is_empty());
     if failed.is_empty() {
         ctx.printer.warn("All checks passed.");
@@ -263,7 +282,9 @@ pub async fn doctor(args: DoctorArgs, ctx: &Ctx) -> Outcome {
             failed.join(", ")
         ),
     )
-    .with_fix("Each ✗ above says what fixes it; then run `payout doctor` again."))
+    .with_fix(format!(
+        "Each ✗ above says what fixes it; then run `{again}` again."
+    )))
 }
 
 fn account_check_name(target: Target) -> &'static str {

@@ -62,9 +62,9 @@ enum Command {
     Status(status::StatusArgs),
     /// One line per operation: outcome, attempts, error, request token, times.
     Report(report::ReportArgs),
-    /// Store an IAM user's access key (from the IAM console's credentials.csv) for payout.
+    /// Store an IAM user's access key (from the IAM console's credentials.csv), or with --prolific a Prolific API token, for payout.
     Setup(setup::SetupArgs),
-    /// Check credentials, the sandbox (and production), the clock and the journal; say what fixes each problem.
+    /// Check credentials, the sandbox (and production), the clock and the journal (with --prolific: the Prolific token, workspace and balance); say what fixes each problem.
     Doctor(doctor::DoctorArgs),
     /// The account's available balance (read-only).
     Balance(balance::BalanceArgs),

@@ -3,7 +3,7 @@
 //! end rendered and mapped to an exit status. No policy here.
 
 use std::io::{BufRead, IsTerminal, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +21,10 @@ use crate::ids::{StudyId, WorkspaceId};
 use crate::input::ProlificOptions;
 use crate::journal::Journal;
 use crate::money::Cents;
-use crate::platform::prolific::{HttpTimeouts, PRODUCTION_HOST, ProlificPlatform, Token};
+use crate::platform::aws_files::display_path;
+use crate::platform::prolific::{
+    HttpTimeouts, PRODUCTION_HOST, ProlificPlatform, TOKEN_FIX, Token,
+};
 
 /// Reads `15s`, `10m`, `1h`, `90` (seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -41,29 +44,89 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
+/// Where `payout setup --prolific` stores the token and [`find_token`] reads it:
+/// `prolific-token` in payout's config directory (`$XDG_CONFIG_HOME/payout`, else
+/// `~/.config/payout`).
+pub fn token_path() -> PathBuf {
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("payout")
+        .join("prolific-token")
+}
+
+/// Where a token was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `PROLIFIC_TOKEN`.
+    Env,
+    /// The file [`token_path`] names.
+    File(PathBuf),
+}
+
 /// The Prolific token: `PROLIFIC_TOKEN` (what Prolific's own CLI reads), or the file
 /// `payout setup --prolific` writes (0600, in payout's config directory).
 pub fn find_token() -> Result<Token, Failure> {
-    let missing = || {
+    find_token_from().map(|(t, _)| t)
+}
+
+/// [`find_token`], and where the token came from.
+pub fn find_token_from() -> Result<(Token, TokenSource), Failure> {
+    let missing = |why: &str| {
         Failure::new(
             FailureKind::Credentials,
-            "no Prolific API token: PROLIFIC_TOKEN is not set and none is stored",
+            format!("no Prolific API token: {why}"),
         )
-        .with_fix(
-            "create a token in Prolific (Workspace settings → API token) and set PROLIFIC_TOKEN=…",
-        )
+        .with_fix(format!(
+            "{TOKEN_FIX} (or store it with `payout setup --prolific`)"
+        ))
     };
     if let Ok(t) = std::env::var("PROLIFIC_TOKEN") {
-        return Token::new(&t).ok_or_else(missing);
+        return Token::new(&t)
+            .map(|t| (t, TokenSource::Env))
+            .ok_or_else(|| missing("PROLIFIC_TOKEN is set but empty or not a token"));
     }
-    let path = dirs::config_dir()
-        .unwrap_or_else(|| std::path::PathBuf::from("."))
-        .join("payout")
-        .join("prolific-token");
+    let path = token_path();
     match std::fs::read_to_string(&path) {
-        Ok(t) => Token::new(&t).ok_or_else(missing),
-        Err(_) => Err(missing()),
+        Ok(t) => Token::new(&t)
+            .map(|t| (t, TokenSource::File(path.clone())))
+            .ok_or_else(|| {
+                missing(&format!(
+                    "{} holds no token (empty, or more than one word)",
+                    display_path(&path)
+                ))
+            }),
+        Err(_) => Err(missing("PROLIFIC_TOKEN is not set and none is stored")),
     }
+}
+
+/// The target `--endpoint-url URL --testing-endpoint` (or `--emulator`) names, for every
+/// Prolific command: a URL without `--testing-endpoint` is refused.
+pub fn prolific_target(
+    endpoint: Option<&str>,
+    testing_endpoint: bool,
+    emulator: bool,
+) -> Result<ProlificTarget, Failure> {
+    match (endpoint, testing_endpoint) {
+        (None, _) if emulator => Ok(ProlificTarget::Emulator),
+        (Some(url), true) => Ok(ProlificTarget::Testing(
+            url.trim_end_matches('/').to_owned(),
+        )),
+        (Some(_), false) => Err(usage(
+            "--endpoint-url for Prolific needs --testing-endpoint: it is a stand-in, not Prolific",
+            "add --testing-endpoint if the URL is a test stand-in",
+        )),
+        (None, _) => Ok(ProlificTarget::Production),
+    }
+}
+
+/// The client for a host, with `timeouts`.
+pub fn platform_for(
+    host: &str,
+    token: Token,
+    timeouts: HttpTimeouts,
+) -> Result<ProlificPlatform, Failure> {
+    ProlificPlatform::new(host, token, timeouts)
+        .map_err(|e| usage(e.to_string(), "give a URL such as http://127.0.0.1:8080"))
 }
 
 /// Whether a file's first line is a Prolific bonus file's (for a regular file only: a pipe is
@@ -156,17 +219,7 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
             "rehearse with --dry-run (read-only), then pay with --production",
         ));
     }
-    let target = match (&r.endpoint, r.testing_endpoint) {
-        (None, _) if r.emulator => ProlificTarget::Emulator,
-        (Some(url), true) => ProlificTarget::Testing(url.trim_end_matches('/').to_owned()),
-        (Some(_), false) => {
-            return Err(usage(
-                "--endpoint-url for a Prolific batch needs --testing-endpoint: it is a stand-in, not Prolific",
-                "add --testing-endpoint if the URL is a test stand-in",
-            ));
-        }
-        (None, _) => ProlificTarget::Production,
-    };
+    let target = prolific_target(r.endpoint.as_deref(), r.testing_endpoint, r.emulator)?;
     if !r.production && !r.dry_run && !r.emulator {
         return Err(Failure::new(
             FailureKind::Confirmation,
@@ -232,8 +285,7 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
         (ProlificTarget::Testing(u), _) => (find_token()?, u.clone()),
         _ => (find_token()?, PRODUCTION_HOST.to_owned()),
     };
-    let platform = ProlificPlatform::new(&host, token, HttpTimeouts::default())
-        .map_err(|e| usage(e.to_string(), "give a URL such as http://127.0.0.1:8080"))?;
+    let platform = platform_for(&host, token, HttpTimeouts::default())?;
     let banner = match &target {
         ProlificTarget::Production => "PROLIFIC (production)".to_owned(),
         ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),

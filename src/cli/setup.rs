@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::prolific::token_path;
 use super::{Ctx, Outcome};
 use crate::error::{Exit, Failure, FailureKind};
 use crate::platform::aws_files::{
     SETUP_PROFILE, credentials_path, display_path, sections, where_defined, with_profile,
 };
+use crate::platform::prolific::{TOKEN_FIX, Token};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  payout setup --csv ~/Downloads/credentials.csv   the file the IAM console offers when it creates an access key\n  payout setup                                     type the access key ID and the secret (the secret is not shown)\n  payout setup --csv new_credentials.csv --force   replace the key stored before\n\nThe key is stored as the profile `payout` in ~/.aws/credentials (or $AWS_SHARED_CREDENTIALS_FILE),\nreadable only by you. `payout doctor` then checks it against the sandbox."
+    after_help = "Examples:\n  payout setup --csv ~/Downloads/credentials.csv   the file the IAM console offers when it creates an access key\n  payout setup                                     type the access key ID and the secret (the secret is not shown)\n  payout setup --csv new_credentials.csv --force   replace the key stored before\n  payout setup --prolific                          type a Prolific API token (not shown)\n\nThe key is stored as the profile `payout` in ~/.aws/credentials (or $AWS_SHARED_CREDENTIALS_FILE),\nreadable only by you. `payout doctor` then checks it against the sandbox."
 )]
 pub struct SetupArgs {
     /// The IAM console's credentials.csv (or an old rootkey.csv). Without it, payout asks.
@@ -25,7 +27,11 @@ pub struct SetupArgs {
     /// The profile to write.
     #[arg(long, value_name = "NAME", default_value = SETUP_PROFILE)]
     profile: String,
-    /// Replace the profile if the credentials file has it already.
+    /// Store a Prolific API token instead (asked without echo, or one line from a pipe), in
+    /// payout's config directory, readable only by you.
+    #[arg(long, conflicts_with_all = ["csv", "profile"])]
+    prolific: bool,
+    /// Replace the profile (or, with --prolific, the token) stored before.
     #[arg(long)]
     force: bool,
     /// Write one JSON object to stdout at exit.
@@ -350,6 +356,9 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 pub fn setup(args: SetupArgs, ctx: &Ctx) -> Outcome {
+    if args.prolific {
+        return setup_prolific(&args, ctx);
+    }
     let key = match &args.csv {
         Some(file) => {
             let text = std::fs::read_to_string(file).map_err(|e| {
@@ -466,6 +475,90 @@ pub fn setup(args: SetupArgs, ctx: &Ctx) -> Outcome {
     Ok(Exit::Ok)
 }
 
+/// Why a typed Prolific token is refused, without quoting it; `None` when it is one.
+fn token_problem(text: &str) -> Option<&'static str> {
+    let t = text.trim();
+    if t.is_empty() {
+        Some("no token was given")
+    } else if t.chars().any(char::is_whitespace) {
+        Some("the token contains a space: a Prolific token is one word")
+    } else if Token::new(t).is_none() {
+        Some("the token contains characters a Prolific token does not have")
+    } else {
+        None
+    }
+}
+
+/// `payout setup --prolific`: a Prolific API token, asked at a terminal without echo (or read as
+/// one line from a pipe), stored alone in [`token_path`], 0600 from its first byte.
+fn setup_prolific(args: &SetupArgs, ctx: &Ctx) -> Outcome {
+    let path = token_path();
+    let shown = display_path(&path);
+    if std::fs::symlink_metadata(&path).is_ok() && !args.force {
+        let held = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| Token::new(&t))
+            .map(|t| format!(" (token {})", t.hint()))
+            .unwrap_or_default();
+        return Err(Failure::new(
+            FailureKind::UnsafeOutput,
+            format!("{shown} holds a Prolific token already{held}; it was left as it was"),
+        )
+        .with_fix("Add --force to replace it."));
+    }
+    let failed = |e: std::io::Error| {
+        Failure::new(
+            FailureKind::InvalidInput,
+            format!("failed to read the Prolific token: {e}"),
+        )
+        .with_fix(
+            "Run `payout setup --prolific` in a terminal, or pipe the token to it on one line.",
+        )
+    };
+    let text = if std::io::stdin().is_terminal() {
+        read_hidden_line("Prolific API token (not shown): ").map_err(failed)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(failed)?;
+        line
+    };
+    if let Some(why) = token_problem(&text) {
+        return Err(
+            Failure::new(FailureKind::InvalidInput, why).with_fix(format!(
+                "{}; then run `payout setup --prolific` and paste it.",
+                TOKEN_FIX.trim_end_matches(" and set PROLIFIC_TOKEN=…")
+            )),
+        );
+    }
+    let token = Token::new(&text).expect("checked");
+    let replaced = path.exists();
+    write_private(&path, &format!("{}\n", text.trim())).map_err(|e| {
+        Failure::new(FailureKind::Output, format!("failed to write {shown}: {e}"))
+            .with_fix("Check that the directory is yours, or set PROLIFIC_TOKEN instead.")
+    })?;
+    ctx.printer.say(format!(
+        "{} the Prolific token {} in {shown} (readable only by you). Next: `payout doctor --prolific` checks it.",
+        if replaced { "Replaced with" } else { "Stored" },
+        token.hint()
+    ));
+    if std::env::var_os("PROLIFIC_TOKEN").is_some() {
+        ctx.printer.warn(
+            "note: PROLIFIC_TOKEN is set, and takes precedence over this file: unset it to use the stored token.",
+        );
+    } else {
+        ctx.printer
+            .say("PROLIFIC_TOKEN, when set, takes precedence over this file.");
+    }
+    let hint = token.hint();
+    ctx.put("token_file", path.display().to_string());
+    ctx.put("token_end", hint.trim_start_matches('…'));
+    ctx.put("replaced", replaced);
+    Ok(Exit::Ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,5 +602,18 @@ mod tests {
             root: false,
         };
         assert!(check_key(&temp).unwrap_err().message.contains("temporary"));
+    }
+
+    #[test]
+    fn a_prolific_token_is_one_word() {
+        assert_eq!(token_problem("  abcdEFGH1234\n"), None);
+        assert!(token_problem(" \n").unwrap().contains("no token"));
+        assert!(token_problem("abcd 1234").unwrap().contains("space"));
+        assert!(token_problem("abcd\t1234").unwrap().contains("space"));
+        assert!(
+            token_problem("abcd\u{7}1234")
+                .unwrap()
+                .contains("characters")
+        );
     }
 }

@@ -63,11 +63,13 @@ impl ItemState {
     }
 }
 
-/// What a batch's file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a batch's file holds (and what a file is for, `--kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchKind {
+    /// Bonuses to pay.
     Bonus,
+    /// Qualification scores to set or revoke, and workers to block or unblock.
     Qualification,
 }
 
@@ -79,11 +81,33 @@ impl BatchKind {
         }
     }
 
+    /// The journal's column (anything but `qualification` is a bonus batch).
     pub fn parse(s: &str) -> BatchKind {
         match s {
             "qualification" => BatchKind::Qualification,
             _ => BatchKind::Bonus,
         }
+    }
+}
+
+impl std::str::FromStr for BatchKind {
+    type Err = String;
+
+    /// `bonus` / `bonuses` or `qualification` / `qualifications`, in any case.
+    fn from_str(s: &str) -> Result<BatchKind, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bonus" | "bonuses" => Ok(BatchKind::Bonus),
+            "qualification" | "qualifications" => Ok(BatchKind::Qualification),
+            _ => Err(format!(
+                "unknown kind {s:?}; expected bonus or qualification"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BatchKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -141,6 +141,14 @@ impl AddAssign for Cents {
     }
 }
 
+/// The one balance check: what `available` lacks to cover `needed`, or `None` if it covers it.
+pub fn shortfall<M>(available: M, needed: M) -> Option<M>
+where
+    M: Ord + Copy + Sub<Output = M>,
+{
+    (available < needed).then(|| needed - available)
+}
+
 impl Sub for Cents {
     type Output = Cents;
     fn sub(self, rhs: Cents) -> Cents {
@@ -318,6 +326,14 @@ impl ExactMinor {
         let frac = format!("{frac:0width$}", width = scale as usize);
         let sign = if self.scaled < 0 { "-" } else { "" };
         format!("{sign}{}{}.{frac}", currency.sign(), grouped(major))
+    }
+}
+
+impl Sub for ExactMinor {
+    type Output = ExactMinor;
+    fn sub(self, rhs: ExactMinor) -> ExactMinor {
+        self.checked_sub(rhs)
+            .expect("amounts of money are far from i128's limits")
     }
 }
 

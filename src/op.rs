@@ -177,26 +177,32 @@ impl Group {
     /// A stable 63-bit hash for the journal's index; equality is always checked on the fields.
     pub fn hash64(&self) -> i64 {
         let mut h = Sha256::new();
+        self.hash_into(&mut h);
+        hash_to_i64(h)
+    }
+
+    /// Feeds the fields that make the group into a digest: the journal's group index and the
+    /// file's repeat check (`input::dedupe`) agree on what a group is because both hash it here.
+    pub(crate) fn hash_into(&self, h: &mut Sha256) {
         match self {
             Group::Assignment { worker, assignment } => {
-                field(&mut h, "assignment");
-                field(&mut h, worker.as_str());
-                field(&mut h, assignment.as_str());
+                field(h, "assignment");
+                field(h, worker.as_str());
+                field(h, assignment.as_str());
             }
             Group::Qualification {
                 worker,
                 qualification,
             } => {
-                field(&mut h, "qualification");
-                field(&mut h, worker.as_str());
-                qual_fields(&mut h, qualification);
+                field(h, "qualification");
+                field(h, worker.as_str());
+                qual_fields(h, qualification);
             }
             Group::Worker { worker } => {
-                field(&mut h, "worker");
-                field(&mut h, worker.as_str());
+                field(h, "worker");
+                field(h, worker.as_str());
             }
         }
-        hash_to_i64(h)
     }
 
     pub fn worker(&self) -> &WorkerId {
@@ -223,7 +229,8 @@ impl fmt::Display for Group {
     }
 }
 
-fn field(h: &mut Sha256, text: &str) {
+/// One field into a digest, with the separator every hash of this crate's operations uses.
+pub(crate) fn field(h: &mut Sha256, text: &str) {
     // A unit separator after every field keeps boundaries unambiguous ("A1"+"2X" ≠ "A12"+"X").
     h.update(text.as_bytes());
     h.update(b"\x1f");

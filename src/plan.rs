@@ -99,6 +99,15 @@ impl Totals {
         self.bonus + self.fee
     }
 
+    /// What `available` lacks to pay these bonuses with their fees (`None`: nothing is
+    /// missing, or there are no bonuses to pay).
+    pub fn balance_shortfall(&self, available: Cents) -> Option<Cents> {
+        if self.bonuses == 0 {
+            return None;
+        }
+        crate::money::shortfall(available, self.grand_total())
+    }
+
     pub fn count(&self, kind: Kind) -> u64 {
         match kind {
             Kind::Bonus => self.bonuses,

@@ -488,7 +488,7 @@ pub async fn run(
             .map_or(sum, |st| Cents(st.pending_minor)),
         None => sum,
     };
-    if balance.available < ExactMinor::from_whole(to_pay) {
+    if crate::money::shortfall(balance.available, ExactMinor::from_whole(to_pay)).is_some() {
         return Err(failure(
             FailureKind::Account,
             format!(

@@ -270,13 +270,11 @@ pub async fn dry_run(
     }
     let failing = found.iter().filter(|f| f.fails()).count() + missing.len();
     findings.extend(found.iter().map(Finding::to_string));
-    if totals.bonuses > 0 && balance.available < totals.grand_total() {
-        findings.push(format!(
-            "the balance is {} short of the total",
-            totals.grand_total() - balance.available
-        ));
+    let missing = totals.balance_shortfall(balance.available);
+    if let Some(missing) = missing {
+        findings.push(format!("the balance is {missing} short of the total"));
     }
-    let short = totals.bonuses > 0 && balance.available < totals.grand_total();
+    let short = missing.is_some();
     // A check that could not be made proves nothing: the row it was for may be the double
     // payment preflight exists to find. Such a dry run is not a rehearsal.
     let unchecked = found

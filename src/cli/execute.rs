@@ -193,8 +193,7 @@ pub async fn execute_remaining(
         "To do now:\n{}",
         plan_text(&remaining, Some(&balance))
     ));
-    if remaining.bonuses > 0 && balance.available < remaining.grand_total() {
-        let missing = remaining.grand_total() - balance.available;
+    if let Some(missing) = remaining.balance_shortfall(balance.available) {
         ctx.printer.warn(format!(
             "error: the balance ({}) cannot cover the total with fees ({}): {} is missing. Nothing was sent.",
             balance.available,

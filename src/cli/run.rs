@@ -14,7 +14,7 @@ use super::new_batch::{NewOptions, plan_new, record_new};
 use super::session::{Place, Session, watch_sync};
 use super::{Ctx, Outcome, dry_run};
 use crate::error::{Failure, FailureKind};
-use crate::input::{FileKind, Input, InputErrors, InputOptions, Row, scan_input, stop_requested};
+use crate::input::{Input, InputErrors, InputOptions, Row, scan_input, stop_requested};
 use crate::journal::{BatchKind, Journal};
 use crate::money::Cents;
 use crate::op::QualRef;
@@ -49,7 +49,7 @@ pub struct RunArgs {
     allow_duplicates: bool,
     /// What the file holds, when its header does not say: bonus or qualification.
     #[arg(long, value_name = "KIND")]
-    kind: Option<FileKind>,
+    kind: Option<BatchKind>,
     /// The qualification type (ID or name) of every row of an API-style qualification file.
     #[arg(long, value_name = "ID|NAME")]
     qualification: Option<String>,

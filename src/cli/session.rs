@@ -223,20 +223,11 @@ impl Session {
             printer.say(format!(
                 "Checking the account at {}: {} — trying again in {:.1}s",
                 self.url,
-                short(&err.message),
+                crate::output::short(&err.message, 100),
                 delay.as_secs_f64()
             ));
             tokio::time::sleep(delay).await;
         }
-    }
-}
-
-fn short(text: &str) -> String {
-    let t: String = text.chars().take(100).collect();
-    if text.chars().count() > 100 {
-        t + "…"
-    } else {
-        t
     }
 }
 

@@ -57,10 +57,7 @@ impl std::fmt::Debug for AccessKey {
     }
 }
 
-fn key_end(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    chars[chars.len().saturating_sub(4)..].iter().collect()
-}
+use crate::platform::key_id_end as key_end;
 
 /// Reads a `credentials.csv` (columns `Access key ID` and `Secret access key`, maybe `User
 /// name`, `Password`, `Console login link`) or a `rootkey.csv` (`AWSAccessKeyId=...` and

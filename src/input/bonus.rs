@@ -341,7 +341,7 @@ mod tests {
     #[test]
     fn qualification_is_refused_for_a_file_forced_to_be_bonuses() {
         let opts = InputOptions {
-            kind: Some(crate::input::FileKind::Bonus),
+            kind: Some(crate::item::BatchKind::Bonus),
             qualification: Some("Panel".into()),
             ..Default::default()
         };

@@ -5,8 +5,9 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use super::scan::{FileKind, Format, InputOptions};
+use super::scan::{Format, InputOptions};
 use super::website::{self, WebsiteColumn};
+use crate::item::BatchKind;
 
 /// The bonus file's column contract, shared with users and tests.
 pub const COLUMNS_SCHEMA: &str = include_str!("../../schemas/bonuses.columns.json");
@@ -216,11 +217,11 @@ pub(crate) fn detect(header: &Header, opts: &InputOptions) -> Result<Detected, S
         })
     };
     match opts.kind {
-        Some(FileKind::Bonus) => return found(Format::Bonus),
-        Some(FileKind::Qualification) if is_website || (near_miss && !is_api) => {
+        Some(BatchKind::Bonus) => return found(Format::Bonus),
+        Some(BatchKind::Qualification) if is_website || (near_miss && !is_api) => {
             return found(Format::WebsiteWorkers);
         }
-        Some(FileKind::Qualification) => return found(Format::QualificationApi),
+        Some(BatchKind::Qualification) => return found(Format::QualificationApi),
         None => {}
     }
     let mut kinds = Vec::new();
@@ -346,7 +347,7 @@ mod tests {
         assert_eq!(
             format(
                 "WorkerId,AssignmentId,IntegerValue",
-                &forced(FileKind::Qualification)
+                &forced(BatchKind::Qualification)
             )
             .unwrap()
             .format,
@@ -355,14 +356,14 @@ mod tests {
         assert_eq!(
             format(
                 "WorkerId,AssignmentId,IntegerValue",
-                &forced(FileKind::Bonus)
+                &forced(BatchKind::Bonus)
             )
             .unwrap()
             .format,
             Format::Bonus
         );
         assert_eq!(
-            format("Worker ID,UPDATE-Panel", &forced(FileKind::Qualification))
+            format("Worker ID,UPDATE-Panel", &forced(BatchKind::Qualification))
                 .unwrap()
                 .format,
             Format::WebsiteWorkers

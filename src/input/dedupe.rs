@@ -15,7 +15,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::money::Cents;
-use crate::op::{Group, Operation, QualRef};
+use crate::op::{Operation, field};
 
 use super::columns::Header;
 use super::problems::Problems;
@@ -178,34 +178,7 @@ impl Seen {
 fn key(op: &Operation) -> [u64; 2] {
     let mut h = Sha256::new();
     let group = op.group();
-    match &group {
-        Group::Assignment { worker, assignment } => {
-            field(&mut h, "assignment");
-            field(&mut h, worker.as_str());
-            field(&mut h, assignment.as_str());
-        }
-        Group::Qualification {
-            worker,
-            qualification,
-        } => {
-            field(&mut h, "qualification");
-            field(&mut h, worker.as_str());
-            match qualification {
-                QualRef::Id(id) => {
-                    field(&mut h, "id");
-                    field(&mut h, id.as_str());
-                }
-                QualRef::Name(n) => {
-                    field(&mut h, "name");
-                    field(&mut h, n);
-                }
-            }
-        }
-        Group::Worker { worker } => {
-            field(&mut h, "worker");
-            field(&mut h, worker.as_str());
-        }
-    }
+    group.hash_into(&mut h);
     if group.allows_many() {
         // Several operations may share the group: the key is the whole identity.
         match op {
@@ -223,16 +196,11 @@ fn key(op: &Operation) -> [u64; 2] {
     [word(0), word(8)]
 }
 
-fn field(h: &mut Sha256, text: &str) {
-    // A unit separator after every field keeps boundaries unambiguous ("A1"+"2X" ≠ "A12"+"X").
-    h.update(text.as_bytes());
-    h.update(b"\x1f");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::{AssignmentId, WorkerId};
+    use crate::op::QualRef;
 
     fn op(kind: u8, worker: u8, target: u8, value: u8) -> Operation {
         let worker = WorkerId::parse(&format!("A{worker}")).unwrap();

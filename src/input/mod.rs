@@ -30,7 +30,7 @@ pub use prolific::{
 };
 pub use row::MAX_REASON_CHARS;
 pub use scan::{
-    FileFacts, FileKind, Format, InputOptions, Row, parse_bytes, rescan, rescan_input, scan,
-    scan_bytes, scan_input,
+    FileFacts, Format, InputOptions, Row, parse_bytes, rescan, rescan_input, scan, scan_bytes,
+    scan_input,
 };
 pub use spool::{Input, ROWS_PER_STOP_CHECK, request_stop, stop_requested};

@@ -433,7 +433,7 @@ mod tests {
             format!("{HEADER}A1,{QID},1,,\n").as_bytes(),
             &InputOptions {
                 amount_column: Some("IntegerValue".into()),
-                kind: Some(crate::input::FileKind::Qualification),
+                kind: Some(crate::item::BatchKind::Qualification),
                 ..Default::default()
             },
         );

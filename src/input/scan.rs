@@ -5,10 +5,10 @@
 //! journal, so a file that fails here has caused nothing anywhere.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
+use crate::item::BatchKind;
 use crate::op::{Kind, Operation, Origin};
 
 use super::bonus::BonusLayout;
@@ -29,46 +29,6 @@ pub struct Row {
     pub op: Operation,
 }
 
-/// What a file is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileKind {
-    /// Bonuses to pay.
-    Bonus,
-    /// Qualification scores to set or revoke, and workers to block or unblock.
-    Qualification,
-}
-
-impl FileKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileKind::Bonus => "bonus",
-            FileKind::Qualification => "qualification",
-        }
-    }
-}
-
-impl std::str::FromStr for FileKind {
-    type Err = String;
-
-    /// `bonus` / `bonuses` or `qualification` / `qualifications`, in any case.
-    fn from_str(s: &str) -> Result<FileKind, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "bonus" | "bonuses" => Ok(FileKind::Bonus),
-            "qualification" | "qualifications" => Ok(FileKind::Qualification),
-            _ => Err(format!(
-                "unknown kind {s:?}; expected bonus or qualification"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for FileKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// The layout of a file, as told from its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,10 +43,10 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn kind(self) -> FileKind {
+    pub fn kind(self) -> BatchKind {
         match self {
-            Format::Bonus => FileKind::Bonus,
-            Format::QualificationApi | Format::WebsiteWorkers => FileKind::Qualification,
+            Format::Bonus => BatchKind::Bonus,
+            Format::QualificationApi | Format::WebsiteWorkers => BatchKind::Qualification,
         }
     }
 
@@ -111,7 +71,7 @@ pub struct InputOptions {
     /// Accept bonus rows that repeat another row's worker, assignment, amount and reason.
     pub allow_duplicates: bool,
     /// What the file is for (`--kind`); told from the header when `None`.
-    pub kind: Option<FileKind>,
+    pub kind: Option<BatchKind>,
     /// The qualification (ID or name) of every row of an API-style qualification file without
     /// a qualification column (`--qualification`).
     pub qualification: Option<String>,
@@ -124,7 +84,7 @@ pub struct InputOptions {
 /// What a valid file turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FileFacts {
-    pub kind: FileKind,
+    pub kind: BatchKind,
     pub format: Format,
     /// The field separator (`,` unless an Excel `sep=` line said otherwise).
     pub delimiter: char,
@@ -751,7 +711,7 @@ pub(crate) mod tests {
         })
         .unwrap();
         assert_eq!(n, 2);
-        assert_eq!(facts.kind, FileKind::Bonus);
+        assert_eq!(facts.kind, BatchKind::Bonus);
         assert_eq!(facts.format, Format::Bonus);
         assert_eq!(facts.rows, 2);
         assert_eq!(facts.operations, 2);
@@ -861,10 +821,10 @@ pub(crate) mod tests {
     #[test]
     fn kinds_parse_from_the_command_line_words() {
         assert_eq!(
-            "Qualifications".parse::<FileKind>(),
-            Ok(FileKind::Qualification)
+            "Qualifications".parse::<BatchKind>(),
+            Ok(BatchKind::Qualification)
         );
-        assert_eq!("bonus".parse::<FileKind>(), Ok(FileKind::Bonus));
-        assert!("score".parse::<FileKind>().is_err());
+        assert_eq!("bonus".parse::<BatchKind>(), Ok(BatchKind::Bonus));
+        assert!("score".parse::<BatchKind>().is_err());
     }
 }

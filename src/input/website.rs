@@ -638,7 +638,7 @@ mod tests {
         let p = problems_of(
             b"Worker ID,CURRENT-Panel\nA1,5\n",
             &InputOptions {
-                kind: Some(crate::input::FileKind::Qualification),
+                kind: Some(crate::item::BatchKind::Qualification),
                 ..Default::default()
             },
         );

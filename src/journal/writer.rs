@@ -303,7 +303,7 @@ fn writer_loop(journal: &mut Journal, rx: mpsc::Receiver<Request>) {
             for req in group {
                 match req {
                     Request::Write(w, reply) => {
-                        let r = apply(&tx, &w).map_err(|e| error_text(&e));
+                        let r = apply(&tx, &w).map_err(|e| crate::error::chain(&e));
                         replies.push((reply, r));
                     }
                     Request::Read(f) => f(&tx),
@@ -317,19 +317,9 @@ fn writer_loop(journal: &mut Journal, rx: mpsc::Receiver<Request>) {
         for (reply, r) in replies {
             let r = match &committed {
                 Ok(()) => r,
-                Err(e) => Err(error_text(e)),
+                Err(e) => Err(crate::error::chain(e)),
             };
             let _ = reply.send(r);
         }
     }
-}
-
-fn error_text(e: &JournalError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }

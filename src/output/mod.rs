@@ -85,6 +85,15 @@ pub fn write_stdout(text: &str) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// The first `max` characters of `text`, and `…` if there were more.
+pub fn short(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
 pub fn plural(n: u64, word: &str) -> String {
     let sibilant = ["s", "sh", "ch", "x", "z"]
         .iter()

@@ -144,13 +144,8 @@ impl Progress {
 }
 
 /// The first words of an error, enough to say what fails on one line.
-fn short(message: &str) -> String {
-    let first = message.lines().next().unwrap_or("");
-    let mut out: String = first.chars().take(60).collect();
-    if first.chars().count() > 60 {
-        out.push('…');
-    }
-    out
+fn first_words(message: &str) -> String {
+    super::short(message.lines().next().unwrap_or(""), 60)
 }
 
 impl Reporter for Progress {
@@ -174,7 +169,7 @@ impl Reporter for Progress {
                 Event::Retrying { message, delay, .. } => {
                     first_failure = s.failing.is_none();
                     s.retries += 1;
-                    s.failing = Some((short(message), Instant::now() + *delay));
+                    s.failing = Some((first_words(message), Instant::now() + *delay));
                 }
                 Event::RateChanged { rate, limit } => {
                     s.rate = *rate;

@@ -24,6 +24,7 @@
 pub mod aws_files;
 mod chunked;
 mod mturk;
+pub(crate) use mturk::key_id_end;
 pub mod prolific;
 
 use std::fmt;

@@ -78,7 +78,8 @@ impl std::fmt::Display for CredentialsUsed {
     }
 }
 
-fn key_id_end(id: &str) -> String {
+/// The last four characters of an access key ID: enough to tell keys apart, never the key.
+pub(crate) fn key_id_end(id: &str) -> String {
     let chars: Vec<char> = id.chars().collect();
     chars[chars.len().saturating_sub(4)..].iter().collect()
 }

@@ -3,18 +3,18 @@
 //! The pipeline reads top to bottom: input → plan → journal → engine → platform → output;
 //! `cli` tells the story, `emulator` is the local MTurk the tests and demos pay into.
 
-pub mod batch;
+pub(crate) mod batch;
 pub mod cli;
 pub mod emulator;
 pub mod engine;
-pub mod error;
+pub(crate) mod error;
 pub mod ids;
 pub mod input;
-pub mod item;
+pub(crate) mod item;
 pub mod journal;
 pub mod money;
 pub mod op;
-pub mod output;
+pub(crate) mod output;
 pub mod pace;
 pub mod plan;
 pub mod platform;

@@ -10,7 +10,7 @@ use std::io::{IsTerminal, Write as _};
 
 pub use progress::Progress;
 pub use report::{ReportFormat, write_report};
-pub use summary::{RowProblem, Summary, plan_text};
+pub use summary::{Summary, plan_text};
 
 /// How output is shown: decided once from the terminal, `--quiet`, `NO_COLOR` and `CI`.
 #[derive(Debug, Clone, Copy)]

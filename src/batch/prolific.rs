@@ -52,6 +52,8 @@ pub trait Ui: Send + Sync {
     fn say(&self, line: &str);
     /// Shows the totals and asks; `true` to pay.
     fn confirm(&self, totals: &Totals) -> bool;
+    /// How the paying stands, about once a second (an empty line when it is over).
+    fn progress(&self, _line: &str) {}
 }
 
 /// Prolific's own totals for every chunk set up, and the balance around them.
@@ -340,11 +342,7 @@ pub async fn run(
         .await
         .map_err(|e| platform_failure("listing the workspaces", &e))?;
     let workspace = choose_workspace(settings.workspace.as_ref(), &workspaces)?;
-    let ledger = match &settings.target {
-        ProlificTarget::Production => format!("prolific@api.prolific.com/{workspace}"),
-        ProlificTarget::Testing(url) => format!("prolific@{url}/{workspace}"),
-        ProlificTarget::Emulator => format!("prolific@emulator/{workspace}"),
-    };
+    let ledger = ledger_of(&settings.target, &workspace);
     let balance = read(settings, &stop, ui, || platform.balance(&workspace))
         .await
         .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
@@ -475,6 +473,21 @@ pub async fn run(
         hex::encode(h.finalize())
     };
     let existing = batch_by_fingerprint(journal.conn(), &fingerprint).map_err(Failure::from)?;
+    // A file whose batch was cancelled is not paid again as a new batch: what that batch paid
+    // stays paid, and only a file of the rest may pay the rest.
+    if existing.is_none()
+        && let Some(name) =
+            crate::journal::chunks::closed_batch_by_fingerprint(journal.conn(), &fingerprint)
+                .map_err(Failure::from)?
+    {
+        return Err(failure(
+            FailureKind::TargetMismatch,
+            format!("this file's batch {name} was cancelled; it is not paid again as a new batch (what it paid stays paid)"),
+        )
+        .with_fix(format!(
+            "`payout report {name}` lists each row's outcome: to pay the rows it did not pay, run a file of only those rows"
+        )));
+    }
     if existing.is_some() {
         doubles.clear();
     }
@@ -579,10 +592,194 @@ pub async fn run(
         }
     };
 
+    pay_batch(
+        batch,
+        platform,
+        journal,
+        ui,
+        stop,
+        &settings.chunks,
+        currency,
+        balance.available,
+        emulator,
+    )
+    .await
+}
+
+/// Where a batch on `ledger` pays, as recorded: its target and workspace (the inverse of the
+/// ledger text [`run`] writes). `None` for a ledger that is not Prolific's.
+pub fn ledger_place(ledger: &str) -> Option<(ProlificTarget, WorkspaceId)> {
+    let (host, workspace) = ledger.strip_prefix("prolific@")?.rsplit_once('/')?;
+    let target = match host {
+        PRODUCTION_LEDGER_HOST => ProlificTarget::Production,
+        EMULATOR_LEDGER_HOST => ProlificTarget::Emulator,
+        url => ProlificTarget::Testing(url.to_owned()),
+    };
+    Some((target, WorkspaceId::parse(workspace).ok()?))
+}
+
+const PRODUCTION_LEDGER_HOST: &str = "api.prolific.com";
+const EMULATOR_LEDGER_HOST: &str = "emulator";
+
+fn ledger_of(target: &ProlificTarget, workspace: &WorkspaceId) -> String {
+    let host = match target {
+        ProlificTarget::Production => PRODUCTION_LEDGER_HOST,
+        ProlificTarget::Testing(url) => url,
+        ProlificTarget::Emulator => EMULATOR_LEDGER_HOST,
+    };
+    format!("prolific@{host}/{workspace}")
+}
+
+/// Continues a recorded Prolific batch (`payout resume`): what it sent is observed first,
+/// then its pending rows are set up, confirmed and paid like a run's.
+pub async fn resume(
+    batch: &crate::journal::BatchInfo,
+    platform: Arc<ProlificPlatform>,
+    journal: &mut Journal,
+    ui: &dyn Ui,
+    stop: Arc<StopSignal>,
+    chunks: &ChunkConfig,
+) -> Result<Ended, Failure> {
+    let Some((target, workspace)) = ledger_place(&batch.ledger) else {
+        return Err(failure(
+            FailureKind::TargetMismatch,
+            format!("batch {} is not a Prolific batch", batch.name),
+        ));
+    };
+    if target == ProlificTarget::Emulator {
+        return Err(failure(
+            FailureKind::TargetMismatch,
+            format!(
+                "batch {} ran on a built-in emulator that ended with its run; there is nothing there to resume",
+                batch.name
+            ),
+        )
+        .with_fix("run the file again with --emulator: a new emulator, a new batch"));
+    }
+    let status = crate::journal::chunks::prolific_status(journal.conn(), batch.id)
+        .map_err(Failure::from)?
+        .ok_or_else(|| failure(FailureKind::TargetMismatch, "not a Prolific batch"))?;
+    let settings = ProlificSettings {
+        source: batch.source.clone(),
+        study: None,
+        workspace: Some(workspace.clone()),
+        target,
+        dry_run: false,
+        skip_rehearsal: false,
+        max_bonus: Cents(u64::MAX),
+        max_total: None,
+        options: ProlificOptions::default(),
+        chunks: chunks.clone(),
+    };
+    let balance = read(&settings, &stop, ui, || platform.balance(&workspace))
+        .await
+        .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
+    pay_batch(
+        batch.id,
+        platform,
+        journal,
+        ui,
+        stop,
+        chunks,
+        status.currency,
+        balance.available,
+        false,
+    )
+    .await
+}
+
+/// `payout cancel` of a Prolific batch: what was sent is read back first; if every pay sent
+/// is decided (seen, or resolved by the operator), the chunks not yet paid are voided, the
+/// rows not paid are closed and the batch is closed. Otherwise nothing changes and it says
+/// why. Answers the batch's status after.
+pub async fn cancel(
+    batch: &crate::journal::BatchInfo,
+    platform: Arc<ProlificPlatform>,
+    journal: &mut Journal,
+    stop: Arc<StopSignal>,
+    cfg: &ChunkConfig,
+) -> Result<crate::journal::chunks::ProlificStatus, Failure> {
+    let id = batch.id;
+    let cfg = cfg.clone();
+    let status = journal
+        .with_writer(|w: Arc<JournalWriter>| async move {
+            let run = ChunkRun {
+                platform,
+                journal: w.clone(),
+                batch: id,
+                cfg,
+                stop,
+            };
+            crate::engine::observe_sent(&run).await?;
+            let s = w
+                .read(move |c| crate::journal::chunks::prolific_status(c, id))
+                .await?;
+            if let Some(s) = &s
+                && s.awaiting == 0
+                && s.not_observed == 0
+            {
+                crate::engine::cancel_unpaid(&run).await?;
+            }
+            Ok(s)
+        })
+        .await
+        .map_err(Failure::from)?
+        .ok_or_else(|| failure(FailureKind::TargetMismatch, "not a Prolific batch"))?;
+    if status.awaiting > 0 {
+        return Err(failure(
+            FailureKind::Unreachable,
+            format!(
+                "{} of batch {} are in chunks whose pay was sent and are not yet visible on Prolific; the batch was not cancelled (a pay sent cannot be taken back)",
+                crate::output::plural(status.awaiting, "row"),
+                batch.name
+            ),
+        )
+        .with_fix("run `payout cancel` again later: once they show, or once the settle time has passed, it can decide"));
+    }
+    if status.not_observed > 0 {
+        return Err(failure(
+            FailureKind::Unreachable,
+            format!(
+                "{} of batch {} were not observed after their pay; the batch was not cancelled",
+                crate::output::plural(status.not_observed, "row"),
+                batch.name
+            ),
+        )
+        .with_fix(format!(
+            "check the study's bonuses on Prolific's dashboard, then `payout resolve {} --paid` or `--not-paid`, then cancel again",
+            batch.name
+        )));
+    }
+    journal
+        .write(&Write::Close {
+            batch: batch.id,
+            how: crate::journal::CloseKind::Cancelled,
+            by: None,
+        })
+        .map_err(Failure::from)?;
+    crate::journal::chunks::prolific_status(journal.conn(), batch.id)
+        .map_err(Failure::from)?
+        .ok_or_else(|| failure(FailureKind::TargetMismatch, "not a Prolific batch"))
+}
+
+/// The paying part of a batch, for a run and a resume alike: set up every pending chunk
+/// (free), confirm Prolific's own totals, then pay and observe chunk by chunk, with a
+/// progress line while it works.
+#[allow(clippy::too_many_arguments)]
+async fn pay_batch(
+    batch: i64,
+    platform: Arc<ProlificPlatform>,
+    journal: &mut Journal,
+    ui: &dyn Ui,
+    stop: Arc<StopSignal>,
+    cfg: &ChunkConfig,
+    currency: Currency,
+    available: ExactMinor,
+    emulator: bool,
+) -> Result<Ended, Failure> {
     let stop2 = stop.clone();
-    let chunks_cfg = settings.chunks.clone();
+    let chunks_cfg = cfg.clone();
     let platform2 = platform.clone();
-    let available = balance.available;
     let ended = journal
         .with_writer(|w: Arc<JournalWriter>| async move {
             let mk = |cfg: ChunkConfig| ChunkRun {
@@ -634,21 +831,60 @@ pub async fn run(
     }
     let platform3 = platform.clone();
     let stop3 = stop.clone();
-    let cfg3 = settings.chunks.clone();
+    let cfg3 = cfg.clone();
     let end = journal
         .with_writer(|w: Arc<JournalWriter>| async move {
-            execute_chunks(ChunkRun {
+            let run = execute_chunks(ChunkRun {
                 platform: platform3,
-                journal: w,
+                journal: w.clone(),
                 batch,
                 cfg: cfg3,
                 stop: stop3,
-            })
-            .await
+            });
+            tokio::pin!(run);
+            // The progress line, from the journal the run writes (the counts `status` gives).
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    end = &mut run => break end,
+                    _ = tick.tick() => {
+                        let s = w
+                            .read(move |c| crate::journal::chunks::prolific_status(c, batch))
+                            .await?;
+                        if let Some(s) = s {
+                            ui.progress(&progress_line(&s));
+                        }
+                    }
+                }
+            }
         })
         .await
         .map_err(Failure::from)?;
+    ui.progress("");
     Ok(Ended::Ran(end))
+}
+
+/// "412 of 1,000 paid, 300 accepted, not yet visible on Prolific".
+pub fn progress_line(s: &crate::journal::chunks::ProlificStatus) -> String {
+    let mut line = format!(
+        "{} of {} paid",
+        crate::output::thousands(s.paid),
+        crate::output::thousands(s.rows)
+    );
+    if s.awaiting > 0 {
+        line.push_str(&format!(
+            ", {} accepted, not yet visible on Prolific",
+            crate::output::thousands(s.awaiting)
+        ));
+    }
+    if s.not_observed > 0 {
+        line.push_str(&format!(
+            ", {} not observed",
+            crate::output::thousands(s.not_observed)
+        ));
+    }
+    line
 }
 
 fn totals_of(chunks: &[ChunkRecord], currency: Currency, available: ExactMinor) -> Totals {

@@ -51,6 +51,9 @@ pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {
         ));
         return Ok(Exit::Ok);
     }
+    if crate::journal::chunks::prolific_status(journal.conn(), batch.id)?.is_some() {
+        return super::prolific::cancel_prolific(&batch, journal, ctx).await;
+    }
     let place = Place::for_batch(&batch, &args.target)?;
     let session = Session::connect(&place, &args.target, &args.pace).await?;
     session

@@ -173,11 +173,68 @@ pub struct ProlificRun<'a> {
 struct CliUi<'a> {
     ctx: &'a Ctx,
     yes: bool,
+    progress: std::sync::Mutex<ProgressShown>,
+}
+
+/// The progress line as last shown: a bar at a terminal, a plain line every ten seconds in a
+/// log, nothing with --quiet.
+#[derive(Default)]
+struct ProgressShown {
+    bar: Option<indicatif::ProgressBar>,
+    logged: Option<(std::time::Instant, String)>,
+}
+
+impl<'a> CliUi<'a> {
+    fn new(ctx: &'a Ctx, yes: bool) -> CliUi<'a> {
+        CliUi {
+            ctx,
+            yes,
+            progress: Default::default(),
+        }
+    }
 }
 
 impl Ui for CliUi<'_> {
     fn say(&self, line: &str) {
-        self.ctx.printer.say(line);
+        let shown = self.progress.lock().expect("progress lock");
+        match &shown.bar {
+            Some(bar) => bar.suspend(|| self.ctx.printer.say(line)),
+            None => self.ctx.printer.say(line),
+        }
+    }
+
+    fn progress(&self, line: &str) {
+        let printer = self.ctx.printer;
+        if printer.quiet {
+            return;
+        }
+        let mut shown = self.progress.lock().expect("progress lock");
+        if line.is_empty() {
+            if let Some(bar) = shown.bar.take() {
+                bar.finish_and_clear();
+            }
+            return;
+        }
+        if printer.bar {
+            let bar = shown.bar.get_or_insert_with(|| {
+                let bar = indicatif::ProgressBar::with_draw_target(
+                    None,
+                    indicatif::ProgressDrawTarget::stderr(),
+                );
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar
+            });
+            bar.set_message(line.to_owned());
+            return;
+        }
+        let due = match &shown.logged {
+            None => true,
+            Some((at, last)) => at.elapsed() >= Duration::from_secs(10) && last != line,
+        };
+        if due {
+            printer.say(line);
+            shown.logged = Some((std::time::Instant::now(), line.to_owned()));
+        }
     }
 
     fn confirm(&self, totals: &Totals) -> bool {
@@ -321,8 +378,8 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
         ctx.printer.warn(format!("warning: {w}"));
     }
     let stop = Arc::new(StopSignal::default());
-    let mut signals = Signals::install();
-    let ui = CliUi { ctx, yes: r.yes };
+    let signals = Signals::install();
+    let ui = CliUi::new(ctx, r.yes);
     let work = run(
         &settings,
         &bytes,
@@ -331,28 +388,47 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
         &ui,
         stop.clone(),
     );
+    let ended = drive(work, signals, &stop, ctx).await;
+    if let Some(e) = emulator {
+        e.shutdown().await;
+    }
+    render_end(ended?, ctx)
+}
+
+/// Runs a batch's work until it ends or Ctrl-C is pressed twice: the first press stops new
+/// set-ups and pays, the second quits at once (`None`).
+async fn drive(
+    work: impl std::future::Future<Output = Result<Ended, Failure>>,
+    mut signals: Option<Signals>,
+    stop: &StopSignal,
+    ctx: &Ctx,
+) -> Result<Option<Ended>, Failure> {
     tokio::pin!(work);
     let mut presses = 0;
-    let ended = loop {
+    loop {
         tokio::select! {
-            e = &mut work => break e,
+            e = &mut work => return e.map(Some),
             _ = first_signal(&mut signals) => {
                 presses += 1;
                 if presses > 1 {
                     // A second Ctrl-C quits at once: "pay sent" is already committed for any
                     // pay under way, so the next run observes it and never pays it again.
                     ctx.printer.warn("Quitting now. Run the same command again: it reads back what was sent before doing anything else.");
-                    return Ok(Exit::Incomplete);
+                    return Ok(None);
                 }
                 ctx.printer.warn("Stopping: no new set-up or pay is sent; what was sent is kept in the journal. Run the same command again to go on (Ctrl-C again quits at once).");
                 stop.stop(StopReason::User);
             }
         }
-    };
-    if let Some(e) = emulator {
-        e.shutdown().await;
     }
-    match ended? {
+}
+
+/// How a Prolific batch's run or resume ended, shown and mapped to an exit status.
+fn render_end(ended: Option<Ended>, ctx: &Ctx) -> Outcome {
+    let Some(ended) = ended else {
+        return Ok(Exit::Incomplete);
+    };
+    match ended {
         Ended::DryRun { passed } => {
             ctx.put("preflight", serde_json::json!({ "passed": passed }));
             Ok(Exit::Ok)
@@ -390,6 +466,114 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
             )
         }
     }
+}
+
+/// The client for a recorded Prolific batch, where it was recorded (`None`: not Prolific's or
+/// its built-in emulator, gone with its run).
+fn platform_for(
+    batch: &crate::journal::BatchInfo,
+) -> Result<(ProlificTarget, ProlificPlatform), Failure> {
+    let Some((target, _)) = crate::batch::prolific::ledger_place(&batch.ledger) else {
+        return Err(usage(
+            format!("batch {} is not a Prolific batch", batch.name),
+            "`payout status` shows the batch",
+        ));
+    };
+    let host = match &target {
+        ProlificTarget::Testing(u) => u.clone(),
+        ProlificTarget::Production => PRODUCTION_HOST.to_owned(),
+        ProlificTarget::Emulator => {
+            return Err(Failure::new(
+                FailureKind::TargetMismatch,
+                format!(
+                    "batch {} ran on a built-in emulator that ended with its run; nothing of it is left to reach",
+                    batch.name
+                ),
+            )
+            .with_fix("run the file again with --emulator: a new emulator, a new batch"));
+        }
+    };
+    let platform =
+        ProlificPlatform::new(&host, find_token()?, HttpTimeouts::default()).map_err(|e| {
+            usage(
+                e.to_string(),
+                "the batch's endpoint is recorded in the journal",
+            )
+        })?;
+    Ok((target, platform))
+}
+
+/// `payout cancel` of a Prolific batch.
+pub async fn cancel_prolific(
+    batch: &crate::journal::BatchInfo,
+    mut journal: Journal,
+    ctx: &Ctx,
+) -> Outcome {
+    let (_, platform) = platform_for(batch)?;
+    let st = crate::batch::prolific::cancel(
+        batch,
+        Arc::new(platform),
+        &mut journal,
+        Arc::new(StopSignal::default()),
+        &ChunkConfig::default(),
+    )
+    .await?;
+    ctx.printer.say(format!(
+        "Batch {} cancelled: {} paid; {} not paid are closed and will not be paid{}.",
+        batch.name,
+        st.paid,
+        st.cancelled,
+        if st.unpaid_set_ups.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (set-ups never paid, free, not to be paid by hand: {})",
+                st.unpaid_set_ups.join(", ")
+            )
+        }
+    ));
+    let batch = journal
+        .batch_by_id(batch.id)?
+        .unwrap_or_else(|| batch.clone());
+    status(ctx, &batch, &st)
+}
+
+/// `payout resume` of a Prolific batch: where it was recorded, with the token payout finds.
+pub async fn resume_prolific(
+    batch: &crate::journal::BatchInfo,
+    mut journal: Journal,
+    yes: bool,
+    signals: Option<Signals>,
+    ctx: &Ctx,
+) -> Outcome {
+    let (target, platform) = platform_for(batch)?;
+    if target == ProlificTarget::Production {
+        super::confirm::need_terminal(yes)?;
+    }
+    let banner = match &target {
+        ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),
+        _ => "PROLIFIC (production)".to_owned(),
+    };
+    ctx.printer.say(format!(
+        "payout · {banner} · resuming {} ({}) · token {}",
+        batch.name,
+        batch.source,
+        platform.token_hint()
+    ));
+    ctx.put("batch", &batch.name);
+    let stop = Arc::new(StopSignal::default());
+    let ui = CliUi::new(ctx, yes);
+    let cfg = ChunkConfig::default();
+    let work = crate::batch::prolific::resume(
+        batch,
+        Arc::new(platform),
+        &mut journal,
+        &ui,
+        stop.clone(),
+        &cfg,
+    );
+    let ended = drive(work, signals, &stop, ctx).await;
+    render_end(ended?, ctx)
 }
 
 /// Starts the built-in Prolific emulator with one workspace and a study in which every ID the
@@ -537,6 +721,15 @@ pub fn status(
         m(s.pending_minor),
         s.failed
     );
+    if s.cancelled > 0 {
+        text.push_str(&format!(
+            "  cancelled     {:>6}  (closed by `payout cancel`; never paid)\n",
+            s.cancelled
+        ));
+    }
+    if let Some(closed) = &batch.closed {
+        text.push_str(&format!("  the batch is {}\n", closed.how.as_str()));
+    }
     if !s.chunks.is_empty() {
         let parts: Vec<String> = s.chunks.iter().map(|(k, n)| format!("{n} {k}")).collect();
         text.push_str(&format!("  chunks: {}\n", parts.join(", ")));

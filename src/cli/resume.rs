@@ -87,6 +87,10 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
             ),
         ));
     }
+    if crate::journal::chunks::prolific_status(journal.conn(), batch.id)?.is_some() {
+        return super::prolific::resume_prolific(&batch, journal, args.pace.yes, signals, ctx)
+            .await;
+    }
     let production = batch.target == crate::target::Target::Production;
     if production {
         need_terminal(args.pace.yes)?;

@@ -132,6 +132,8 @@ pub enum ChunkEvent {
     /// The settle time since "pay sent" has passed.
     SettleExpired,
     Operator(Resolution),
+    /// `payout cancel`: the batch is closed; a chunk not yet paid is never paid.
+    Cancelled,
 }
 
 /// What the executor does next.
@@ -216,6 +218,9 @@ pub fn chunk_next(state: ChunkState, event: ChunkEvent) -> (ChunkState, ChunkAct
         (S::NotObserved, E::Operator(Resolution::Paid)) => (S::Observed, A::Settle),
 
         (S::Observed | S::Void | S::Failed, E::Reopened) => (state, A::Settle),
+        // Cancelled before its pay left: its id is void and its rows are closed. After, the
+        // pay may have applied: cancelling changes nothing (it waits for the read-back).
+        (S::Planned | S::SetUp, E::Cancelled) => (S::Void, A::Settle),
         _ => (state, A::Ignore),
     }
 }
@@ -275,6 +280,7 @@ mod tests {
             E::SettleExpired,
             E::Operator(Resolution::NotPaid),
             E::Operator(Resolution::Paid),
+            E::Cancelled,
         ];
         for c in classes {
             v.push(E::SetUpAnswer(Err(c)));
@@ -428,6 +434,18 @@ mod tests {
             !seen.contains(&S::SetUp) && !seen.contains(&S::Planned),
             "{seen:?}"
         );
+    }
+
+    #[test]
+    fn a_chunk_is_cancelled_only_before_its_pay_may_have_left() {
+        for s in ChunkState::ALL {
+            let (next, action) = chunk_next(s, E::Cancelled);
+            if matches!(s, S::Planned | S::SetUp) {
+                assert_eq!((next, action), (S::Void, A::Settle), "{s:?}");
+            } else {
+                assert_eq!((next, action), (s, A::Ignore), "{s:?}");
+            }
+        }
     }
 
     #[test]

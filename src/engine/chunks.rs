@@ -757,6 +757,39 @@ pub async fn resolve_not_observed(
     Ok(changed)
 }
 
+/// Before a cancel: what a crash left is recovered and every chunk whose pay was sent is read
+/// back once, so that only what is proven (or still unknown) is left to decide.
+pub async fn observe_sent<P: ChunkedPlatform>(run: &ChunkRun<P>) -> Result<(), JournalError> {
+    let mut rng = fastrand::Rng::with_seed(run.cfg.engine.seed ^ 2);
+    recover(run).await?;
+    observe_all(run, &mut rng).await
+}
+
+/// `payout cancel`: every chunk not yet paid becomes void (its set-up is never paid) and its
+/// rows, like the rows in no chunk, are closed. A chunk whose pay may have left is untouched
+/// (the table ignores the event there).
+pub async fn cancel_unpaid<P>(run: &ChunkRun<P>) -> Result<(), JournalError> {
+    let batch = run.batch;
+    let chunks = run.journal.read(move |c| chunks_of(c, batch)).await?;
+    for ch in chunks {
+        let (next, action) = chunk_next(ch.state, ChunkEvent::Cancelled);
+        if action == ChunkAction::Settle {
+            set_state(run, ch.chunk, next, None, None).await?;
+            free_rows(
+                run,
+                ch.chunk,
+                RowState::Cancelled,
+                "the batch was cancelled before this chunk was paid",
+            )
+            .await?;
+        }
+    }
+    run.journal
+        .write(Write::Chunk(ChunkWrite::CancelPending { batch }))
+        .await
+        .map(|_| ())
+}
+
 #[cfg(test)]
 #[path = "chunks_scripted.rs"]
 mod scripted;

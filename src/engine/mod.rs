@@ -27,7 +27,8 @@ pub use chunk::{
     ChunkAction, ChunkEvent, ChunkState, Resolution, SetUpCheck, chunk_next, seen_paid,
 };
 pub use chunks::{
-    ChunkConfig, ChunkRun, ChunkRunEnd, execute_chunks, resolve_not_observed, set_up_all,
+    ChunkConfig, ChunkRun, ChunkRunEnd, cancel_unpaid, execute_chunks, observe_sent,
+    resolve_not_observed, set_up_all,
 };
 pub use locks::{GroupGuard, GroupLocks};
 pub use preflight::{Finding, not_holding, preflight};

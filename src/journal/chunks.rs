@@ -126,6 +126,8 @@ pub enum ChunkWrite {
         seqs: Vec<u32>,
         note: String,
     },
+    /// Every row in no chunk is cancelled (`payout cancel`); answers how many.
+    CancelPending { batch: i64 },
     /// The chunk's rows still open take `state` (`Pending` frees them from the chunk).
     OpenRows {
         batch: i64,
@@ -291,6 +293,15 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &ChunkWrite) -> Result<i64, Journal
             for seq in seqs {
                 up.execute(params![batch, seq, now, note])?;
             }
+        }
+        ChunkWrite::CancelPending { batch } => {
+            let n = tx.execute(
+                "UPDATE chunk_rows SET state = 'cancelled', finished_ms = ?2,
+                    note = 'the batch was cancelled before this row was set up'
+                 WHERE batch_id = ?1 AND state = 'pending'",
+                params![batch, now],
+            )?;
+            return Ok(n as i64);
         }
         ChunkWrite::OpenRows {
             batch,
@@ -468,6 +479,21 @@ pub fn batch_by_fingerprint(
              AND closed IS NULL ORDER BY id DESC LIMIT 1",
             [fingerprint],
             |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// The newest closed (cancelled) Prolific batch with this fingerprint, if any: its name.
+pub fn closed_batch_by_fingerprint(
+    conn: &Connection,
+    fingerprint: &str,
+) -> Result<Option<String>, JournalError> {
+    Ok(conn
+        .query_row(
+            "SELECT name FROM batches WHERE fingerprint = ?1 AND platform = 'prolific'
+             AND closed IS NOT NULL ORDER BY id DESC LIMIT 1",
+            [fingerprint],
+            |r| r.get(0),
         )
         .optional()?)
 }
@@ -764,4 +790,83 @@ pub fn prolific_status(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(s))
+}
+
+/// One row of a Prolific batch's report: the row, its chunk's bulk id and Prolific's fees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProlificReportRow {
+    pub line: u64,
+    pub study: String,
+    pub submission: String,
+    pub participant: Option<String>,
+    pub amount: Cents,
+    pub reason: Option<String>,
+    pub chunk: Option<u32>,
+    pub bulk_id: Option<String>,
+    /// The chunk's fees and VAT as Prolific answered them (minor units, exact).
+    pub chunk_fees: Option<String>,
+    pub chunk_vat: Option<String>,
+    /// What the row is: `paid`, `accepted, not yet visible`, `unknown`, `not observed`,
+    /// `failed`, `cancelled` or `pending` (the words `payout status` counts by).
+    pub state: &'static str,
+    pub pay_sent_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// The report's word for a row in `row` state whose chunk is in `chunk` state.
+pub fn report_state(row: RowState, chunk: Option<ChunkState>) -> &'static str {
+    match (row, chunk) {
+        (RowState::Paid, _) => "paid",
+        (RowState::NotObserved, _) => "not observed",
+        (RowState::Failed, _) => "failed",
+        (RowState::Cancelled, _) => "cancelled",
+        (RowState::Chunked, Some(ChunkState::Accepted)) => "accepted, not yet visible",
+        (RowState::Chunked, Some(c)) if c.awaits_observation() => "unknown",
+        _ => "pending",
+    }
+}
+
+/// Calls `f` with every row of a Prolific batch in plan order, read as it goes (any size).
+pub fn for_each_report_row(
+    conn: &Connection,
+    batch: i64,
+    mut f: impl FnMut(ProlificReportRow) -> Result<(), JournalError>,
+) -> Result<u64, JournalError> {
+    let mut st = conn.prepare(
+        "SELECT r.line, r.study_id, r.submission_id, r.participant_id, r.amount_minor, r.reason,
+                r.chunk, c.bulk_id, c.fees, c.vat, r.state, c.state, c.pay_sent_ms,
+                r.finished_ms, r.note
+         FROM chunk_rows r LEFT JOIN chunks c ON c.batch_id = r.batch_id AND c.chunk = r.chunk
+         WHERE r.batch_id = ?1 ORDER BY r.seq",
+    )?;
+    let mut rows = st.query([batch])?;
+    let mut n = 0u64;
+    while let Some(r) = rows.next()? {
+        let row_state: String = r.get(10)?;
+        let chunk_state: Option<String> = r.get(11)?;
+        let state = report_state(
+            RowState::parse(&row_state)
+                .ok_or_else(|| corrupt(format!("row state {row_state:?}")))?,
+            chunk_state.as_deref().and_then(ChunkState::parse),
+        );
+        f(ProlificReportRow {
+            line: r.get::<_, i64>(0)? as u64,
+            study: r.get(1)?,
+            submission: r.get(2)?,
+            participant: r.get(3)?,
+            amount: Cents(r.get::<_, i64>(4)? as u64),
+            reason: r.get(5)?,
+            chunk: r.get::<_, Option<i64>>(6)?.map(|c| c as u32),
+            bulk_id: r.get(7)?,
+            chunk_fees: r.get(8)?,
+            chunk_vat: r.get(9)?,
+            state,
+            pay_sent_ms: r.get(12)?,
+            finished_ms: r.get(13)?,
+            note: r.get(14)?,
+        })?;
+        n += 1;
+    }
+    Ok(n)
 }

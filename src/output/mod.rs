@@ -94,6 +94,19 @@ pub fn short(text: &str, max: usize) -> String {
     out
 }
 
+/// `1000000` as `1,000,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 pub fn plural(n: u64, word: &str) -> String {
     let sibilant = ["s", "sh", "ch", "x", "z"]
         .iter()

@@ -5,7 +5,9 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{OutputError, rfc3339};
+use crate::journal::chunks::{self, ProlificReportRow};
 use crate::journal::{BatchInfo, BatchKind, ItemRecord, ItemState, Journal};
+use crate::money::{Currency, ExactMinor};
 use crate::op::Operation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -139,61 +141,135 @@ fn csv_error(e: csv::Error) -> OutputError {
     }
 }
 
+/// Where report lines go, one at a time, as CSV rows or the elements of one JSON array.
+enum Sink<W: Write> {
+    Csv(csv::Writer<W>),
+    Json { out: W, rows: u64 },
+}
+
+impl<W: Write> Sink<W> {
+    fn new(format: ReportFormat, out: W) -> Sink<W> {
+        match format {
+            ReportFormat::Csv => Sink::Csv(csv::Writer::from_writer(out)),
+            ReportFormat::Json => Sink::Json { out, rows: 0 },
+        }
+    }
+
+    fn push<T: Serialize>(&mut self, line: &T) -> Result<(), OutputError> {
+        match self {
+            Sink::Csv(w) => w.serialize(line).map_err(csv_error),
+            Sink::Json { out, rows } => {
+                let sep: &[u8] = match *rows {
+                    0 => b"[\n",
+                    _ => b",\n",
+                };
+                *rows += 1;
+                out.write_all(sep)?;
+                serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), OutputError> {
+        match self {
+            Sink::Csv(mut w) => Ok(w.flush()?),
+            Sink::Json { mut out, rows } => {
+                out.write_all(if rows == 0 { b"[\n]\n" } else { b"\n]\n" })?;
+                Ok(out.flush()?)
+            }
+        }
+    }
+}
+
+/// One line of a Prolific batch's report: the row, where its chunk stands, Prolific's fees.
+#[derive(Serialize)]
+struct ProlificLine<'a> {
+    line: u64,
+    study_id: &'a str,
+    submission_id: &'a str,
+    participant_id: &'a str,
+    amount: String,
+    currency: &'static str,
+    reason: &'a str,
+    outcome: &'static str,
+    chunk: String,
+    bulk_id: &'a str,
+    /// The chunk's fees and VAT as Prolific's set-up answered them (for the whole chunk).
+    chunk_fees: String,
+    chunk_vat: String,
+    pay_sent: String,
+    finished: String,
+    note: &'a str,
+}
+
+fn prolific_line(r: &ProlificReportRow, currency: Currency) -> ProlificLine<'_> {
+    let exact = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| ExactMinor::parse(t).ok())
+            .map(|x| x.display(currency))
+            .unwrap_or_default()
+    };
+    ProlificLine {
+        line: r.line,
+        study_id: &r.study,
+        submission_id: &r.submission,
+        participant_id: r.participant.as_deref().unwrap_or(""),
+        amount: r.amount.to_api_string(),
+        currency: currency.code(),
+        reason: r.reason.as_deref().unwrap_or(""),
+        outcome: r.state,
+        chunk: r.chunk.map(|c| c.to_string()).unwrap_or_default(),
+        bulk_id: r.bulk_id.as_deref().unwrap_or(""),
+        chunk_fees: exact(&r.chunk_fees),
+        chunk_vat: exact(&r.chunk_vat),
+        pay_sent: rfc3339(r.pay_sent_ms),
+        finished: rfc3339(r.finished_ms),
+        note: r.note.as_deref().unwrap_or(""),
+    }
+}
+
 /// Writes the report of `batch` to `out`, one row at a time; returns how many rows.
 pub fn write_report<W: Write>(
     journal: &Journal,
     batch: &BatchInfo,
     format: ReportFormat,
-    mut out: W,
+    out: W,
 ) -> Result<u64, OutputError> {
-    let mut rows = 0u64;
     let mut failure: Option<OutputError> = None;
     let journal_failed = |e: crate::journal::JournalError| {
         OutputError::Io(std::io::Error::other(crate::error::chain(&e)))
     };
-    match format {
-        ReportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(&mut out);
+    let mut sink = Sink::new(format, out);
+    let prolific = chunks::prolific_status(journal.conn(), batch.id).map_err(journal_failed)?;
+    let rows = match prolific {
+        Some(st) => chunks::for_each_report_row(journal.conn(), batch.id, |r| {
+            if failure.is_none()
+                && let Err(e) = sink.push(&prolific_line(&r, st.currency))
+            {
+                failure = Some(e);
+            }
+            Ok(())
+        }),
+        None => {
+            let mut rows = 0u64;
             journal
                 .for_each_item(batch.id, |i| {
                     if failure.is_none()
-                        && let Err(e) = w.serialize(line(batch.kind, &i))
+                        && let Err(e) = sink.push(&line(batch.kind, &i))
                     {
-                        failure = Some(csv_error(e));
+                        failure = Some(e);
                     }
                     rows += 1;
                     Ok(())
                 })
-                .map_err(journal_failed)?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            w.flush()?;
-        }
-        ReportFormat::Json => {
-            out.write_all(b"[")?;
-            journal
-                .for_each_item(batch.id, |i| {
-                    if failure.is_none() {
-                        let sep: &[u8] = if rows == 0 { b"\n" } else { b",\n" };
-                        let written = out.write_all(sep).and_then(|()| {
-                            serde_json::to_writer(&mut out, &line(batch.kind, &i))
-                                .map_err(std::io::Error::from)
-                        });
-                        if let Err(e) = written {
-                            failure = Some(e.into());
-                        }
-                    }
-                    rows += 1;
-                    Ok(())
-                })
-                .map_err(journal_failed)?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            out.write_all(b"\n]\n")?;
+                .map(|()| rows)
         }
     }
-    out.flush()?;
+    .map_err(journal_failed)?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    sink.finish()?;
     Ok(rows)
 }

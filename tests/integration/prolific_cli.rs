@@ -482,3 +482,182 @@ fn a_bonus_over_the_cap_or_a_balance_that_does_not_cover_the_file_is_refused_bef
     assert!(out.stderr.contains("does not cover"), "{out:?}");
     assert_eq!(st.emu.handle().stats().setups, 0);
 }
+
+/// A file paying every person of the study, 1.25 each, with a reason.
+fn flat_file(s: &Scratch, st: &Study, name: &str) -> String {
+    let mut csv = String::from("participant_id,amount,reason\n");
+    for (p, _) in &st.people {
+        csv.push_str(&format!("{p},1.25,follow-up\n"));
+    }
+    s.write(name, &csv).display().to_string()
+}
+
+#[test]
+fn the_report_of_a_prolific_batch_gives_each_row_its_bulk_id_state_and_prolifics_fees() {
+    let st = study(12, ProlificConfig::default());
+    let s = Scratch::new();
+    let file = flat_file(&s, &st, "r.csv");
+    let url = st.emu.url();
+    let extra = [
+        "--production",
+        "--yes",
+        "--skip-rehearsal",
+        "--chunk-size",
+        "5",
+    ];
+    let out = prolific(&s, &args(&st, &url, &file, &extra));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("of 12 paid"),
+        "a progress line while paying: {out:?}"
+    );
+    let report = prolific(&s, &["report"]);
+    assert_eq!(report.code, 0, "{report:?}");
+    let mut rows = csv::Reader::from_reader(report.stdout.as_bytes());
+    let header = rows.headers().expect("a header").clone();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} column in {header:?}"))
+    };
+    let (outcome, bulk, fees, currency, reason, participant, submission, amount) = (
+        col("outcome"),
+        col("bulk_id"),
+        col("chunk_fees"),
+        col("currency"),
+        col("reason"),
+        col("participant_id"),
+        col("submission_id"),
+        col("amount"),
+    );
+    let records: Vec<csv::StringRecord> = rows.records().map(|r| r.expect("a row")).collect();
+    assert_eq!(records.len(), 12, "{}", report.stdout);
+    let mut bulk_ids = std::collections::BTreeSet::new();
+    for (r, (p, sub)) in records.iter().zip(&st.people) {
+        assert_eq!(&r[outcome], "paid", "{r:?}");
+        assert!(r[bulk].len() > 10, "a bulk id: {r:?}");
+        bulk_ids.insert(r[bulk].to_owned());
+        assert!(r[fees].starts_with('£'), "Prolific's fees: {r:?}");
+        assert_eq!(&r[currency], "GBP");
+        assert_eq!(&r[reason], "follow-up");
+        assert_eq!(&r[participant], p.as_str());
+        assert_eq!(&r[submission], sub.as_str());
+        assert_eq!(&r[amount], "1.25");
+    }
+    assert_eq!(bulk_ids.len(), 3, "12 rows in chunks of 5: {bulk_ids:?}");
+    let json = prolific(&s, &["report", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(12), "{}", json.stdout);
+}
+
+#[test]
+fn resume_observes_a_prolific_batch_first_and_pays_nothing_more() {
+    use std::time::Duration;
+    let config = ProlificConfig {
+        late_pay_rate: 1.0,
+        late_pay_delay: Duration::from_secs(600),
+        ..ProlificConfig::default()
+    };
+    let st = study(12, config);
+    let s = Scratch::new();
+    let file = flat_file(&s, &st, "late.csv");
+    let url = st.emu.url();
+    let extra = [
+        "--production",
+        "--yes",
+        "--skip-rehearsal",
+        "--chunk-size",
+        "5",
+        "--settle",
+        "0s",
+    ];
+    let out = prolific(&s, &args(&st, &url, &file, &extra));
+    assert_eq!(out.code, 4, "{out:?}");
+    let name = batch_name(&out).expect("a batch name");
+    let report = prolific(&s, &["report", &name]);
+    assert_eq!(
+        report.stdout.matches("not observed").count(),
+        12,
+        "{report:?}"
+    );
+    // Not observed: a cancel cannot decide them and changes nothing.
+    let cancel = prolific(&s, &["cancel", &name]);
+    assert_ne!(cancel.code, 0, "{cancel:?}");
+    assert!(cancel.stderr.contains("payout resolve"), "{cancel:?}");
+    assert!(
+        prolific(&s, &["status", &name])
+            .stderr
+            .contains("Not observed"),
+        "still not observed"
+    );
+    // The pays land; resume (without the file) sees them first and pays nothing more.
+    st.emu.handle().advance_clock(Duration::from_secs(601));
+    let setups = st.emu.handle().stats().setups;
+    let resumed = prolific(&s, &["resume", &name, "--yes"]);
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    assert!(resumed.stderr.contains("12 paid"), "{resumed:?}");
+    assert_eq!(
+        st.emu.handle().stats().setups,
+        setups,
+        "nothing set up again"
+    );
+    assert!(st.emu.handle().double_payments().is_empty());
+    let paid = st.emu.handle().paid_by_participant(&st.study);
+    for (p, _) in &st.people {
+        assert_eq!(paid.get(p), Some(&vec![125]), "{p}");
+    }
+}
+
+#[test]
+fn a_cancelled_prolific_batch_closes_its_unpaid_rows_and_is_never_paid_again() {
+    use std::time::Duration;
+    let config = ProlificConfig {
+        late_pay_rate: 1.0,
+        late_pay_delay: Duration::from_secs(600),
+        ..ProlificConfig::default()
+    };
+    let st = study(7, config);
+    let s = Scratch::new();
+    let file = flat_file(&s, &st, "c.csv");
+    let url = st.emu.url();
+    let extra = [
+        "--production",
+        "--yes",
+        "--skip-rehearsal",
+        "--settle",
+        "0s",
+    ];
+    let run = args(&st, &url, &file, &extra);
+    let out = prolific(&s, &run);
+    assert_eq!(out.code, 4, "{out:?}");
+    let name = batch_name(&out).expect("a batch name");
+    // The operator's word: not paid. Then cancel instead of paying them again.
+    let resolved = prolific(&s, &["resolve", &name, "--not-paid"]);
+    assert_eq!(resolved.code, 0, "{resolved:?}");
+    let setups = st.emu.handle().stats().setups;
+    let cancel = prolific(&s, &["cancel", &name]);
+    assert_eq!(cancel.code, 0, "{cancel:?}");
+    assert!(cancel.stderr.contains("cancelled"), "{cancel:?}");
+    let status = prolific(&s, &["status", &name]);
+    assert!(status.stderr.contains("cancelled          7"), "{status:?}");
+    let report = prolific(&s, &["report", &name]);
+    assert_eq!(
+        report.stdout.matches(",cancelled,").count(),
+        7,
+        "{report:?}"
+    );
+    // Never resumed, and the same file is not paid again as a new batch.
+    let resumed = prolific(&s, &["resume", &name, "--yes"]);
+    assert_ne!(resumed.code, 0, "{resumed:?}");
+    assert!(resumed.stderr.contains("never resumed"), "{resumed:?}");
+    let again = prolific(&s, &run);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("was cancelled"), "{again:?}");
+    assert_eq!(st.emu.handle().stats().setups, setups, "nothing set up");
+    assert_eq!(
+        st.emu.handle().stats().pays_accepted,
+        1,
+        "one pay, the first run's"
+    );
+}

@@ -592,18 +592,14 @@ pub async fn run(
         }
     };
 
-    pay_batch(
+    let paying = Paying {
         batch,
-        platform,
-        journal,
-        ui,
-        stop,
-        &settings.chunks,
+        workspace,
         currency,
-        balance.available,
+        available: balance.available,
         emulator,
-    )
-    .await
+    };
+    pay_batch(&paying, platform, journal, ui, stop, &settings.chunks).await
 }
 
 /// Where a batch on `ledger` pays, as recorded: its target and workspace (the inverse of the
@@ -674,18 +670,14 @@ pub async fn resume(
     let balance = read(&settings, &stop, ui, || platform.balance(&workspace))
         .await
         .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
-    pay_batch(
-        batch.id,
-        platform,
-        journal,
-        ui,
-        stop,
-        chunks,
-        status.currency,
-        balance.available,
-        false,
-    )
-    .await
+    let paying = Paying {
+        batch: batch.id,
+        workspace,
+        currency: status.currency,
+        available: balance.available,
+        emulator: false,
+    };
+    pay_batch(&paying, platform, journal, ui, stop, chunks).await
 }
 
 /// `payout cancel` of a Prolific batch: what was sent is read back first; if every pay sent
@@ -762,21 +754,35 @@ pub async fn cancel(
         .ok_or_else(|| failure(FailureKind::TargetMismatch, "not a Prolific batch"))
 }
 
+/// The batch a run or a resume pays, and what it read before paying.
+struct Paying {
+    batch: i64,
+    workspace: WorkspaceId,
+    currency: Currency,
+    /// The workspace's available balance before the first pay of this run.
+    available: ExactMinor,
+    /// The built-in emulator: no confirmation.
+    emulator: bool,
+}
+
 /// The paying part of a batch, for a run and a resume alike: set up every pending chunk
 /// (free), confirm Prolific's own totals, then pay and observe chunk by chunk, with a
 /// progress line while it works.
-#[allow(clippy::too_many_arguments)]
 async fn pay_batch(
-    batch: i64,
+    paying: &Paying,
     platform: Arc<ProlificPlatform>,
     journal: &mut Journal,
     ui: &dyn Ui,
     stop: Arc<StopSignal>,
     cfg: &ChunkConfig,
-    currency: Currency,
-    available: ExactMinor,
-    emulator: bool,
 ) -> Result<Ended, Failure> {
+    let Paying {
+        batch,
+        ref workspace,
+        currency,
+        available,
+        emulator,
+    } = *paying;
     let stop2 = stop.clone();
     let chunks_cfg = cfg.clone();
     let platform2 = platform.clone();
@@ -831,7 +837,8 @@ async fn pay_batch(
     }
     let platform3 = platform.clone();
     let stop3 = stop.clone();
-    let cfg3 = cfg.clone();
+    let mut cfg3 = cfg.clone();
+    cfg3.balance_before = Some(available);
     let end = journal
         .with_writer(|w: Arc<JournalWriter>| async move {
             let run = execute_chunks(ChunkRun {
@@ -862,7 +869,69 @@ async fn pay_batch(
         .await
         .map_err(Failure::from)?;
     ui.progress("");
+    if end.not_observed > 0 {
+        for line in evidence(batch, &platform, journal, workspace, currency).await? {
+            ui.say(&line);
+        }
+    }
     Ok(Ended::Ran(end))
+}
+
+/// Rows of evidence shown at most; `payout report` lists every row.
+const EVIDENCE_ROWS: u32 = 20;
+
+/// The evidence for rows not observed, read now: each row's pay (when sent, the answer), what
+/// its submission showed before and shows now, and the workspace's balance then and now.
+async fn evidence(
+    batch: i64,
+    platform: &ProlificPlatform,
+    journal: &Journal,
+    workspace: &WorkspaceId,
+    currency: Currency,
+) -> Result<Vec<String>, Failure> {
+    use crate::platform::ChunkedPlatform;
+    let rows = crate::journal::chunks::not_observed_rows(journal.conn(), batch, EVIDENCE_ROWS)
+        .map_err(Failure::from)?;
+    let shown = |v: &[ExactMinor]| {
+        if v.is_empty() {
+            "no bonus".to_owned()
+        } else {
+            v.iter()
+                .map(|x| x.display(currency))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        }
+    };
+    let mut lines =
+        vec!["Evidence for the rows not observed (check them on Prolific's dashboard):".to_owned()];
+    let now = platform.balance(workspace).await;
+    let then = rows.iter().find_map(|r| r.balance_before);
+    lines.push(format!(
+        "  workspace balance available: {} before this run's first pay; {} now",
+        then.map_or("not recorded".to_owned(), |b| b.display(currency)),
+        match &now {
+            Ok(b) => b.available.display(currency),
+            Err(e) => format!("not read ({e})"),
+        }
+    ));
+    for r in &rows {
+        let current = match platform.submission_bonuses(&r.submission).await {
+            Ok(v) => shown(&v),
+            Err(e) => format!("not read ({e})"),
+        };
+        lines.push(format!(
+            "  line {}: submission {}, {} in bulk bonus payment {} — pay sent {}, Prolific answered {}; its bonuses before: {}; now: {}",
+            r.line,
+            r.submission,
+            Money::new(r.amount, currency),
+            r.bulk_id.as_deref().unwrap_or("?"),
+            crate::output::rfc3339(r.pay_sent_ms),
+            r.answer.as_deref().unwrap_or("nothing"),
+            r.baseline.as_deref().map_or("not recorded".to_owned(), shown),
+            current
+        ));
+    }
+    Ok(lines)
 }
 
 /// "412 of 1,000 paid, 300 accepted, not yet visible on Prolific".

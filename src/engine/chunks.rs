@@ -41,6 +41,9 @@ pub struct ChunkConfig {
     pub read_concurrency: usize,
     /// Backoff and read retries, shared with the per-operation engine.
     pub engine: EngineConfig,
+    /// The workspace's available balance read before this run's first pay: journaled with each
+    /// pay as evidence for a chunk that is not observed.
+    pub balance_before: Option<ExactMinor>,
 }
 
 impl Default for ChunkConfig {
@@ -52,6 +55,7 @@ impl Default for ChunkConfig {
             set_up_attempts: 8,
             read_concurrency: 16,
             engine: EngineConfig::default(),
+            balance_before: None,
         }
     }
 }
@@ -440,6 +444,7 @@ async fn send_chunk<P: ChunkedPlatform>(
             batch: run.batch,
             chunk: ch.chunk,
             baselines,
+            balance_before: run.cfg.balance_before,
         }))
         .await?;
     let (next, action) = chunk_next(ch.state, ChunkEvent::PayCommitted);

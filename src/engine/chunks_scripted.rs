@@ -311,6 +311,7 @@ fn cfg(chunk_size: usize, settle: Duration) -> ChunkConfig {
             backoff_cap: Duration::from_millis(2),
             ..EngineConfig::default()
         },
+        balance_before: None,
     }
 }
 

@@ -111,6 +111,8 @@ pub enum ChunkWrite {
         batch: i64,
         chunk: u32,
         baselines: Vec<(u32, Vec<ExactMinor>)>,
+        /// The workspace's available balance the run read before its first pay.
+        balance_before: Option<ExactMinor>,
     },
     /// A new state for a chunk, with the pay's answer as text when there was one.
     State {
@@ -219,6 +221,7 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &ChunkWrite) -> Result<i64, Journal
             batch,
             chunk,
             baselines,
+            balance_before,
         } => {
             let bulk: Option<String> = tx
                 .query_row(
@@ -249,9 +252,9 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &ChunkWrite) -> Result<i64, Journal
                 up.execute(params![batch, seq, baseline_text(b)])?;
             }
             let n = tx.execute(
-                "UPDATE chunks SET state = 'pay_sent', pay_sent_ms = ?3
+                "UPDATE chunks SET state = 'pay_sent', pay_sent_ms = ?3, balance_before = ?4
                  WHERE batch_id = ?1 AND chunk = ?2 AND state = 'set_up'",
-                params![batch, chunk, now],
+                params![batch, chunk, now, balance_before.as_ref().map(exact_text)],
             )?;
             changed_one(n, "record a pay as sent")?;
         }
@@ -638,6 +641,7 @@ mod tests {
                 batch,
                 chunk: 0,
                 baselines: vec![(0, vec![])],
+                balance_before: None,
             })
         };
         j.write(&sent()).unwrap();
@@ -869,4 +873,49 @@ pub fn for_each_report_row(
         n += 1;
     }
     Ok(n)
+}
+
+/// What a row not observed is shown with: when its pay was sent, what Prolific answered, what
+/// its submission showed before, and the balance the run read before its first pay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotObservedRow {
+    pub line: u64,
+    pub submission: SubmissionId,
+    pub amount: Cents,
+    pub bulk_id: Option<String>,
+    pub pay_sent_ms: Option<i64>,
+    pub answer: Option<String>,
+    pub baseline: Option<Vec<ExactMinor>>,
+    pub balance_before: Option<ExactMinor>,
+}
+
+/// The first `limit` rows of a batch that were not observed, in plan order.
+pub fn not_observed_rows(
+    conn: &Connection,
+    batch: i64,
+    limit: u32,
+) -> Result<Vec<NotObservedRow>, JournalError> {
+    let mut st = conn.prepare(
+        "SELECT r.line, r.submission_id, r.amount_minor, c.bulk_id, c.pay_sent_ms, c.answer,
+                r.baseline, c.balance_before
+         FROM chunk_rows r JOIN chunks c ON c.batch_id = r.batch_id AND c.chunk = r.chunk
+         WHERE r.batch_id = ?1 AND r.state = 'not_observed' ORDER BY r.seq LIMIT ?2",
+    )?;
+    let rows = st
+        .query_map(params![batch, limit], |r| {
+            let sub: String = r.get(1)?;
+            let baseline: Option<String> = r.get(6)?;
+            Ok(NotObservedRow {
+                line: r.get::<_, i64>(0)? as u64,
+                submission: SubmissionId::parse(&sub).map_err(|e| corrupt(e.to_string()))?,
+                amount: Cents(r.get::<_, i64>(2)? as u64),
+                bulk_id: r.get(3)?,
+                pay_sent_ms: r.get(4)?,
+                answer: r.get(5)?,
+                baseline: baseline.as_deref().and_then(parse_baseline),
+                balance_before: exact(r, 7)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }

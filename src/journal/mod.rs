@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/journal/0002_operations.sql"),
     include_str!("../../schemas/journal/0003_imports.sql"),
     include_str!("../../schemas/journal/0004_chunks.sql"),
+    include_str!("../../schemas/journal/0005_evidence.sql"),
 ];
 
 /// Marks a SQLite file as a payout journal (`PRAGMA application_id`): "payo".

@@ -574,6 +574,22 @@ fn resume_observes_a_prolific_batch_first_and_pays_nothing_more() {
     ];
     let out = prolific(&s, &args(&st, &url, &file, &extra));
     assert_eq!(out.code, 4, "{out:?}");
+    // The evidence: the balance then and now, and each row's pay and bonuses before and now.
+    assert!(
+        out.stderr.contains("Evidence for the rows not observed"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr.contains("before this run's first pay;") && !out.stderr.contains("not recorded"),
+        "{out:?}"
+    );
+    assert_eq!(
+        out.stderr
+            .matches("its bonuses before: no bonus; now: no bonus")
+            .count(),
+        12,
+        "{out:?}"
+    );
     let name = batch_name(&out).expect("a batch name");
     let report = prolific(&s, &["report", &name]);
     assert_eq!(

@@ -33,6 +33,7 @@ fn engine_cfg(settle: Duration) -> ChunkConfig {
             read_attempts: 40,
             ..EngineConfig::default()
         },
+        balance_before: None,
     }
 }
 

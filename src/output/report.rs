@@ -143,14 +143,14 @@ fn csv_error(e: csv::Error) -> OutputError {
 
 /// Where report lines go, one at a time, as CSV rows or the elements of one JSON array.
 enum Sink<W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Json { out: W, rows: u64 },
 }
 
 impl<W: Write> Sink<W> {
     fn new(format: ReportFormat, out: W) -> Sink<W> {
         match format {
-            ReportFormat::Csv => Sink::Csv(csv::Writer::from_writer(out)),
+            ReportFormat::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
             ReportFormat::Json => Sink::Json { out, rows: 0 },
         }
     }

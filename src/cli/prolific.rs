@@ -470,7 +470,7 @@ fn render_end(ended: Option<Ended>, ctx: &Ctx) -> Outcome {
 
 /// The client for a recorded Prolific batch, where it was recorded (`None`: not Prolific's or
 /// its built-in emulator, gone with its run).
-fn platform_for(
+fn platform_of_batch(
     batch: &crate::journal::BatchInfo,
 ) -> Result<(ProlificTarget, ProlificPlatform), Failure> {
     let Some((target, _)) = crate::batch::prolific::ledger_place(&batch.ledger) else {
@@ -509,7 +509,7 @@ pub async fn cancel_prolific(
     mut journal: Journal,
     ctx: &Ctx,
 ) -> Outcome {
-    let (_, platform) = platform_for(batch)?;
+    let (_, platform) = platform_of_batch(batch)?;
     let st = crate::batch::prolific::cancel(
         batch,
         Arc::new(platform),
@@ -546,7 +546,7 @@ pub async fn resume_prolific(
     signals: Option<Signals>,
     ctx: &Ctx,
 ) -> Outcome {
-    let (target, platform) = platform_for(batch)?;
+    let (target, platform) = platform_of_batch(batch)?;
     if target == ProlificTarget::Production {
         super::confirm::need_terminal(yes)?;
     }

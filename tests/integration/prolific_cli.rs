@@ -373,12 +373,7 @@ fn a_thousand_rows_under_faults_and_kill_9s_through_the_binary_are_each_paid_exa
 #[test]
 fn pays_that_land_after_the_settle_time_are_not_observed_then_seen_by_the_same_command() {
     use std::time::Duration;
-    let config = ProlificConfig {
-        late_pay_rate: 1.0,
-        late_pay_delay: Duration::from_secs(600),
-        ..ProlificConfig::default()
-    };
-    let st = study(5, config);
+    let st = late_study(5);
     let s = Scratch::new();
     let mut csv = String::from("participant_id,amount\n");
     for (p, _) in &st.people {
@@ -483,6 +478,18 @@ fn a_bonus_over_the_cap_or_a_balance_that_does_not_cover_the_file_is_refused_bef
     assert_eq!(st.emu.handle().stats().setups, 0);
 }
 
+/// A study whose every accepted pay lands only 600 s (of the emulator's clock) after it.
+fn late_study(n: usize) -> Study {
+    study(
+        n,
+        ProlificConfig {
+            late_pay_rate: 1.0,
+            late_pay_delay: std::time::Duration::from_secs(600),
+            ..ProlificConfig::default()
+        },
+    )
+}
+
 /// A file paying every person of the study, 1.25 each, with a reason.
 fn flat_file(s: &Scratch, st: &Study, name: &str) -> String {
     let mut csv = String::from("participant_id,amount,reason\n");
@@ -554,12 +561,7 @@ fn the_report_of_a_prolific_batch_gives_each_row_its_bulk_id_state_and_prolifics
 #[test]
 fn resume_observes_a_prolific_batch_first_and_pays_nothing_more() {
     use std::time::Duration;
-    let config = ProlificConfig {
-        late_pay_rate: 1.0,
-        late_pay_delay: Duration::from_secs(600),
-        ..ProlificConfig::default()
-    };
-    let st = study(12, config);
+    let st = late_study(12);
     let s = Scratch::new();
     let file = flat_file(&s, &st, "late.csv");
     let url = st.emu.url();
@@ -627,13 +629,7 @@ fn resume_observes_a_prolific_batch_first_and_pays_nothing_more() {
 
 #[test]
 fn a_cancelled_prolific_batch_closes_its_unpaid_rows_and_is_never_paid_again() {
-    use std::time::Duration;
-    let config = ProlificConfig {
-        late_pay_rate: 1.0,
-        late_pay_delay: Duration::from_secs(600),
-        ..ProlificConfig::default()
-    };
-    let st = study(7, config);
+    let st = late_study(7);
     let s = Scratch::new();
     let file = flat_file(&s, &st, "c.csv");
     let url = st.emu.url();

@@ -477,17 +477,12 @@ fn journal_health(path: &Path) -> Check {
             return Check::fail(NAME, f.message, f.fix);
         }
     };
-    let conn = journal.conn();
-    let version: Result<i64, _> = conn.query_row("PRAGMA user_version", [], |r| r.get(0));
-    let integrity: Result<Vec<String>, _> = conn
-        .prepare("PRAGMA quick_check")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
-    let (version, integrity) = match (version, integrity) {
-        (Ok(v), Ok(i)) => (v, i),
-        (Err(e), _) | (_, Err(e)) => {
+    let (version, integrity) = match journal.health() {
+        Ok(found) => found,
+        Err(e) => {
             return Check::fail(
                 NAME,
-                format!("failed to read the journal: {e}"),
+                format!("failed to read the journal: {}", crate::error::chain(&e)),
                 Some(damaged_fix(path)),
             );
         }

@@ -389,6 +389,17 @@ impl Journal {
         &self.path
     }
 
+    /// The schema version and what SQLite's `PRAGMA quick_check` says (`["ok"]` when sound):
+    /// what `payout doctor` reports of the file.
+    pub fn health(&self) -> Result<(i64, Vec<String>), JournalError> {
+        let version = self.user_version()?;
+        let mut st = self.conn.prepare("PRAGMA quick_check")?;
+        let found = st
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok((version, found))
+    }
+
     /// Things worth telling the user about the journal file itself (permissions tightened, ...).
     pub fn take_warnings(&mut self) -> Vec<String> {
         std::mem::take(&mut self.warnings)

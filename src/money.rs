@@ -374,6 +374,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A balance that exactly covers the total lacks nothing; a cent less lacks a cent, in
+    /// whole cents and in exact minor units alike.
+    #[test]
+    fn the_shortfall_is_what_the_balance_lacks_and_none_when_it_covers() {
+        assert_eq!(shortfall(Cents(500), Cents(500)), None);
+        assert_eq!(shortfall(Cents(501), Cents(500)), None);
+        assert_eq!(shortfall(Cents(499), Cents(500)), Some(Cents(1)));
+        let exact = |t: &str| ExactMinor::parse(t).unwrap();
+        assert_eq!(shortfall(exact("283.34"), exact("283.34")), None);
+        assert_eq!(
+            shortfall(exact("283"), exact("283.34")),
+            Some(exact("0.34"))
+        );
+    }
+
     #[test]
     fn parses_what_mturk_accepts() {
         assert_eq!(Cents::parse_bonus("1"), Ok(Cents(100)));

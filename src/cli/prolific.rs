@@ -542,11 +542,32 @@ pub async fn cancel_prolific(
 pub async fn resume_prolific(
     batch: &crate::journal::BatchInfo,
     mut journal: Journal,
+    endpoint: Option<&str>,
     yes: bool,
     signals: Option<Signals>,
     ctx: &Ctx,
 ) -> Outcome {
     let (target, platform) = platform_of_batch(batch)?;
+    // A batch always works where it was recorded.
+    let recorded = match &target {
+        ProlificTarget::Testing(u) => Some(u.as_str()),
+        _ => None,
+    };
+    if let Some(given) = endpoint
+        && Some(given.trim_end_matches('/')) != recorded
+    {
+        return Err(Failure::new(
+            FailureKind::TargetMismatch,
+            format!(
+                "batch {} works through {}; --endpoint-url would send it to {given}",
+                batch.name,
+                recorded.unwrap_or("Prolific's own API")
+            ),
+        )
+        .with_fix(
+            "A batch always works where it was recorded. Remove --endpoint-url to resume it there.",
+        ));
+    }
     if target == ProlificTarget::Production {
         super::confirm::need_terminal(yes)?;
     }

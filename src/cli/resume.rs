@@ -88,8 +88,16 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
         ));
     }
     if crate::journal::chunks::prolific_status(journal.conn(), batch.id)?.is_some() {
-        return super::prolific::resume_prolific(&batch, journal, args.pace.yes, signals, ctx)
-            .await;
+        let endpoint = args.target.endpoint_url.as_ref().map(|e| e.as_str());
+        return super::prolific::resume_prolific(
+            &batch,
+            journal,
+            endpoint,
+            args.pace.yes,
+            signals,
+            ctx,
+        )
+        .await;
     }
     let production = batch.target == crate::target::Target::Production;
     if production {

@@ -612,6 +612,20 @@ fn resume_observes_a_prolific_batch_first_and_pays_nothing_more() {
     // The pays land; resume (without the file) sees them first and pays nothing more.
     st.emu.handle().advance_clock(Duration::from_secs(601));
     let setups = st.emu.handle().stats().setups;
+    // Elsewhere than where it was recorded: refused, nothing called.
+    let elsewhere = prolific(
+        &s,
+        &[
+            "resume",
+            &name,
+            "--yes",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--testing-endpoint",
+        ],
+    );
+    assert_ne!(elsewhere.code, 0, "{elsewhere:?}");
+    assert!(elsewhere.stderr.contains("works through"), "{elsewhere:?}");
     let resumed = prolific(&s, &["resume", &name, "--yes"]);
     assert_eq!(resumed.code, 0, "{resumed:?}");
     assert!(resumed.stderr.contains("12 paid"), "{resumed:?}");

@@ -1,5 +1,6 @@
 //! What one operation of a batch is and where it stands — the types the planner and the
-//! journal share. Below both: the planner plans these, the journal records and reads them back.
+//! journal share (and where a chunk of a chunked platform stands: the journal stores it, the
+//! engine's chunk table moves it). Below both: the planner plans these, the journal records and reads them back.
 
 use serde::Serialize;
 
@@ -139,3 +140,83 @@ pub struct PriorItem {
 
 /// An item of a group as verification sees it.
 pub type GroupItem = PriorItem;
+
+/// Where a chunk is. Stored in the journal by [`ChunkState::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChunkState {
+    /// Rows assigned; no set-up id stored.
+    Planned,
+    /// A set-up id and the platform's amounts are stored; the pay is not sent.
+    SetUp,
+    /// "Pay sent" is committed: the pay request may have left. Never paid again.
+    PaySent,
+    /// The platform accepted the pay (202); its rows are awaited.
+    Accepted,
+    /// The pay's answer proved nothing (or never came): observed like an accepted one.
+    Unknown,
+    /// Every row of the chunk was seen paid (or the operator said so).
+    Observed,
+    /// The settle time passed with rows not seen: shown with its evidence, for an operator.
+    NotObserved,
+    /// Proven not paid (refused pay, or the operator's word): its rows return to pending.
+    Void,
+    /// Never paid and never will be under this chunk: its set-up was refused for its rows (they
+    /// failed), or answered an amount that is not theirs (they return to pending, the batch stops).
+    Failed,
+}
+
+impl ChunkState {
+    pub const ALL: [ChunkState; 9] = [
+        ChunkState::Planned,
+        ChunkState::SetUp,
+        ChunkState::PaySent,
+        ChunkState::Accepted,
+        ChunkState::Unknown,
+        ChunkState::Observed,
+        ChunkState::NotObserved,
+        ChunkState::Void,
+        ChunkState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkState::Planned => "planned",
+            ChunkState::SetUp => "set_up",
+            ChunkState::PaySent => "pay_sent",
+            ChunkState::Accepted => "accepted",
+            ChunkState::Unknown => "unknown",
+            ChunkState::Observed => "observed",
+            ChunkState::NotObserved => "not_observed",
+            ChunkState::Void => "void",
+            ChunkState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChunkState> {
+        ChunkState::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether a pay of this chunk's id may have been sent: from here on, never again.
+    pub fn pay_may_have_left(self) -> bool {
+        matches!(
+            self,
+            ChunkState::PaySent
+                | ChunkState::Accepted
+                | ChunkState::Unknown
+                | ChunkState::Observed
+                | ChunkState::NotObserved
+        )
+    }
+
+    /// Whether the chunk's rows may still be paid by something already sent: they wait to be
+    /// observed and their submissions may be in no other chunk meanwhile.
+    pub fn awaits_observation(self) -> bool {
+        matches!(
+            self,
+            ChunkState::PaySent
+                | ChunkState::Accepted
+                | ChunkState::Unknown
+                | ChunkState::NotObserved
+        )
+    }
+}

@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use super::chunk::{
-    ChunkAction, ChunkEvent, ChunkState, Resolution, SetUpCheck, chunk_next, seen_paid,
-};
+use super::chunk::{ChunkAction, ChunkEvent, Resolution, SetUpCheck, chunk_next, seen_paid};
 use super::retry::{backoff, read_with_retries};
 use super::{EngineConfig, StopReason, StopSignal};
 use crate::ids::{StudyId, SubmissionId};
+use crate::item::ChunkState;
 use crate::journal::chunks::{
     ChunkRecord, ChunkRowRecord, ChunkWrite, RowState, chunks_of, next_chunk, prolific_status,
     rows_in_state, rows_of_chunk,

@@ -23,9 +23,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-pub use chunk::{
-    ChunkAction, ChunkEvent, ChunkState, Resolution, SetUpCheck, chunk_next, seen_paid,
-};
+pub use crate::item::ChunkState;
+pub use chunk::{ChunkAction, ChunkEvent, Resolution, SetUpCheck, chunk_next, seen_paid};
 pub use chunks::{
     ChunkConfig, ChunkRun, ChunkRunEnd, cancel_unpaid, execute_chunks, observe_sent,
     resolve_not_observed, set_up_all,

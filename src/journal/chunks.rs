@@ -6,8 +6,8 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{Journal, JournalError, now_ms};
-use crate::engine::ChunkState;
 use crate::ids::{BulkBonusId, ParticipantId, StudyId, SubmissionId};
+use crate::item::ChunkState;
 use crate::money::{Cents, Currency, ExactMinor};
 use crate::platform::SetUpAnswer;
 

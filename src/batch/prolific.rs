@@ -194,7 +194,7 @@ fn content_digest(rows: &[ProlificRow], study: Option<&StudyId>) -> String {
 /// A read-only call with the engine's read retries (a fault or a lost answer on a read proves
 /// nothing and costs nothing: ask again).
 async fn read<T, F, Fut>(
-    settings: &ProlificSettings,
+    cfg: &ChunkConfig,
     stop: &StopSignal,
     ui: &dyn Ui,
     call: F,
@@ -203,9 +203,9 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, crate::platform::PlatformError>>,
 {
-    let mut rng = fastrand::Rng::with_seed(settings.chunks.engine.seed);
+    let mut rng = fastrand::Rng::with_seed(cfg.engine.seed);
     crate::engine::read_with_retries(
-        &settings.chunks.engine,
+        &cfg.engine,
         None,
         Some(stop),
         &mut rng,
@@ -335,15 +335,15 @@ pub async fn run(
 
     // The read-only preflight: always before the first set-up.
     ui.say("Checking with Prolific (read-only): the token, the workspace, the study and every row's submission.");
-    let me = read(settings, &stop, ui, || platform.me())
+    let me = read(&settings.chunks, &stop, ui, || platform.me())
         .await
         .map_err(|e| platform_failure("reading the token's user", &e))?;
-    let workspaces = read(settings, &stop, ui, || platform.workspaces())
+    let workspaces = read(&settings.chunks, &stop, ui, || platform.workspaces())
         .await
         .map_err(|e| platform_failure("listing the workspaces", &e))?;
     let workspace = choose_workspace(settings.workspace.as_ref(), &workspaces)?;
     let ledger = ledger_of(&settings.target, &workspace);
-    let balance = read(settings, &stop, ui, || platform.balance(&workspace))
+    let balance = read(&settings.chunks, &stop, ui, || platform.balance(&workspace))
         .await
         .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
 
@@ -367,7 +367,7 @@ pub async fn run(
     let mut resolved: Vec<Resolved> = Vec::new();
     let mut doubles: Vec<String> = Vec::new();
     for (study, rs) in &by_study {
-        let info = read(settings, &stop, ui, || platform.study(study))
+        let info = read(&settings.chunks, &stop, ui, || platform.study(study))
             .await
             .map_err(|e| platform_failure("reading the study", &e))?
             .ok_or_else(|| {
@@ -400,9 +400,11 @@ pub async fn run(
             "Study {study} ({}): reading its submissions.",
             info.name.as_deref().unwrap_or("unnamed")
         ));
-        let subs = read(settings, &stop, ui, || platform.study_submissions(study))
-            .await
-            .map_err(|e| platform_failure("listing the study's submissions", &e))?;
+        let subs = read(&settings.chunks, &stop, ui, || {
+            platform.study_submissions(study)
+        })
+        .await
+        .map_err(|e| platform_failure("listing the study's submissions", &e))?;
         let index = StudyIndex::new(subs);
         for r in rs {
             match index.resolve(&r.payee) {
@@ -626,6 +628,35 @@ fn ledger_of(target: &ProlificTarget, workspace: &WorkspaceId) -> String {
     format!("prolific@{host}/{workspace}")
 }
 
+/// Where a recorded Prolific batch works: its target, workspace and the host its calls go to.
+/// Refused for a batch that is not Prolific's, and for one of a built-in emulator (gone with
+/// its run).
+pub fn recorded_place(
+    batch: &crate::journal::BatchInfo,
+) -> Result<(ProlificTarget, WorkspaceId, String), Failure> {
+    let Some((target, workspace)) = ledger_place(&batch.ledger) else {
+        return Err(failure(
+            FailureKind::TargetMismatch,
+            format!("batch {} is not a Prolific batch", batch.name),
+        ));
+    };
+    let host = match &target {
+        ProlificTarget::Testing(u) => u.clone(),
+        ProlificTarget::Production => crate::platform::prolific::PRODUCTION_HOST.to_owned(),
+        ProlificTarget::Emulator => {
+            return Err(failure(
+                FailureKind::TargetMismatch,
+                format!(
+                    "batch {} ran on a built-in emulator that ended with its run; nothing of it is left to reach",
+                    batch.name
+                ),
+            )
+            .with_fix("run the file again with --emulator: a new emulator, a new batch"));
+        }
+    };
+    Ok((target, workspace, host))
+}
+
 /// Continues a recorded Prolific batch (`payout resume`): what it sent is observed first,
 /// then its pending rows are set up, confirmed and paid like a run's.
 pub async fn resume(
@@ -636,38 +667,11 @@ pub async fn resume(
     stop: Arc<StopSignal>,
     chunks: &ChunkConfig,
 ) -> Result<Ended, Failure> {
-    let Some((target, workspace)) = ledger_place(&batch.ledger) else {
-        return Err(failure(
-            FailureKind::TargetMismatch,
-            format!("batch {} is not a Prolific batch", batch.name),
-        ));
-    };
-    if target == ProlificTarget::Emulator {
-        return Err(failure(
-            FailureKind::TargetMismatch,
-            format!(
-                "batch {} ran on a built-in emulator that ended with its run; there is nothing there to resume",
-                batch.name
-            ),
-        )
-        .with_fix("run the file again with --emulator: a new emulator, a new batch"));
-    }
+    let (_, workspace, _) = recorded_place(batch)?;
     let status = crate::journal::chunks::prolific_status(journal.conn(), batch.id)
         .map_err(Failure::from)?
         .ok_or_else(|| failure(FailureKind::TargetMismatch, "not a Prolific batch"))?;
-    let settings = ProlificSettings {
-        source: batch.source.clone(),
-        study: None,
-        workspace: Some(workspace.clone()),
-        target,
-        dry_run: false,
-        skip_rehearsal: false,
-        max_bonus: Cents(u64::MAX),
-        max_total: None,
-        options: ProlificOptions::default(),
-        chunks: chunks.clone(),
-    };
-    let balance = read(&settings, &stop, ui, || platform.balance(&workspace))
+    let balance = read(chunks, &stop, ui, || platform.balance(&workspace))
         .await
         .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
     let paying = Paying {

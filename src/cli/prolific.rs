@@ -468,38 +468,12 @@ fn render_end(ended: Option<Ended>, ctx: &Ctx) -> Outcome {
     }
 }
 
-/// The client for a recorded Prolific batch, where it was recorded (`None`: not Prolific's or
-/// its built-in emulator, gone with its run).
+/// The client for a recorded Prolific batch, where it was recorded.
 fn platform_of_batch(
     batch: &crate::journal::BatchInfo,
 ) -> Result<(ProlificTarget, ProlificPlatform), Failure> {
-    let Some((target, _)) = crate::batch::prolific::ledger_place(&batch.ledger) else {
-        return Err(usage(
-            format!("batch {} is not a Prolific batch", batch.name),
-            "`payout status` shows the batch",
-        ));
-    };
-    let host = match &target {
-        ProlificTarget::Testing(u) => u.clone(),
-        ProlificTarget::Production => PRODUCTION_HOST.to_owned(),
-        ProlificTarget::Emulator => {
-            return Err(Failure::new(
-                FailureKind::TargetMismatch,
-                format!(
-                    "batch {} ran on a built-in emulator that ended with its run; nothing of it is left to reach",
-                    batch.name
-                ),
-            )
-            .with_fix("run the file again with --emulator: a new emulator, a new batch"));
-        }
-    };
-    let platform =
-        ProlificPlatform::new(&host, find_token()?, HttpTimeouts::default()).map_err(|e| {
-            usage(
-                e.to_string(),
-                "the batch's endpoint is recorded in the journal",
-            )
-        })?;
+    let (target, _, host) = crate::batch::prolific::recorded_place(batch)?;
+    let platform = platform_for(&host, find_token()?, HttpTimeouts::default())?;
     Ok((target, platform))
 }
 

@@ -670,6 +670,40 @@ mod tests {
     }
 
     #[test]
+    fn a_row_awaits_only_in_a_chunk_whose_pay_may_still_show_and_is_paid_only_when_seen() {
+        let rows = [
+            "pending",
+            "chunked",
+            "paid",
+            "not_observed",
+            "failed",
+            "cancelled",
+        ]
+        .map(|t| RowState::parse(t).unwrap());
+        for row in rows {
+            for chunk in ChunkState::ALL.map(Some).into_iter().chain([None]) {
+                let out = RowOutcome::of(row, chunk);
+                let awaiting =
+                    row == RowState::Chunked && chunk.is_some_and(|c| c.awaits_observation());
+                assert_eq!(
+                    matches!(out, RowOutcome::Accepted | RowOutcome::Unknown),
+                    awaiting,
+                    "{row:?} in {chunk:?}"
+                );
+                assert_eq!(
+                    out == RowOutcome::Paid,
+                    row == RowState::Paid,
+                    "{row:?} in {chunk:?}"
+                );
+                assert_eq!(
+                    out == RowOutcome::Accepted,
+                    awaiting && chunk == Some(ChunkState::Accepted)
+                );
+            }
+        }
+    }
+
+    #[test]
     fn baselines_round_trip_their_text() {
         let b = vec![
             ExactMinor::parse("150").unwrap(),
@@ -754,16 +788,17 @@ pub fn prolific_status(
         .collect::<Result<Vec<_>, _>>()?;
     for (row, chunk, n, minor) in groups {
         s.rows += n;
-        match (row.as_str(), ChunkState::parse(&chunk)) {
-            ("paid", _) => {
+        let row = RowState::parse(&row).ok_or_else(|| corrupt(format!("row state {row:?}")))?;
+        match RowOutcome::of(row, ChunkState::parse(&chunk)) {
+            RowOutcome::Paid => {
                 s.paid += n;
                 s.paid_minor += minor;
             }
-            ("not_observed", _) => s.not_observed += n,
-            ("failed", _) => s.failed += n,
-            ("cancelled", _) => s.cancelled += n,
-            ("chunked", Some(c)) if c.awaits_observation() => s.awaiting += n,
-            _ => {
+            RowOutcome::NotObserved => s.not_observed += n,
+            RowOutcome::Failed => s.failed += n,
+            RowOutcome::Cancelled => s.cancelled += n,
+            RowOutcome::Accepted | RowOutcome::Unknown => s.awaiting += n,
+            RowOutcome::Pending => {
                 s.pending += n;
                 s.pending_minor += minor;
             }
@@ -810,24 +845,53 @@ pub struct ProlificReportRow {
     /// The chunk's fees and VAT as Prolific answered them (minor units, exact).
     pub chunk_fees: Option<String>,
     pub chunk_vat: Option<String>,
-    /// What the row is: `paid`, `accepted, not yet visible`, `unknown`, `not observed`,
-    /// `failed`, `cancelled` or `pending` (the words `payout status` counts by).
-    pub state: &'static str,
+    /// Where the row stands (the reading `payout status` counts by).
+    pub state: RowOutcome,
     pub pay_sent_ms: Option<i64>,
     pub finished_ms: Option<i64>,
     pub note: Option<String>,
 }
 
-/// The report's word for a row in `row` state whose chunk is in `chunk` state.
-pub fn report_state(row: RowState, chunk: Option<ChunkState>) -> &'static str {
-    match (row, chunk) {
-        (RowState::Paid, _) => "paid",
-        (RowState::NotObserved, _) => "not observed",
-        (RowState::Failed, _) => "failed",
-        (RowState::Cancelled, _) => "cancelled",
-        (RowState::Chunked, Some(ChunkState::Accepted)) => "accepted, not yet visible",
-        (RowState::Chunked, Some(c)) if c.awaits_observation() => "unknown",
-        _ => "pending",
+/// Where a row of a chunked batch stands, read from its own state and its chunk's: the one
+/// reading `payout status` counts by and `payout report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOutcome {
+    Paid,
+    /// In a chunk whose pay Prolific accepted; not yet visible on its submission.
+    Accepted,
+    /// In a chunk whose pay may have left without a proving answer.
+    Unknown,
+    NotObserved,
+    Failed,
+    Cancelled,
+    /// Not in a chunk whose pay was sent: it will be set up (again) and paid.
+    Pending,
+}
+
+impl RowOutcome {
+    pub fn of(row: RowState, chunk: Option<ChunkState>) -> RowOutcome {
+        match (row, chunk) {
+            (RowState::Paid, _) => RowOutcome::Paid,
+            (RowState::NotObserved, _) => RowOutcome::NotObserved,
+            (RowState::Failed, _) => RowOutcome::Failed,
+            (RowState::Cancelled, _) => RowOutcome::Cancelled,
+            (RowState::Chunked, Some(ChunkState::Accepted)) => RowOutcome::Accepted,
+            (RowState::Chunked, Some(c)) if c.awaits_observation() => RowOutcome::Unknown,
+            _ => RowOutcome::Pending,
+        }
+    }
+
+    /// The report's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowOutcome::Paid => "paid",
+            RowOutcome::Accepted => "accepted, not yet visible",
+            RowOutcome::Unknown => "unknown",
+            RowOutcome::NotObserved => "not observed",
+            RowOutcome::Failed => "failed",
+            RowOutcome::Cancelled => "cancelled",
+            RowOutcome::Pending => "pending",
+        }
     }
 }
 
@@ -849,7 +913,7 @@ pub fn for_each_report_row(
     while let Some(r) = rows.next()? {
         let row_state: String = r.get(10)?;
         let chunk_state: Option<String> = r.get(11)?;
-        let state = report_state(
+        let state = RowOutcome::of(
             RowState::parse(&row_state)
                 .ok_or_else(|| corrupt(format!("row state {row_state:?}")))?,
             chunk_state.as_deref().and_then(ChunkState::parse),

@@ -218,7 +218,7 @@ fn prolific_line(r: &ProlificReportRow, currency: Currency) -> ProlificLine<'_> 
         amount: r.amount.to_api_string(),
         currency: currency.code(),
         reason: r.reason.as_deref().unwrap_or(""),
-        outcome: r.state,
+        outcome: r.state.as_str(),
         chunk: r.chunk.map(|c| c.to_string()).unwrap_or_default(),
         bulk_id: r.bulk_id.as_deref().unwrap_or(""),
         chunk_fees: exact(&r.chunk_fees),

@@ -170,6 +170,12 @@ id_type!(
     ProlificIdError
 );
 id_type!(
+    /// A Prolific participant group: a qualification, or a block list.
+    GroupId,
+    check_prolific_id,
+    ProlificIdError
+);
+id_type!(
     /// The id of a bulk bonus payment a set-up answered: the only thing ever paid.
     BulkBonusId,
     check_opaque_id,

@@ -220,3 +220,90 @@ impl ChunkState {
         )
     }
 }
+
+/// What a row of a participant-group file asks of its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberAction {
+    /// The participant is to be a member.
+    Add,
+    /// The participant is not to be a member.
+    Remove,
+}
+
+impl MemberAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberAction::Add => "add",
+            MemberAction::Remove => "remove",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MemberAction> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "add" | "+" => Some(MemberAction::Add),
+            "remove" | "-" => Some(MemberAction::Remove),
+            _ => None,
+        }
+    }
+
+    /// Whether a member list that does (or does not) hold the participant shows this done.
+    pub fn holds(self, is_member: bool) -> bool {
+        match self {
+            MemberAction::Add => is_member,
+            MemberAction::Remove => !is_member,
+        }
+    }
+}
+
+/// Where a membership change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberState {
+    /// Not sent, or shown not applied by the member list.
+    Pending,
+    /// In a call written before it was sent, whose answer proved nothing (or never came).
+    Sent,
+    /// Its call answered success; the member list has not been read since.
+    Answered,
+    /// The group's member list shows what the file asks.
+    Done,
+    /// Refused by Prolific for this participant; not sent again.
+    Failed,
+    /// Closed without being done (`payout cancel`).
+    Cancelled,
+}
+
+impl MemberState {
+    pub const ALL: [MemberState; 6] = [
+        MemberState::Pending,
+        MemberState::Sent,
+        MemberState::Answered,
+        MemberState::Done,
+        MemberState::Failed,
+        MemberState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberState::Pending => "pending",
+            MemberState::Sent => "sent",
+            MemberState::Answered => "answered",
+            MemberState::Done => "done",
+            MemberState::Failed => "failed",
+            MemberState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MemberState> {
+        MemberState::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether a run still has work to do for a change in this state.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            MemberState::Pending | MemberState::Sent | MemberState::Answered
+        )
+    }
+}

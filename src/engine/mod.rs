@@ -9,6 +9,7 @@
 mod chunk;
 mod chunks;
 mod locks;
+mod members;
 mod preflight;
 mod quals;
 mod retry;
@@ -30,6 +31,10 @@ pub use chunks::{
     resolve_not_observed, set_up_all,
 };
 pub use locks::{GroupGuard, GroupLocks};
+pub use members::{
+    CallStep, MEMBERS_PER_CALL, MemberConfig, MemberRun, MemberRunEnd, call_next, execute_members,
+    verify_members,
+};
 pub use preflight::{Finding, not_holding, preflight};
 pub use quals::{LookupError, QualMap, create_missing, look_up_qualifications};
 pub use retry::{backoff, read_with_retries};

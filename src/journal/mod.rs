@@ -6,6 +6,7 @@
 //! write only once its transaction is on disk and the file is still the journal at its path.
 
 pub mod chunks;
+pub mod members;
 mod migrate;
 pub(crate) mod query;
 mod records;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schemas/journal/0003_imports.sql"),
     include_str!("../../schemas/journal/0004_chunks.sql"),
     include_str!("../../schemas/journal/0005_evidence.sql"),
+    include_str!("../../schemas/journal/0006_groups.sql"),
 ];
 
 /// Marks a SQLite file as a payout journal (`PRAGMA application_id`): "payo".

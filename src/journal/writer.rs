@@ -61,6 +61,8 @@ pub enum Write {
     },
     /// A step of a chunked batch (Prolific): see [`super::chunks::ChunkWrite`].
     Chunk(super::chunks::ChunkWrite),
+    /// A step of a participant-group batch: see [`super::members::MemberWrite`].
+    Members(super::members::MemberWrite),
     /// A production dry run whose preflight passed.
     Rehearsal {
         content_digest: String,
@@ -78,6 +80,7 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &Write) -> Result<i64, JournalError
     let now = now_ms();
     match w {
         Write::Chunk(c) => super::chunks::apply(tx, c),
+        Write::Members(m) => super::members::apply(tx, m),
         Write::BeginAttempt { batch, seq } => {
             let n: i64 = tx
                 .prepare_cached(

@@ -23,6 +23,7 @@
 
 pub mod aws_files;
 mod chunked;
+mod groups;
 mod mturk;
 pub(crate) use mturk::key_id_end;
 pub mod prolific;
@@ -31,6 +32,7 @@ use std::fmt;
 use std::future::Future;
 
 pub use chunked::{ChunkRow, ChunkedPlatform, SetUpAnswer};
+pub use groups::GroupPlatform;
 pub use mturk::{
     CredentialSource, CredentialsUsed, MturkPlatform, PRODUCTION_ENDPOINT, PlatformSetupError,
     SANDBOX_ENDPOINT, ServerClock, Timeouts, bonus_fee, find_credentials,

@@ -13,10 +13,11 @@ use std::time::Duration;
 use bytes::Bytes;
 
 pub use classify::{answer_error, classify_status};
-pub use wire::{Me, StudyInfo, SubmissionInfo, WorkspaceBalance, WorkspaceInfo};
+pub use wire::{GroupInfo, Me, StudyInfo, SubmissionInfo, WorkspaceBalance, WorkspaceInfo};
 
 use super::{ChunkRow, ChunkedPlatform, ErrorClass, PlatformError, SetUpAnswer};
-use crate::ids::{BulkBonusId, StudyId, SubmissionId, WorkspaceId};
+use crate::ids::{BulkBonusId, GroupId, StudyId, SubmissionId, WorkspaceId};
+use crate::item::MemberAction;
 use crate::money::ExactMinor;
 
 /// Prolific's API host; payout adds `/api/v1/`.
@@ -238,6 +239,74 @@ impl ProlificPlatform {
         // a server that ignores it still pages by `_links.next`.
         self.all_pages(self.url(&format!("studies/{id}/submissions/?page_size=100")))
             .await
+    }
+}
+
+/// Members asked for a page of a group's member list (undocumented; a server that ignores it
+/// still pages by `_links.next`).
+const MEMBER_PAGE: u32 = 100;
+
+impl ProlificPlatform {
+    /// The workspace's live participant groups, all pages.
+    pub async fn groups(&self, ws: &WorkspaceId) -> Result<Vec<GroupInfo>, PlatformError> {
+        let all: Vec<GroupInfo> = self
+            .all_pages(self.url(&format!("participant-groups/?workspace_id={ws}")))
+            .await?;
+        Ok(all.into_iter().filter(|g| !g.is_deleted).collect())
+    }
+
+    /// Creates an empty group in the workspace (`POST /participant-groups/`, never with
+    /// members: they are added, journaled, like every other change).
+    pub async fn create_group(
+        &self,
+        ws: &WorkspaceId,
+        name: &str,
+    ) -> Result<GroupInfo, PlatformError> {
+        let body = serde_json::json!({ "name": name, "workspace_id": ws.as_str() });
+        let (_, b) = self
+            .send(
+                reqwest::Method::POST,
+                &self.url("participant-groups/"),
+                Some(body.to_string().into_bytes()),
+            )
+            .await?;
+        wire::parse(&b)
+    }
+}
+
+impl crate::platform::GroupPlatform for ProlificPlatform {
+    async fn change_members(
+        &self,
+        group: &GroupId,
+        action: MemberAction,
+        participants: &[String],
+    ) -> Result<(), PlatformError> {
+        // POST adds, DELETE removes; both take the ids in the body. PATCH of the group with
+        // `participant_ids` would overwrite the whole membership: payout never sends it.
+        let method = match action {
+            MemberAction::Add => reqwest::Method::POST,
+            MemberAction::Remove => reqwest::Method::DELETE,
+        };
+        let body = serde_json::json!({ "participant_ids": participants });
+        self.send(
+            method,
+            &self.url(&format!("participant-groups/{group}/participants/")),
+            Some(body.to_string().into_bytes()),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn member_ids(
+        &self,
+        group: &GroupId,
+    ) -> Result<std::collections::HashSet<String>, PlatformError> {
+        let members: Vec<wire::Member> = self
+            .all_pages(self.url(&format!(
+                "participant-groups/{group}/participants/?limit={MEMBER_PAGE}"
+            )))
+            .await?;
+        Ok(members.into_iter().map(|m| m.participant_id).collect())
     }
 }
 

@@ -220,3 +220,41 @@ mod tests {
         assert_eq!(b.available.to_string(), "9000.5");
     }
 }
+
+/// A participant group (`GET /participant-groups/`): the fields payout reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupInfo {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(default)]
+    pub is_deleted: bool,
+    pub participant_count: Option<u64>,
+    /// Studies that add their participants to the group. Their shape is not documented (ids or
+    /// objects): kept as given, for what the plan says.
+    #[serde(default)]
+    pub feeder_studies: Vec<serde_json::Value>,
+}
+
+impl GroupInfo {
+    /// The feeder studies as payout shows them: an id, or an object's `id` or `name`.
+    pub fn feeder_names(&self) -> Vec<String> {
+        self.feeder_studies
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Object(m) => m
+                    .get("name")
+                    .or_else(|| m.get("id"))
+                    .and_then(|x| x.as_str())
+                    .map_or_else(|| v.to_string(), str::to_owned),
+                other => other.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// A member of a group's member list.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct Member {
+    pub participant_id: String,
+}

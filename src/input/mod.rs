@@ -9,6 +9,7 @@
 mod bonus;
 mod columns;
 mod dedupe;
+mod groups;
 mod problems;
 mod prolific;
 mod qual_api;
@@ -22,6 +23,10 @@ mod website;
 pub use columns::{
     COLUMNS_SCHEMA, ColumnSchema, ColumnSpec, QUALIFICATION_COLUMNS_SCHEMA, WebsiteSpec,
     qualification_schema, schema,
+};
+pub use groups::{
+    GroupFile, GroupOptions, GroupRow, first_line_is_group_file, looks_like_group_file,
+    parse_groups,
 };
 pub use problems::{InputErrors, InputProblem, MAX_STORED_PROBLEMS};
 pub use prolific::{

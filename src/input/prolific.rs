@@ -45,7 +45,7 @@ pub struct ProlificOptions {
     pub amount_column: Option<String>,
 }
 
-fn norm(h: &str) -> String {
+pub(super) fn norm(h: &str) -> String {
     h.trim()
         .trim_start_matches('\u{feff}')
         .chars()
@@ -54,13 +54,13 @@ fn norm(h: &str) -> String {
         .collect()
 }
 
-const PARTICIPANT: &[&str] = &["participantid", "prolificpid", "participant", "pid"];
+pub(super) const PARTICIPANT: &[&str] = &["participantid", "prolificpid", "participant", "pid"];
 const SUBMISSION: &[&str] = &["submissionid", "sessionid", "submission"];
 const AMOUNT: &[&str] = &["amount", "bonus", "bonusamount", "bonuspayment"];
 const STUDY: &[&str] = &["studyid", "study"];
 const REASON: &[&str] = &["reason", "bonusreason"];
 
-fn find(header: &[String], names: &[&str]) -> Option<usize> {
+pub(super) fn find(header: &[String], names: &[&str]) -> Option<usize> {
     header
         .iter()
         .position(|h| names.contains(&norm(h).as_str()))
@@ -113,17 +113,39 @@ fn amount_problem(e: &AmountError) -> String {
     }
 }
 
-fn id_problem(what: &str, text: &str, e: &ProlificIdError) -> String {
+pub(super) fn id_problem(what: &str, text: &str, e: &ProlificIdError) -> String {
     let shown: String = text.chars().take(40).collect();
     format!("{shown:?} {e} — is this the {what} column?")
 }
 
 /// Reads a whole Prolific bonus file.
-pub fn parse_prolific(
+/// The offsets just past each line end (`\n`, `\r\n` or a lone `\r`; quoted or not, as
+/// an editor numbers lines).
+fn line_ends(text: &[u8]) -> Vec<u64> {
+    let mut ends = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'\r' if text.get(i + 1) == Some(&b'\n') => {
+                ends.push(i as u64 + 2);
+                i += 2;
+                continue;
+            }
+            b'\r' | b'\n' => ends.push(i as u64 + 1),
+            _ => {}
+        }
+        i += 1;
+    }
+    ends
+}
+
+/// A Prolific file's records with their lines, blank lines left out: UTF-8 (a BOM is
+/// dropped), any number of fields a line. A line that cannot be read as CSV ends the reading
+/// with its problem.
+pub(super) fn read_records(
     bytes: &[u8],
     file: &str,
-    opts: &ProlificOptions,
-) -> Result<(ProlificFormat, Vec<ProlificRow>), InputErrors> {
+) -> Result<(Vec<(u64, csv::StringRecord)>, Vec<InputProblem>), InputErrors> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.trim_start_matches('\u{feff}'),
         Err(e) => {
@@ -140,16 +162,28 @@ pub fn parse_prolific(
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
+    // Lines are counted here from byte offsets: the csv crate's own count skips blank lines
+    // and counts a `\r\n` file's first two lines as one.
+    // Its positions may also point at the line ends before a record: they are skipped.
+    let bytes = text.as_bytes();
+    let ends = line_ends(bytes);
+    let line_at = |byte: u64| {
+        let mut b = byte as usize;
+        while b < bytes.len() && matches!(bytes[b], b'\r' | b'\n') {
+            b += 1;
+        }
+        1 + ends.partition_point(|&e| e <= b as u64) as u64
+    };
     let mut problems: Vec<InputProblem> = Vec::new();
     let mut records = Vec::new();
     for r in rdr.records() {
         match r {
             Ok(rec) => {
-                let line = rec.position().map_or(0, |p| p.line());
+                let line = rec.position().map_or(0, |p| line_at(p.byte()));
                 records.push((line, rec));
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| line_at(p.byte()));
                 problems.push(InputProblem {
                     line,
                     column: None,
@@ -160,6 +194,16 @@ pub fn parse_prolific(
         }
     }
     records.retain(|(_, r)| !(r.is_empty() || r.len() == 1 && r[0].trim().is_empty()));
+    Ok((records, problems))
+}
+
+pub fn parse_prolific(
+    bytes: &[u8],
+    file: &str,
+    opts: &ProlificOptions,
+) -> Result<(ProlificFormat, Vec<ProlificRow>), InputErrors> {
+    let (records, mut problems) = read_records(bytes, file)?;
+
     let Some((_, first)) = records.first() else {
         return Err(InputErrors::whole(file, "is empty: no rows to pay"));
     };
@@ -359,7 +403,7 @@ pub fn parse_prolific(
     ))
 }
 
-fn errors(file: &str, mut problems: Vec<InputProblem>) -> InputErrors {
+pub(super) fn errors(file: &str, mut problems: Vec<InputProblem>) -> InputErrors {
     problems.sort_by_key(|p| p.line);
     let total = problems.len() as u64;
     problems.truncate(super::MAX_STORED_PROBLEMS);
@@ -377,6 +421,20 @@ mod tests {
     const P1: &str = "60ffe5c8371090c7041d43f8";
     const P2: &str = "60ffe5c8371090c7041d43f9";
     const S1: &str = "6100aaaa371090c7041d43f8";
+
+    /// A spreadsheet's export ends its lines with `\r\n` and may keep blank lines: a bad value
+    /// is named at the line an editor shows (the csv crate's own count said line 2 here).
+    #[test]
+    fn lines_are_counted_as_an_editor_shows_them_with_crlf_and_blank_lines() {
+        for text in [
+            format!("participant_id,bonus\r\n{P1},1.00\r\n\r\n{P2},1.5.0\r\n"),
+            format!("participant_id,bonus\n{P1},1.00\n\n{P2},1.5.0\n"),
+            format!("participant_id,bonus\r{P1},1.00\r\r{P2},1.5.0\r"),
+        ] {
+            let e = parse_prolific(text.as_bytes(), "p", &Default::default()).unwrap_err();
+            assert_eq!(e.problems[0].line, 4, "{text:?}: {e}");
+        }
+    }
 
     #[test]
     fn a_pasted_bonus_box_is_read_as_either_ids() {

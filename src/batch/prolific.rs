@@ -54,6 +54,8 @@ pub trait Ui: Send + Sync {
     fn confirm(&self, totals: &Totals) -> bool;
     /// How the paying stands, about once a second (an empty line when it is over).
     fn progress(&self, _line: &str) {}
+    /// Shows what a group batch will change and asks; `true` to change it.
+    fn confirm_changes(&self, lines: &[String]) -> bool;
 }
 
 /// Prolific's own totals for every chunk set up, and the balance around them.
@@ -101,6 +103,8 @@ pub enum Ended {
     DryRun { passed: bool },
     /// The batch ran: its rows by state.
     Ran(ChunkRunEnd),
+    /// A participant-group batch ran: its changes by state.
+    Groups(crate::engine::MemberRunEnd),
 }
 
 /// One row resolved against the study: the submission it pays.
@@ -193,8 +197,8 @@ fn content_digest(rows: &[ProlificRow], study: Option<&StudyId>) -> String {
 
 /// A read-only call with the engine's read retries (a fault or a lost answer on a read proves
 /// nothing and costs nothing: ask again).
-async fn read<T, F, Fut>(
-    cfg: &ChunkConfig,
+pub(super) async fn read<T, F, Fut>(
+    cfg: &crate::engine::EngineConfig,
     stop: &StopSignal,
     ui: &dyn Ui,
     call: F,
@@ -203,9 +207,9 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, crate::platform::PlatformError>>,
 {
-    let mut rng = fastrand::Rng::with_seed(cfg.engine.seed);
+    let mut rng = fastrand::Rng::with_seed(cfg.seed);
     crate::engine::read_with_retries(
-        &cfg.engine,
+        cfg,
         None,
         Some(stop),
         &mut rng,
@@ -258,11 +262,11 @@ pub fn choose_workspace(
     }
 }
 
-fn failure(kind: FailureKind, msg: impl Into<String>) -> Failure {
+pub(super) fn failure(kind: FailureKind, msg: impl Into<String>) -> Failure {
     Failure::new(kind, msg)
 }
 
-fn platform_failure(what: &str, e: &crate::platform::PlatformError) -> Failure {
+pub(super) fn platform_failure(what: &str, e: &crate::platform::PlatformError) -> Failure {
     use crate::platform::ErrorClass;
     match e.class {
         ErrorClass::Systemic(_) => failure(
@@ -335,17 +339,19 @@ pub async fn run(
 
     // The read-only preflight: always before the first set-up.
     ui.say("Checking with Prolific (read-only): the token, the workspace, the study and every row's submission.");
-    let me = read(&settings.chunks, &stop, ui, || platform.me())
+    let me = read(&settings.chunks.engine, &stop, ui, || platform.me())
         .await
         .map_err(|e| platform_failure("reading the token's user", &e))?;
-    let workspaces = read(&settings.chunks, &stop, ui, || platform.workspaces())
+    let workspaces = read(&settings.chunks.engine, &stop, ui, || platform.workspaces())
         .await
         .map_err(|e| platform_failure("listing the workspaces", &e))?;
     let workspace = choose_workspace(settings.workspace.as_ref(), &workspaces)?;
     let ledger = ledger_of(&settings.target, &workspace);
-    let balance = read(&settings.chunks, &stop, ui, || platform.balance(&workspace))
-        .await
-        .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
+    let balance = read(&settings.chunks.engine, &stop, ui, || {
+        platform.balance(&workspace)
+    })
+    .await
+    .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
 
     // Group rows by study and read each study's submissions.
     let mut by_study: BTreeMap<StudyId, Vec<&ProlificRow>> = BTreeMap::new();
@@ -367,7 +373,7 @@ pub async fn run(
     let mut resolved: Vec<Resolved> = Vec::new();
     let mut doubles: Vec<String> = Vec::new();
     for (study, rs) in &by_study {
-        let info = read(&settings.chunks, &stop, ui, || platform.study(study))
+        let info = read(&settings.chunks.engine, &stop, ui, || platform.study(study))
             .await
             .map_err(|e| platform_failure("reading the study", &e))?
             .ok_or_else(|| {
@@ -400,7 +406,7 @@ pub async fn run(
             "Study {study} ({}): reading its submissions.",
             info.name.as_deref().unwrap_or("unnamed")
         ));
-        let subs = read(&settings.chunks, &stop, ui, || {
+        let subs = read(&settings.chunks.engine, &stop, ui, || {
             platform.study_submissions(study)
         })
         .await
@@ -619,7 +625,7 @@ pub fn ledger_place(ledger: &str) -> Option<(ProlificTarget, WorkspaceId)> {
 const PRODUCTION_LEDGER_HOST: &str = "api.prolific.com";
 const EMULATOR_LEDGER_HOST: &str = "emulator";
 
-fn ledger_of(target: &ProlificTarget, workspace: &WorkspaceId) -> String {
+pub(super) fn ledger_of(target: &ProlificTarget, workspace: &WorkspaceId) -> String {
     let host = match target {
         ProlificTarget::Production => PRODUCTION_LEDGER_HOST,
         ProlificTarget::Testing(url) => url,
@@ -671,7 +677,7 @@ pub async fn resume(
     let status = crate::journal::chunks::prolific_status(journal.conn(), batch.id)
         .map_err(Failure::from)?
         .ok_or_else(|| failure(FailureKind::TargetMismatch, "not a Prolific batch"))?;
-    let balance = read(chunks, &stop, ui, || platform.balance(&workspace))
+    let balance = read(&chunks.engine, &stop, ui, || platform.balance(&workspace))
         .await
         .map_err(|e| platform_failure("reading the workspace's balance", &e))?;
     let paying = Paying {

@@ -51,6 +51,9 @@ pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {
         ));
         return Ok(Exit::Ok);
     }
+    if crate::journal::members::is_group_batch(journal.conn(), batch.id)? {
+        return super::groups::cancel_groups(&batch, journal, ctx).await;
+    }
     if crate::journal::chunks::prolific_status(journal.conn(), batch.id)?.is_some() {
         return super::prolific::cancel_prolific(&batch, journal, ctx).await;
     }

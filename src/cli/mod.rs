@@ -11,6 +11,7 @@ mod confirm;
 mod doctor;
 mod dry_run;
 mod execute;
+mod groups;
 mod new_batch;
 mod prolific;
 mod report;

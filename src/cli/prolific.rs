@@ -168,9 +168,14 @@ pub struct ProlificRun<'a> {
     pub chunk_size: usize,
     pub settle: Duration,
     pub backoff: Duration,
+    /// Participant groups: `--group`, `--block-list`, `--add`/`--remove`, `--create-missing`.
+    pub group: Option<String>,
+    pub block_list: Option<String>,
+    pub action: Option<crate::item::MemberAction>,
+    pub create_missing: bool,
 }
 
-struct CliUi<'a> {
+pub(super) struct CliUi<'a> {
     ctx: &'a Ctx,
     yes: bool,
     progress: std::sync::Mutex<ProgressShown>,
@@ -185,7 +190,7 @@ struct ProgressShown {
 }
 
 impl<'a> CliUi<'a> {
-    fn new(ctx: &'a Ctx, yes: bool) -> CliUi<'a> {
+    pub(super) fn new(ctx: &'a Ctx, yes: bool) -> CliUi<'a> {
         CliUi {
             ctx,
             yes,
@@ -238,10 +243,21 @@ impl Ui for CliUi<'_> {
     }
 
     fn confirm(&self, totals: &Totals) -> bool {
+        self.ask(&totals.lines(), "Type yes to pay: ")
+    }
+
+    fn confirm_changes(&self, lines: &[String]) -> bool {
+        self.ask(lines, "Type yes to change these groups: ")
+    }
+}
+
+impl CliUi<'_> {
+    /// The production banner and `lines`, then a typed yes (or `--yes`).
+    fn ask(&self, lines: &[String], prompt: &str) -> bool {
         let mut banner = String::from("\n  *** PRODUCTION: real money, real participants ***\n");
-        for l in totals.lines() {
+        for l in lines {
             banner.push_str("  ");
-            banner.push_str(&l);
+            banner.push_str(l);
             banner.push('\n');
         }
         self.ctx.printer.warn(banner.trim_end());
@@ -256,7 +272,7 @@ impl Ui for CliUi<'_> {
             return false;
         }
         let mut err = std::io::stderr().lock();
-        let _ = err.write_all(b"Type yes to pay: ");
+        let _ = err.write_all(prompt.as_bytes());
         let _ = err.flush();
         drop(err);
         let mut answer = String::new();
@@ -314,6 +330,16 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
             format!("{}: cannot be read: {e}", r.file.display()),
         )
     })?;
+    if r.group.is_some()
+        || r.block_list.is_some()
+        || r.action.is_some()
+        || std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|t| t.lines().next())
+            .is_some_and(crate::input::first_line_is_group_file)
+    {
+        return super::groups::run_groups(&r, &bytes, target, workspace, ctx).await;
+    }
     let options = ProlificOptions {
         amount_column: r.amount_column.clone(),
     };
@@ -397,7 +423,7 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
 
 /// Runs a batch's work until it ends or Ctrl-C is pressed twice: the first press stops new
 /// set-ups and pays, the second quits at once (`None`).
-async fn drive(
+pub(super) async fn drive(
     work: impl std::future::Future<Output = Result<Ended, Failure>>,
     mut signals: Option<Signals>,
     stop: &StopSignal,
@@ -424,7 +450,7 @@ async fn drive(
 }
 
 /// How a Prolific batch's run or resume ended, shown and mapped to an exit status.
-fn render_end(ended: Option<Ended>, ctx: &Ctx) -> Outcome {
+pub(super) fn render_end(ended: Option<Ended>, ctx: &Ctx) -> Outcome {
     let Some(ended) = ended else {
         return Ok(Exit::Incomplete);
     };
@@ -433,6 +459,7 @@ fn render_end(ended: Option<Ended>, ctx: &Ctx) -> Outcome {
             ctx.put("preflight", serde_json::json!({ "passed": passed }));
             Ok(Exit::Ok)
         }
+        Ended::Groups(end) => super::groups::render_groups_end(&end, ctx),
         Ended::Ran(end) => {
             ctx.put(
                 "summary",
@@ -469,7 +496,7 @@ fn render_end(ended: Option<Ended>, ctx: &Ctx) -> Outcome {
 }
 
 /// The client for a recorded Prolific batch, where it was recorded.
-fn platform_of_batch(
+pub(super) fn platform_of_batch(
     batch: &crate::journal::BatchInfo,
 ) -> Result<(ProlificTarget, ProlificPlatform), Failure> {
     let (target, _, host) = crate::batch::prolific::recorded_place(batch)?;

@@ -100,6 +100,18 @@ pub struct RunArgs {
     /// observed" and left for you to check (15s, 10m, 1h).
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = super::prolific::parse_duration)]
     settle: std::time::Duration,
+    /// Prolific: the participant group of every row that names none (a name or an ID).
+    #[arg(long, value_name = "NAME|ID")]
+    group: Option<String>,
+    /// Prolific: like --group, for a group used as a block list (the plan says what that means).
+    #[arg(long, value_name = "NAME|ID")]
+    block_list: Option<String>,
+    /// Prolific groups: rows that say no action add their participant (the default).
+    #[arg(long, conflicts_with = "remove")]
+    add: bool,
+    /// Prolific groups: rows that say no action remove their participant.
+    #[arg(long)]
+    remove: bool,
     /// Operations a dry run checks at most (tests make it small).
     #[arg(long, default_value_t = dry_run::CHECKED_AT_MOST, hide = true)]
     checked_at_most: usize,
@@ -194,6 +206,16 @@ async fn prolific(args: &RunArgs, ctx: &Ctx) -> Outcome {
             chunk_size: args.chunk_size as usize,
             settle: args.settle,
             backoff: std::time::Duration::from_millis(args.pace.backoff_ms),
+            group: args.group.clone(),
+            block_list: args.block_list.clone(),
+            action: if args.remove {
+                Some(crate::item::MemberAction::Remove)
+            } else if args.add {
+                Some(crate::item::MemberAction::Add)
+            } else {
+                None
+            },
+            create_missing: args.create_missing,
         },
         ctx,
     )
@@ -203,7 +225,13 @@ async fn prolific(args: &RunArgs, ctx: &Ctx) -> Outcome {
 pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     // A Prolific file: named by --platform, or told from its header when the MTurk reading
     // does not recognise it (the file is not opened an extra time for MTurk's files).
-    if args.platform.as_deref() == Some("prolific") {
+    // Participant groups are Prolific's: their flags name the platform.
+    if args.platform.as_deref() == Some("prolific")
+        || args.group.is_some()
+        || args.block_list.is_some()
+        || args.add
+        || args.remove
+    {
         return prolific(&args, ctx).await;
     }
     let mut signals = Signals::install();

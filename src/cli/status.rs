@@ -100,6 +100,9 @@ pub fn status(args: StatusArgs, ctx: &Ctx) -> Outcome {
         return unfinished_import(ctx, &journal, import);
     }
     let batch = pick_batch(&journal, args.batch.as_deref())?;
+    if let Some(g) = crate::journal::members::group_status(journal.conn(), batch.id)? {
+        return super::groups::status(ctx, &batch, &g);
+    }
     if let Some(p) = crate::journal::chunks::prolific_status(journal.conn(), batch.id)? {
         return super::prolific::status(ctx, &batch, &p);
     }

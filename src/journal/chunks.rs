@@ -738,22 +738,23 @@ pub struct ProlificStatus {
     pub not_observed_rows: Vec<(u64, String, u64, String)>,
 }
 
-/// The status of `batch` if it is a Prolific batch; `None` for any other.
+/// The status of `batch` if it is a Prolific bonus batch; `None` for any other.
 pub fn prolific_status(
     conn: &Connection,
     batch: i64,
 ) -> Result<Option<ProlificStatus>, JournalError> {
-    let found: Option<(String, String)> = conn
+    let found: Option<(String, String, String)> = conn
         .query_row(
-            "SELECT platform, currency FROM batches WHERE id = ?1",
+            "SELECT platform, currency, kind FROM batches WHERE id = ?1",
             [batch],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((platform, currency)) = found else {
+    let Some((platform, currency, kind)) = found else {
         return Ok(None);
     };
-    if platform != "prolific" {
+    // Prolific's bonus batches only (its group batches are `members::group_status`).
+    if platform != "prolific" || kind != "bonus" {
         return Ok(None);
     }
     let mut s = ProlificStatus {

@@ -229,6 +229,20 @@ fn prolific_line(r: &ProlificReportRow, currency: Currency) -> ProlificLine<'_> 
     }
 }
 
+/// One line of a participant-group batch's report: the change, its group, where it stands.
+#[derive(Serialize)]
+struct GroupLine<'a> {
+    line: u64,
+    group: &'a str,
+    group_id: &'a str,
+    participant_id: &'a str,
+    action: &'static str,
+    outcome: &'static str,
+    calls: u32,
+    error: &'a str,
+    note: &'a str,
+}
+
 /// Writes the report of `batch` to `out`, one row at a time; returns how many rows.
 pub fn write_report<W: Write>(
     journal: &Journal,
@@ -241,6 +255,34 @@ pub fn write_report<W: Write>(
         OutputError::Io(std::io::Error::other(crate::error::chain(&e)))
     };
     let mut sink = Sink::new(format, out);
+    if crate::journal::members::is_group_batch(journal.conn(), batch.id).map_err(journal_failed)? {
+        let mut rows = 0u64;
+        crate::journal::members::for_each_report_row(journal.conn(), batch.id, &mut |r, g| {
+            rows += 1;
+            if failure.is_none()
+                && let Err(e) = sink.push(&GroupLine {
+                    line: r.line,
+                    group: &g.named,
+                    group_id: g.group_id.as_deref().unwrap_or(""),
+                    participant_id: &r.participant,
+                    action: r.action.as_str(),
+                    outcome: r.state.as_str(),
+                    calls: r.calls,
+                    error: r.error.as_deref().unwrap_or(""),
+                    note: r.note.as_deref().unwrap_or(""),
+                })
+            {
+                failure = Some(e);
+            }
+            Ok(())
+        })
+        .map_err(journal_failed)?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        sink.finish()?;
+        return Ok(rows);
+    }
     let prolific = chunks::prolific_status(journal.conn(), batch.id).map_err(journal_failed)?;
     let rows = match prolific {
         Some(st) => chunks::for_each_report_row(journal.conn(), batch.id, |r| {

@@ -9,7 +9,7 @@
 CREATE TABLE member_groups (
     batch_id       INTEGER NOT NULL REFERENCES batches (id),
     key            INTEGER NOT NULL,           -- the group's number in the batch
-    named          TEXT NOT NULL,              -- as the file (or --group) named it
+    named          TEXT NOT NULL,              -- its name on Prolific (or to create it with)
     group_id       TEXT,                       -- Prolific's id; NULL while only intended
     created        TEXT CHECK (created IN ('intended', 'created')), -- NULL: it existed
     block_list     INTEGER NOT NULL DEFAULT 0, -- named with --block-list

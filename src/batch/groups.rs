@@ -197,7 +197,8 @@ pub async fn run(
                     }
                     None => {
                         resolved.push(Resolved {
-                            named: n.clone(),
+                            // Its name on Prolific, also when the file gives its ID.
+                            named: g.name.clone().unwrap_or_else(|| n.clone()),
                             id: Some(id),
                             info: Some(g.clone()),
                             block_list,

@@ -13,7 +13,7 @@ use crate::item::{MemberAction, MemberState};
 /// A group of a batch about to be recorded.
 #[derive(Debug, Clone)]
 pub struct NewMemberGroup {
-    /// As the file (or `--group`) named it.
+    /// Its name on Prolific (or the name to create it with).
     pub named: String,
     /// Prolific's id; `None` for a group the batch creates.
     pub group_id: Option<GroupId>,

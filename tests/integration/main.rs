@@ -19,6 +19,7 @@ mod production;
 mod prolific_cli;
 mod prolific_emulator;
 mod prolific_engine;
+mod prolific_groups;
 mod prolific_setup;
 mod qualifications;
 mod rehearsals;

@@ -241,6 +241,9 @@ pub struct ProlificStats {
     pub pays_landed: u64,
     pub double_payments: Vec<DoublePayment>,
     pub patch_overwrites: Vec<PatchOverwrite>,
+    /// Applied member adds and removes naming each `group/participant` (an idempotent change
+    /// applied twice counts twice: how a test sees a change sent again).
+    pub member_changes: BTreeMap<String, u64>,
 }
 
 /// Everything the emulator knows.
@@ -852,6 +855,7 @@ impl ProlificState {
                 group.members.push((p.clone(), when.clone()));
             }
         }
+        self.count_changes(id, participants);
         Ok(())
     }
 
@@ -864,7 +868,18 @@ impl ProlificState {
         let group = self.live_group(id)?;
         let gone: BTreeSet<&String> = participants.iter().collect();
         group.members.retain(|(m, _)| !gone.contains(m));
+        self.count_changes(id, participants);
         Ok(())
+    }
+
+    fn count_changes(&mut self, id: &str, participants: &[String]) {
+        for p in participants {
+            *self
+                .stats
+                .member_changes
+                .entry(format!("{id}/{p}"))
+                .or_default() += 1;
+        }
     }
 
     pub(crate) fn group_members(&self, id: &str) -> Result<&Group, ApiError> {

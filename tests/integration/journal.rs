@@ -238,7 +238,7 @@ fn a_version_1_journal_migrates_and_its_unfinished_batch_resumes_to_the_same_res
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 
     let addr: std::net::SocketAddr = FIXTURE_EMULATOR.parse().unwrap();
     let emu = BackgroundEmulator::start_at(EmulatorConfig::default(), addr)
@@ -304,7 +304,7 @@ fn a_version_2_journal_migrates_and_its_unfinished_batch_resumes() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 
     let addr: std::net::SocketAddr = FIXTURE_V2_EMULATOR.parse().unwrap();
     let emu = BackgroundEmulator::start_at(EmulatorConfig::default(), addr)
@@ -358,7 +358,7 @@ fn a_version_3_journal_killed_mid_batch_migrates_and_resumes_to_the_same_result(
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let batch_platform: String = rusqlite::Connection::open(s.journal())
         .unwrap()
         .query_row("SELECT platform || ' ' || currency FROM batches", [], |r| {

@@ -462,3 +462,79 @@ fn lost_answers_are_settled_by_the_member_list_never_by_sending_again() {
     let all: BTreeSet<String> = lab.people.iter().cloned().collect();
     assert_eq!(h.group_members(&lab.groups["Group 0"]).unwrap(), all);
 }
+
+/// The batch's name, as payout printed it.
+fn batch_name(out: &Outcome) -> String {
+    let i = out.stderr.find("batch groups-").expect("a batch name");
+    let rest = &out.stderr[i + "batch ".len()..];
+    rest.split([' ', ':', '.']).next().unwrap().to_owned()
+}
+
+/// A batch whose every call is dropped ends incomplete and says so; `payout resume` finishes
+/// it; another, cancelled, closes what it did not change and is not run again as a new batch.
+#[test]
+fn a_group_batch_left_unfinished_is_resumed_or_cancelled() {
+    let config = ProlificConfig {
+        group_faults: FaultRates::uniform(1.0, 0.0, 0.0),
+        ..ProlificConfig::default()
+    };
+    let lab = lab(2, 0, 6, config);
+    let s = Scratch::new();
+    let url = lab.emu.url();
+    let h = lab.emu.handle();
+    let ids = |from: usize, to: usize| -> String {
+        lab.people[from..to]
+            .iter()
+            .map(|p| format!("{p}\n"))
+            .collect()
+    };
+    let a = s.write("a.txt", &ids(0, 3)).display().to_string();
+    let yes = ["--production", "--yes", "--skip-rehearsal"];
+    let mut args = run_args(&url, &a, &["--group", "Group 0"]);
+    args.extend_from_slice(&yes);
+    let out = payout(&s, &args);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("run the same command again"), "{out:?}");
+    let name = batch_name(&out);
+    h.update_config(|c| c.group_faults = FaultRates::default());
+    let out = payout(&s, &["resume", &name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(h.group_members(&lab.groups["Group 0"]).unwrap().len(), 3);
+
+    h.update_config(|c| c.group_faults = FaultRates::uniform(1.0, 0.0, 0.0));
+    let b = s.write("b.txt", &ids(3, 6)).display().to_string();
+    let mut args = run_args(&url, &b, &["--group", "Group 1"]);
+    args.extend_from_slice(&yes);
+    let out = payout(&s, &args);
+    assert_eq!(out.code, 4, "{out:?}");
+    let name = batch_name(&out);
+    let out = payout(&s, &["cancel", &name]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("3 not made are closed"), "{out:?}");
+    h.update_config(|c| c.group_faults = FaultRates::default());
+    let out = payout(&s, &args);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("was cancelled"), "{out:?}");
+    assert!(h.group_members(&lab.groups["Group 1"]).unwrap().is_empty());
+}
+
+/// `--block-list NAME`: the plan says it is a block list and that the change applies live.
+#[test]
+fn a_block_list_is_named_as_one_and_its_change_applies_live() {
+    let lab = lab(1, 0, 2, ProlificConfig::default());
+    let s = Scratch::new();
+    let url = lab.emu.url();
+    let ids: String = lab.people.iter().map(|p| format!("{p}\n")).collect();
+    let file = s.write("bad.txt", &ids).display().to_string();
+    let out = payout(
+        &s,
+        &run_args(&url, &file, &["--block-list", "Group 0", "--dry-run"]),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("a block list: the change applies at once, live"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("2 to add, 0 to remove"), "{out:?}");
+}

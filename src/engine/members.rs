@@ -230,8 +230,7 @@ async fn send_all<P: GroupPlatform>(
             .read(move |c| crate::journal::members::next_call(c, batch))
             .await?
     };
-    let mut tasks: tokio::task::JoinSet<Result<(Job, CallStep, Option<String>), JournalError>> =
-        tokio::task::JoinSet::new();
+    let mut tasks: tokio::task::JoinSet<Result<Sent, JournalError>> = tokio::task::JoinSet::new();
     loop {
         while tasks.len() < run.cfg.at_once.max(1) && !run.stop.is_stopped() {
             let Some(job) = jobs.pop_front() else { break };
@@ -296,6 +295,9 @@ async fn send_all<P: GroupPlatform>(
     Ok(())
 }
 
+/// A call made: its job, what follows its answer, and the answer's text if it failed.
+type Sent = (Job, CallStep, Option<String>);
+
 /// One call: written before it is sent, its answer written after.
 async fn send_one<P: GroupPlatform>(
     platform: &P,
@@ -303,7 +305,7 @@ async fn send_one<P: GroupPlatform>(
     batch: i64,
     call: u32,
     job: Job,
-) -> Result<(Job, CallStep, Option<String>), JournalError> {
+) -> Result<Sent, JournalError> {
     journal
         .write(Write::Members(MemberWrite::Send {
             batch,

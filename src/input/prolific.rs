@@ -139,13 +139,16 @@ fn line_ends(text: &[u8]) -> Vec<u64> {
     ends
 }
 
+/// A file's records, each with its line.
+pub(super) type Records = Vec<(u64, csv::StringRecord)>;
+
 /// A Prolific file's records with their lines, blank lines left out: UTF-8 (a BOM is
 /// dropped), any number of fields a line. A line that cannot be read as CSV ends the reading
 /// with its problem.
 pub(super) fn read_records(
     bytes: &[u8],
     file: &str,
-) -> Result<(Vec<(u64, csv::StringRecord)>, Vec<InputProblem>), InputErrors> {
+) -> Result<(Records, Vec<InputProblem>), InputErrors> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t.trim_start_matches('\u{feff}'),
         Err(e) => {

@@ -150,7 +150,7 @@ fn status_and_doctor_say_when_reading_an_old_journal_upgraded_it() {
         assert_eq!(st.code, 0, "{name}: {st:?}");
         assert!(
             st.stderr
-                .contains(&format!("upgraded from schema {from} to 5"))
+                .contains(&format!("upgraded from schema {from} to 6"))
                 && st
                     .stderr
                     .contains("older than this one can no longer open it"),
@@ -185,7 +185,7 @@ fn status_and_doctor_say_when_reading_an_old_journal_upgraded_it() {
             health["detail"]
                 .as_str()
                 .unwrap()
-                .contains(&format!("upgraded from schema {from} to 5")),
+                .contains(&format!("upgraded from schema {from} to 6")),
             "{name}: {health}"
         );
     }

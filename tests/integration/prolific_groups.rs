@@ -538,3 +538,27 @@ fn a_block_list_is_named_as_one_and_its_change_applies_live() {
     );
     assert!(out.stderr.contains("2 to add, 0 to remove"), "{out:?}");
 }
+
+/// The README's example: no --platform (the header says groups), no token.
+#[test]
+fn the_example_group_file_runs_on_the_built_in_emulator() {
+    let s = Scratch::new();
+    let file = format!(
+        "{}/examples/prolific-groups.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = s.run(&["run", &file, "--emulator"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("participant groups"), "{out:?}");
+    assert!(
+        out.stderr.contains("5 done (1 of them already so"),
+        "the remove of a non-member is a no-op: {out:?}"
+    );
+    let out = s.run(&["run", &file, "--emulator", "--create-missing"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("Created group \"Failed attention checks\""),
+        "{out:?}"
+    );
+}

@@ -12,17 +12,14 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::prolific::{
-    Ended, ProlificTarget, Ui, choose_workspace, failure, ledger_of, platform_failure, read,
-    recorded_place,
+    Ended, ProlificTarget, Ui, choose_workspace, failure, ledger_of, platform_failure,
+    production_gate, read, record_rehearsal, recorded_place, same_batch,
 };
 use crate::engine::{MemberConfig, MemberRun, StopSignal, execute_members, verify_members};
 use crate::error::{Failure, FailureKind};
 use crate::ids::{GroupId, WorkspaceId};
 use crate::input::{GroupFile, GroupOptions, GroupRow, parse_groups};
 use crate::item::MemberAction;
-use crate::journal::chunks::{
-    batch_by_fingerprint, closed_batch_by_fingerprint, prolific_rehearsed,
-};
 use crate::journal::members::{
     CreateState, GroupStatus, MemberWrite, NewMemberGroup, NewMemberRow, group_status, groups_of,
     open_elsewhere,
@@ -312,25 +309,7 @@ pub async fn run(
 
     // The batch this file already is on this ledger, if any.
     let digest = content_digest(&rows, settings.create_missing);
-    let fingerprint = {
-        let mut h = Sha256::new();
-        h.update(digest.as_bytes());
-        h.update(ledger.as_bytes());
-        hex::encode(h.finalize())
-    };
-    let existing = batch_by_fingerprint(journal.conn(), &fingerprint).map_err(Failure::from)?;
-    if existing.is_none()
-        && let Some(name) =
-            closed_batch_by_fingerprint(journal.conn(), &fingerprint).map_err(Failure::from)?
-    {
-        return Err(failure(
-            FailureKind::TargetMismatch,
-            format!("this file's batch {name} was cancelled; it is not run again as a new batch (what it changed stays changed)"),
-        )
-        .with_fix(format!(
-            "`payout report {name}` lists each change's outcome: to make the ones it did not, run a file of only those"
-        )));
-    }
+    let (fingerprint, existing) = same_batch(journal, &digest, &ledger, "changed")?;
     // Another open batch changing the same membership: one of them would undo the other.
     let mut overlaps: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for r in &rows {
@@ -365,37 +344,20 @@ pub async fn run(
     }
 
     if settings.dry_run {
-        journal
-            .write(&Write::Rehearsal {
-                content_digest: digest.clone(),
-                ledger: ledger.clone(),
-                source: settings.source.clone(),
-                checked: None,
-            })
-            .map_err(Failure::from)?;
-        ui.say("Dry run: nothing was sent. The checks passed and the rehearsal is recorded: the same file may now run with --production (which still asks for confirmation).");
+        record_rehearsal(journal, &digest, &ledger, &settings.source, ui)?;
         return Ok(Ended::DryRun { passed: true });
     }
-
-    // The production gate (the built-in emulator changes nothing real).
     let emulator = settings.target == ProlificTarget::Emulator;
-    let rehearsed =
-        emulator || prolific_rehearsed(journal.conn(), &digest, &ledger).map_err(Failure::from)?;
-    match (rehearsed, settings.skip_rehearsal) {
-        (true, _) if emulator => {}
-        (true, _) => ui.say("Rehearsed: a dry run of this file passed its checks."),
-        (false, true) => ui.say("Not rehearsed: --skip-rehearsal (recorded with the batch)."),
-        (false, false) => {
-            return Err(failure(
-                FailureKind::Confirmation,
-                "this file has not been rehearsed: Prolific has no sandbox, and group changes apply live to published studies, so a production batch needs a passed dry run of the same file first",
-            )
-            .with_fix(format!(
-                "run `payout run {} --platform prolific --dry-run` (read-only) with the same options, then this command again; or add --skip-rehearsal",
-                settings.source
-            )));
-        }
-    }
+    production_gate(
+        journal,
+        emulator,
+        &digest,
+        &ledger,
+        settings.skip_rehearsal,
+        &settings.source,
+        ui,
+        ", and group changes apply live to published studies",
+    )?;
 
     let to_change: u64 = effects.iter().map(|e| e.adds + e.removes).sum::<u64>()
         + resolved.iter().filter(|g| g.id.is_none()).count() as u64;

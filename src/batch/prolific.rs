@@ -287,6 +287,95 @@ pub(super) fn platform_failure(what: &str, e: &crate::platform::PlatformError) -
     }
 }
 
+/// The batch a file already is on a ledger, found by its fingerprint (content and ledger): the
+/// same command continues it. A file whose batch was cancelled is refused as a new batch: what
+/// that batch did stays done, and only a file of the rest may do the rest. `did` says what
+/// ("paid", "changed").
+pub(super) fn same_batch(
+    journal: &Journal,
+    digest: &str,
+    ledger: &str,
+    did: &str,
+) -> Result<(String, Option<(i64, String)>), Failure> {
+    let fingerprint = {
+        let mut h = Sha256::new();
+        h.update(digest.as_bytes());
+        h.update(ledger.as_bytes());
+        hex::encode(h.finalize())
+    };
+    let existing = batch_by_fingerprint(journal.conn(), &fingerprint).map_err(Failure::from)?;
+    if existing.is_none()
+        && let Some(name) =
+            crate::journal::chunks::closed_batch_by_fingerprint(journal.conn(), &fingerprint)
+                .map_err(Failure::from)?
+    {
+        return Err(failure(
+            FailureKind::TargetMismatch,
+            format!("this file's batch {name} was cancelled; it is not run again as a new batch (what it {did} stays {did})"),
+        )
+        .with_fix(format!(
+            "`payout report {name}` lists each row's outcome: for the rows it did not do, run a file of only those rows"
+        )));
+    }
+    Ok((fingerprint, existing))
+}
+
+/// A dry run whose checks passed: recorded as the rehearsal of this content on this ledger.
+pub(super) fn record_rehearsal(
+    journal: &mut Journal,
+    digest: &str,
+    ledger: &str,
+    source: &str,
+    ui: &dyn Ui,
+) -> Result<(), Failure> {
+    journal
+        .write(&Write::Rehearsal {
+            content_digest: digest.to_owned(),
+            ledger: ledger.to_owned(),
+            source: source.to_owned(),
+            checked: None,
+        })
+        .map_err(Failure::from)?;
+    ui.say("Dry run: nothing was sent. The checks passed and the rehearsal is recorded: the same file may now run with --production (which still asks for confirmation).");
+    Ok(())
+}
+
+/// The production gate of a Prolific batch: a passed dry run of the same content on the same
+/// ledger, or `--skip-rehearsal` (the built-in emulator does nothing real: no gate). `why`
+/// adds what makes a rehearsal matter for this kind of batch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn production_gate(
+    journal: &Journal,
+    emulator: bool,
+    digest: &str,
+    ledger: &str,
+    skip_rehearsal: bool,
+    source: &str,
+    ui: &dyn Ui,
+    why: &str,
+) -> Result<(), Failure> {
+    let rehearsed =
+        emulator || prolific_rehearsed(journal.conn(), digest, ledger).map_err(Failure::from)?;
+    match (rehearsed, skip_rehearsal) {
+        (true, _) if emulator => Ok(()),
+        (true, _) => {
+            ui.say("Rehearsed: a dry run of this file passed its checks.");
+            Ok(())
+        }
+        (false, true) => {
+            ui.say("Not rehearsed: --skip-rehearsal (recorded with the batch).");
+            Ok(())
+        }
+        (false, false) => Err(failure(
+            FailureKind::Confirmation,
+            format!("this file has not been rehearsed: Prolific has no sandbox{why}, so a production batch needs a passed dry run of the same file first"),
+        )
+        .with_fix(format!(
+            "run `payout run {source} --platform prolific --dry-run` (read-only) with the same options, then this command again; or add --skip-rehearsal"
+        ))),
+    }
+}
+
 /// Runs a Prolific bonus batch from `bytes` (the file, read once).
 pub async fn run(
     settings: &ProlificSettings,
@@ -474,28 +563,7 @@ pub async fn run(
         balance.available.display(currency)
     ));
     // The batch this file already is on this ledger, if any: its own payments are not doubles.
-    let fingerprint = {
-        let mut h = Sha256::new();
-        h.update(digest.as_bytes());
-        h.update(ledger.as_bytes());
-        hex::encode(h.finalize())
-    };
-    let existing = batch_by_fingerprint(journal.conn(), &fingerprint).map_err(Failure::from)?;
-    // A file whose batch was cancelled is not paid again as a new batch: what that batch paid
-    // stays paid, and only a file of the rest may pay the rest.
-    if existing.is_none()
-        && let Some(name) =
-            crate::journal::chunks::closed_batch_by_fingerprint(journal.conn(), &fingerprint)
-                .map_err(Failure::from)?
-    {
-        return Err(failure(
-            FailureKind::TargetMismatch,
-            format!("this file's batch {name} was cancelled; it is not paid again as a new batch (what it paid stays paid)"),
-        )
-        .with_fix(format!(
-            "`payout report {name}` lists each row's outcome: to pay the rows it did not pay, run a file of only those rows"
-        )));
-    }
+    let (fingerprint, existing) = same_batch(journal, &digest, &ledger, "paid")?;
     if existing.is_some() {
         doubles.clear();
     }
@@ -523,40 +591,24 @@ pub async fn run(
     let passed = doubles.is_empty();
     if settings.dry_run {
         if passed {
-            journal
-                .write(&Write::Rehearsal {
-                    content_digest: digest.clone(),
-                    ledger: ledger.clone(),
-                    source: settings.source.clone(),
-                    checked: None,
-                })
-                .map_err(Failure::from)?;
-            ui.say("Dry run: nothing was sent. The checks passed and the rehearsal is recorded: the same file may now run with --production (which still asks for confirmation).");
+            record_rehearsal(journal, &digest, &ledger, &settings.source, ui)?;
         } else {
             ui.say("Dry run: nothing was sent. Not recorded as a rehearsal: the checks found the problems above.");
         }
         return Ok(Ended::DryRun { passed });
     }
 
-    // The production gate (the built-in emulator pays nothing real: it has none).
     let emulator = settings.target == ProlificTarget::Emulator;
-    let rehearsed =
-        emulator || prolific_rehearsed(journal.conn(), &digest, &ledger).map_err(Failure::from)?;
-    match (rehearsed, settings.skip_rehearsal) {
-        (true, _) if emulator => {}
-        (true, _) => ui.say("Rehearsed: a dry run of this file passed its checks."),
-        (false, true) => ui.say("Not rehearsed: --skip-rehearsal (recorded with the batch)."),
-        (false, false) => {
-            return Err(failure(
-                FailureKind::Confirmation,
-                "this file has not been rehearsed: Prolific has no sandbox, so a production batch needs a passed dry run of the same file first",
-            )
-            .with_fix(format!(
-                "run `payout run {} --platform prolific --dry-run` (read-only), then this command again; or add --skip-rehearsal",
-                settings.source
-            )));
-        }
-    }
+    production_gate(
+        journal,
+        emulator,
+        &digest,
+        &ledger,
+        settings.skip_rehearsal,
+        &settings.source,
+        ui,
+        "",
+    )?;
 
     // Record the batch (or find it: the same command continues it).
     let batch = match existing {

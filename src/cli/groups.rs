@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::execute::Signals;
 use super::prolific::{
-    CliUi, ProlificRun, drive, find_token, platform_for, platform_of_batch, render_end,
+    CliUi, ProlificRun, connect, drive, platform_of_batch, render_end, same_endpoint,
 };
 use super::{Ctx, Outcome};
 use crate::batch::groups::{GroupSettings, cancel, resume, run};
@@ -17,7 +17,6 @@ use crate::ids::WorkspaceId;
 use crate::input::GroupOptions;
 use crate::journal::Journal;
 use crate::journal::members::GroupStatus;
-use crate::platform::prolific::{HttpTimeouts, PRODUCTION_HOST, Token};
 
 fn member_config(r: &ProlificRun<'_>) -> MemberConfig {
     MemberConfig {
@@ -56,20 +55,7 @@ pub async fn run_groups(
         }
         _ => None,
     };
-    let (token, host) = match (&target, &emulator) {
-        (ProlificTarget::Emulator, Some(e)) => (
-            Token::new(crate::emulator::prolific::DEFAULT_TOKEN).expect("a token"),
-            e.url(),
-        ),
-        (ProlificTarget::Testing(u), _) => (find_token()?, u.clone()),
-        _ => (find_token()?, PRODUCTION_HOST.to_owned()),
-    };
-    let platform = platform_for(&host, token, HttpTimeouts::default())?;
-    let banner = match &target {
-        ProlificTarget::Production => "PROLIFIC (production)".to_owned(),
-        ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),
-        ProlificTarget::Emulator => "PROLIFIC EMULATOR (built in, nothing real)".to_owned(),
-    };
+    let (platform, banner) = connect(&target, emulator.as_ref().map(|e| e.url()))?;
     ctx.printer.say(format!(
         "payout · {banner} · participant groups · {source} · token {}",
         platform.token_hint()
@@ -243,25 +229,11 @@ pub async fn resume_groups(
     ctx: &Ctx,
 ) -> Outcome {
     let (target, platform) = platform_of_batch(batch)?;
+    same_endpoint(batch, &target, endpoint)?;
     let recorded = match &target {
         ProlificTarget::Testing(u) => Some(u.as_str()),
         _ => None,
     };
-    if let Some(given) = endpoint
-        && Some(given.trim_end_matches('/')) != recorded
-    {
-        return Err(Failure::new(
-            FailureKind::TargetMismatch,
-            format!(
-                "batch {} works through {}; --endpoint-url would send it to {given}",
-                batch.name,
-                recorded.unwrap_or("Prolific's own API")
-            ),
-        )
-        .with_fix(
-            "A batch always works where it was recorded. Remove --endpoint-url to resume it there.",
-        ));
-    }
     ctx.printer.say(format!(
         "payout · PROLIFIC{} · participant groups · resuming {} ({}) · token {}",
         recorded.map_or(String::new(), |u| format!(

@@ -360,20 +360,7 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
         }
         _ => None,
     };
-    let (token, host) = match (&target, &emulator) {
-        (ProlificTarget::Emulator, Some(e)) => (
-            Token::new(crate::emulator::prolific::DEFAULT_TOKEN).expect("a token"),
-            e.url(),
-        ),
-        (ProlificTarget::Testing(u), _) => (find_token()?, u.clone()),
-        _ => (find_token()?, PRODUCTION_HOST.to_owned()),
-    };
-    let platform = platform_for(&host, token, HttpTimeouts::default())?;
-    let banner = match &target {
-        ProlificTarget::Production => "PROLIFIC (production)".to_owned(),
-        ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),
-        ProlificTarget::Emulator => "PROLIFIC EMULATOR (built in, no money)".to_owned(),
-    };
+    let (platform, banner) = connect(&target, emulator.as_ref().map(|e| e.url()))?;
     ctx.printer.say(format!(
         "payout · {banner} · {} · token {}",
         r.file.display(),
@@ -419,6 +406,29 @@ pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
         e.shutdown().await;
     }
     render_end(ended?, ctx)
+}
+
+/// The client for a new batch's target (the built-in emulator's own token and URL, or the
+/// token payout finds) and the banner naming where it works.
+pub(super) fn connect(
+    target: &ProlificTarget,
+    emulator_url: Option<String>,
+) -> Result<(ProlificPlatform, String), Failure> {
+    let (token, host) = match (target, emulator_url) {
+        (ProlificTarget::Emulator, Some(url)) => (
+            Token::new(crate::emulator::prolific::DEFAULT_TOKEN).expect("a token"),
+            url,
+        ),
+        (ProlificTarget::Testing(u), _) => (find_token()?, u.clone()),
+        _ => (find_token()?, PRODUCTION_HOST.to_owned()),
+    };
+    let platform = platform_for(&host, token, HttpTimeouts::default())?;
+    let banner = match target {
+        ProlificTarget::Production => "PROLIFIC (production)".to_owned(),
+        ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),
+        ProlificTarget::Emulator => "PROLIFIC EMULATOR (built in, no money)".to_owned(),
+    };
+    Ok((platform, banner))
 }
 
 /// Runs a batch's work until it ends or Ctrl-C is pressed twice: the first press stops new
@@ -539,18 +549,14 @@ pub async fn cancel_prolific(
     status(ctx, &batch, &st)
 }
 
-/// `payout resume` of a Prolific batch: where it was recorded, with the token payout finds.
-pub async fn resume_prolific(
+/// A batch always works where it was recorded: an `--endpoint-url` other than its own is
+/// refused.
+pub(super) fn same_endpoint(
     batch: &crate::journal::BatchInfo,
-    mut journal: Journal,
+    target: &ProlificTarget,
     endpoint: Option<&str>,
-    yes: bool,
-    signals: Option<Signals>,
-    ctx: &Ctx,
-) -> Outcome {
-    let (target, platform) = platform_of_batch(batch)?;
-    // A batch always works where it was recorded.
-    let recorded = match &target {
+) -> Result<(), Failure> {
+    let recorded = match target {
         ProlificTarget::Testing(u) => Some(u.as_str()),
         _ => None,
     };
@@ -569,6 +575,20 @@ pub async fn resume_prolific(
             "A batch always works where it was recorded. Remove --endpoint-url to resume it there.",
         ));
     }
+    Ok(())
+}
+
+/// `payout resume` of a Prolific batch: where it was recorded, with the token payout finds.
+pub async fn resume_prolific(
+    batch: &crate::journal::BatchInfo,
+    mut journal: Journal,
+    endpoint: Option<&str>,
+    yes: bool,
+    signals: Option<Signals>,
+    ctx: &Ctx,
+) -> Outcome {
+    let (target, platform) = platform_of_batch(batch)?;
+    same_endpoint(batch, &target, endpoint)?;
     if target == ProlificTarget::Production {
         super::confirm::need_terminal(yes)?;
     }

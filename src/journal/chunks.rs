@@ -518,6 +518,49 @@ pub fn prolific_rehearsed(
         .is_some())
 }
 
+/// The batch row of a Prolific batch about to be recorded.
+pub(super) struct ProlificBatch<'a> {
+    pub name: &'a str,
+    pub fingerprint: &'a str,
+    pub ledger: &'a str,
+    pub source: &'a str,
+    /// `bonus`, or `qualification` for participant groups.
+    pub kind: &'static str,
+    pub currency: Currency,
+    pub skip_rehearsal: bool,
+    pub emulator: bool,
+}
+
+/// Inserts a Prolific batch's row (whether it skipped its rehearsal is kept in its options);
+/// answers its id.
+pub(super) fn insert_prolific_batch(
+    tx: &Transaction<'_>,
+    b: &ProlificBatch<'_>,
+) -> Result<i64, JournalError> {
+    let options = if b.skip_rehearsal {
+        r#"{"skip_rehearsal":true}"#
+    } else {
+        "{}"
+    };
+    tx.execute(
+        "INSERT INTO batches (name, fingerprint, content_digest, kind, target, ledger, source,
+                              created_ms, options, imported, platform, currency)
+         VALUES (?1, ?2, NULL, ?9, ?8, ?3, ?4, ?5, ?6, 1, 'prolific', ?7)",
+        params![
+            b.name,
+            b.fingerprint,
+            b.ledger,
+            b.source,
+            now_ms(),
+            options,
+            b.currency.code(),
+            if b.emulator { "emulator" } else { "production" },
+            b.kind
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
 impl Journal {
     /// Records a chunked batch and its rows in one transaction; answers the batch's id.
     pub fn record_chunked_batch(
@@ -545,28 +588,20 @@ impl Journal {
         emulator: bool,
         rows: &[NewChunkRow],
     ) -> Result<i64, JournalError> {
-        let options = if skip_rehearsal {
-            r#"{"skip_rehearsal":true}"#
-        } else {
-            "{}"
-        };
         let tx = self.conn_mut().transaction()?;
-        tx.execute(
-            "INSERT INTO batches (name, fingerprint, content_digest, kind, target, ledger, source,
-                                  created_ms, options, imported, platform, currency)
-             VALUES (?1, ?2, NULL, 'bonus', ?8, ?3, ?4, ?5, ?6, 1, 'prolific', ?7)",
-            params![
+        let id = insert_prolific_batch(
+            &tx,
+            &ProlificBatch {
                 name,
                 fingerprint,
                 ledger,
                 source,
-                now_ms(),
-                options,
-                currency.code(),
-                if emulator { "emulator" } else { "production" }
-            ],
+                kind: "bonus",
+                currency,
+                skip_rehearsal,
+                emulator,
+            },
         )?;
-        let id = tx.last_insert_rowid();
         {
             let mut ins = tx.prepare_cached(
                 "INSERT INTO chunk_rows (batch_id, seq, line, study_id, submission_id,

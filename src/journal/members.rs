@@ -520,28 +520,22 @@ impl Journal {
         groups: &[NewMemberGroup],
         rows: &[NewMemberRow],
     ) -> Result<i64, JournalError> {
-        let options = if skip_rehearsal {
-            r#"{"skip_rehearsal":true}"#
-        } else {
-            "{}"
-        };
         let now = now_ms();
         let tx = self.conn_mut().transaction()?;
-        tx.execute(
-            "INSERT INTO batches (name, fingerprint, content_digest, kind, target, ledger, source,
-                                  created_ms, options, imported, platform, currency)
-             VALUES (?1, ?2, NULL, 'qualification', ?7, ?3, ?4, ?5, ?6, 1, 'prolific', 'GBP')",
-            params![
+        let id = super::chunks::insert_prolific_batch(
+            &tx,
+            &super::chunks::ProlificBatch {
                 name,
                 fingerprint,
                 ledger,
                 source,
-                now,
-                options,
-                if emulator { "emulator" } else { "production" }
-            ],
+                kind: "qualification",
+                // Group changes cost nothing; the column wants a currency.
+                currency: crate::money::Currency::Gbp,
+                skip_rehearsal,
+                emulator,
+            },
         )?;
-        let id = tx.last_insert_rowid();
         for (key, g) in groups.iter().enumerate() {
             let create = g.group_id.is_none();
             tx.execute(

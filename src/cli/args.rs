@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::batch::mturk::{Connect, PlaceChoice};
 use crate::engine::EngineConfig;
+use crate::error::{Failure, FailureKind};
 use crate::target::{Endpoint, Target};
 
 #[derive(Args, Debug, Clone)]
@@ -56,7 +58,48 @@ pub struct TargetArgs {
     pub profile: Option<String>,
 }
 
+/// Environment variable that names an endpoint override.
+pub const ENDPOINT_ENV: &str = "PAYOUT_ENDPOINT_URL";
+
 impl TargetArgs {
+    /// The place asked for, resolved: the target named, and the endpoint from `--endpoint-url`
+    /// or `PAYOUT_ENDPOINT_URL` with where it came from.
+    pub fn choice(&self) -> Result<PlaceChoice, Failure> {
+        let endpoint = if let Some(e) = &self.endpoint_url {
+            Some((e.clone(), "--endpoint-url"))
+        } else {
+            match std::env::var(ENDPOINT_ENV) {
+                Ok(text) if !text.trim().is_empty() => match Endpoint::parse(&text) {
+                    Ok(e) => Some((e, ENDPOINT_ENV)),
+                    Err(err) => {
+                        return Err(Failure::new(
+                            FailureKind::Usage,
+                            format!("{ENDPOINT_ENV}={text:?} is not an endpoint URL: it {err}"),
+                        )
+                        .with_fix(format!(
+                            "Unset {ENDPOINT_ENV} or give a URL such as http://127.0.0.1:8080."
+                        )));
+                    }
+                },
+                _ => None,
+            }
+        };
+        Ok(PlaceChoice {
+            target: self.chosen(),
+            endpoint,
+            testing_endpoint: self.testing_endpoint,
+        })
+    }
+
+    /// How to reach MTurk with these flags and this pace.
+    pub fn connect(&self, pace: &PaceArgs) -> Connect {
+        Connect {
+            profile: self.profile.clone(),
+            timeouts: pace.timeouts(),
+            engine: pace.engine(),
+        }
+    }
+
     pub fn chosen(&self) -> Option<Target> {
         if self.production {
             Some(Target::Production)

@@ -5,8 +5,8 @@ use clap::Args;
 
 use super::args::TargetArgs;
 use super::doctor::check_pace;
-use super::session::{Place, Session};
 use super::{Ctx, Outcome};
+use crate::batch::mturk::{Place, Session};
 use crate::error::{Exit, Failure, FailureKind};
 use crate::output::{OutputError, write_stdout};
 
@@ -23,12 +23,12 @@ pub struct BalanceArgs {
 }
 
 pub async fn balance(args: BalanceArgs, ctx: &Ctx) -> Outcome {
-    let place = Place::for_new(&args.target)?;
+    let place = Place::for_new(&args.target.choice()?)?;
     let pace = check_pace();
     ctx.printer
         .say(format!("payout · {} · balance", place.banner(&ctx.printer)));
-    let session = Session::connect(&place, &args.target, &pace).await?;
-    let balance = session.check_account(&place, &pace, &ctx.printer).await?;
+    let (_session, balance) =
+        Session::start(&place, &args.target.connect(&pace), &ctx.printer).await?;
     ctx.put("target", place.target.as_str());
     ctx.put("balance_cents", balance.available.0);
     ctx.put("on_hold_cents", balance.on_hold.map(|c| c.0));

@@ -6,8 +6,8 @@ use clap::Args;
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::execute::{conclude, resolve_quals};
 use super::new_batch::verify_batch;
-use super::session::{Place, Session};
 use super::{Ctx, Outcome};
+use crate::batch::mturk::{Place, Session};
 use crate::engine::QualMap;
 use crate::error::{Exit, Failure, FailureKind};
 use crate::journal::{CloseKind, Journal, Write};
@@ -57,10 +57,10 @@ pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {
     if crate::journal::chunks::prolific_status(journal.conn(), batch.id)?.is_some() {
         return super::prolific::cancel_prolific(&batch, journal, ctx).await;
     }
-    let place = Place::for_batch(&batch, &args.target)?;
-    let session = Session::connect(&place, &args.target, &args.pace).await?;
+    let place = Place::for_batch(&batch, &args.target.choice()?)?;
+    let session = Session::connect(&place, &args.target.connect(&args.pace)).await?;
     session
-        .check_account(&place, &args.pace, &ctx.printer)
+        .check_account(&place, &args.target.connect(&args.pace), &ctx.printer)
         .await?;
     let quals = resolve_quals(&mut journal, &batch, &session, &place, &args.pace)
         .await

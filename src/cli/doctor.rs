@@ -11,8 +11,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::args::{PaceArgs, TargetArgs, parse_endpoint};
-use super::session::{Place, Session, credentials_failure, fix_for};
 use super::{Ctx, Outcome};
+use crate::batch::mturk::{Place, Session, credentials_failure, fix_for};
 use crate::error::{Exit, Failure, FailureKind};
 use crate::journal::Journal;
 use crate::output::{Printer, count, plural};
@@ -189,7 +189,7 @@ pub async fn doctor(args: DoctorArgs, ctx: &Ctx) -> Outcome {
     let places = [Target::Sandbox, Target::Production]
         .into_iter()
         .filter(|t| *t == Target::Sandbox || args.production)
-        .map(|t| Ok((t, Place::for_new(&args.target_args(t))?)))
+        .map(|t| Ok((t, Place::for_new(&args.target_args(t).choice()?)?)))
         .collect::<Result<Vec<_>, Failure>>()?;
     let mut checks = Vec::new();
 
@@ -332,7 +332,8 @@ fn region_check() -> Check {
 async fn account_check(place: &Place, args: &TargetArgs, printer: &Printer) -> AccountCheck {
     let name = account_check_name(place.target);
     let pace = check_pace();
-    let session = match Session::connect(place, args, &pace).await {
+    let connect = args.connect(&pace);
+    let session = match Session::connect(place, &connect).await {
         Ok(s) => s,
         Err(f) => {
             return AccountCheck {
@@ -342,7 +343,7 @@ async fn account_check(place: &Place, args: &TargetArgs, printer: &Printer) -> A
             };
         }
     };
-    let result = session.check_account(place, &pace, printer).await;
+    let result = session.check_account(place, &connect, printer).await;
     let clock = session.platform.server_clock();
     let check = match result {
         Ok(b) => Check::pass(name, balance_detail(place, &session.url, &b)),

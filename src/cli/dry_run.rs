@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
-use super::execute::{Signals, first_signal, interrupted, open_totals};
+use super::execute::{Signals, first_signal, interrupted, open_totals, start_session};
 use super::new_batch::{self, plan_failure, show_overlaps};
 use super::run::{FirstPass, Source};
-use super::session::{Place, Session};
 use super::{Ctx, Outcome};
+use crate::batch::mturk::Place;
 use crate::engine::{Finding, StopSignal, look_up_qualifications, preflight};
 use crate::error::{Exit, Failure};
 use crate::journal::{ItemFilter, ItemState, Journal, Write};
@@ -55,15 +55,7 @@ pub async fn dry_run(
             more += 1;
         }
     };
-    let startup = async {
-        let session = Session::connect(place, target, pace).await?;
-        let balance = session.check_account(place, pace, &ctx.printer).await?;
-        Ok::<_, Failure>((session, balance))
-    };
-    let (session, balance) = tokio::select! {
-        r = startup => r?,
-        _ = first_signal(signals) => return Err(interrupted()),
-    };
+    let (session, balance) = start_session(place, target, pace, &ctx.printer, signals).await?;
     // The file's qualification names, resolved before planning (as a run resolves them).
     let cfg = pace.engine();
     let (mut quals, mut missing) = new_batch::resolve_names(

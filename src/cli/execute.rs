@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::args::PaceArgs;
-use super::session::{Place, Session, fix_for};
+use super::args::{PaceArgs, TargetArgs};
 use super::{Ctx, Outcome};
+use crate::batch::mturk::{Place, Session, fix_for};
 use crate::engine::{
     self, LookupError, QualMap, StopReason, StopSignal, create_missing, look_up_qualifications,
 };
 use crate::error::{Exit, Failure, FailureKind};
 use crate::journal::{BatchInfo, Journal, JournalError};
-use crate::output::{Progress, Summary, plan_text, plural};
+use crate::output::{Printer, Progress, Summary, plan_text, plural};
 use crate::pace::Pacer;
 use crate::plan::Totals;
 use crate::platform::{Balance, Systemic};
@@ -311,6 +311,75 @@ pub fn conclude(
         }),
     );
     Ok(exit)
+}
+
+/// Connects and checks the account (the library's [`Session::start`]); Ctrl-C meanwhile ends
+/// the command as interrupted, nothing recorded or sent. What `run`, `resume` and a dry run do
+/// first.
+pub async fn start_session(
+    place: &Place,
+    target: &TargetArgs,
+    pace: &PaceArgs,
+    printer: &Printer,
+    signals: &mut Option<Signals>,
+) -> Result<(Session, Balance), Failure> {
+    let connect = target.connect(pace);
+    tokio::select! {
+        r = Session::start(place, &connect, printer) => r,
+        _ = first_signal(signals) => Err(interrupted()),
+    }
+}
+
+/// Ctrl-C and SIGTERM while payout works synchronously — reading, validating or importing the
+/// file, where no `select!` listens: the first asks every pass to stop (it ends within a few
+/// thousand rows and the command exits 4, the journal as it was); the second quits at once.
+pub struct SyncWatch {
+    done: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Option<Signals>>,
+}
+
+/// Watches `signals` (taken from the caller until [`SyncWatch::end`]) on another thread of the
+/// runtime while the caller's thread is busy.
+pub fn watch_sync(signals: &mut Option<Signals>, printer: Printer) -> SyncWatch {
+    let (done, mut ended) = tokio::sync::oneshot::channel::<()>();
+    let mut taken = signals.take();
+    let task = tokio::spawn(async move {
+        let Some(s) = taken.as_mut() else {
+            let _ = ended.await;
+            return None;
+        };
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = &mut ended => return taken,
+                _ = s.next() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                crate::input::request_stop();
+                printer.warn(
+                    "Stopping: payout ends the pass over the file under way; nothing more is recorded or sent (press Ctrl-C again to quit at once).",
+                );
+            } else {
+                printer.warn(
+                    "Quitting now; nothing of this run was sent, and a batch it was importing is imported again by the same command.",
+                );
+                std::process::exit(crate::error::Exit::Incomplete.code().into());
+            }
+        }
+    });
+    SyncWatch { done, task }
+}
+
+impl SyncWatch {
+    /// Gives `signals` back; whether a signal asked payout to stop meanwhile.
+    pub async fn end(self, signals: &mut Option<Signals>) -> bool {
+        let _ = self.done.send(());
+        if let Ok(s) = self.task.await {
+            *signals = s;
+        }
+        crate::input::stop_requested()
+    }
 }
 
 #[cfg(test)]

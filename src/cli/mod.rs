@@ -17,7 +17,6 @@ mod prolific;
 mod report;
 mod resume;
 mod run;
-mod session;
 mod setup;
 mod status;
 

@@ -7,7 +7,7 @@ use super::Ctx;
 use super::args::PaceArgs;
 use super::execute::missing_qualifications;
 use super::run::Source;
-use super::session::{Place, Session};
+use crate::batch::mturk::{Place, Session};
 use crate::engine::{
     QualMap, Run, Silent, StopSignal, create_missing, look_up_qualifications, verify_open,
 };

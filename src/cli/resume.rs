@@ -5,9 +5,9 @@ use clap::Args;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::confirm::{confirm, need_terminal};
-use super::execute::{Signals, execute_remaining, first_signal, interrupted, open_totals};
-use super::session::{Place, Session};
+use super::execute::{Signals, execute_remaining, open_totals, start_session};
 use super::{Ctx, Outcome};
+use crate::batch::mturk::Place;
 use crate::error::{Exit, Failure, FailureKind};
 use crate::journal::Journal;
 
@@ -107,24 +107,15 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
     if production {
         need_terminal(args.pace.yes)?;
     }
-    let place = Place::for_batch(&batch, &args.target)?;
+    let place = Place::for_batch(&batch, &args.target.choice()?)?;
     ctx.printer.say(format!(
         "payout · {} · resuming {} ({})",
         place.banner(&ctx.printer),
         batch.name,
         batch.source
     ));
-    let startup = async {
-        let session = Session::connect(&place, &args.target, &args.pace).await?;
-        let balance = session
-            .check_account(&place, &args.pace, &ctx.printer)
-            .await?;
-        Ok::<_, Failure>((session, balance))
-    };
-    let (session, balance) = tokio::select! {
-        r = startup => r?,
-        _ = first_signal(&mut signals) => return Err(interrupted()),
-    };
+    let (session, balance) =
+        start_session(&place, &args.target, &args.pace, &ctx.printer, &mut signals).await?;
     // Counted once: the confirmation shows the totals the run then works from.
     let remaining = open_totals(&journal, &batch)?;
     if production {

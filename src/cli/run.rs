@@ -9,10 +9,11 @@ use clap::Args;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
 use super::confirm::{confirm, need_terminal, rehearsal_gate};
-use super::execute::{Signals, execute_batch, first_signal, interrupted, open_totals};
+use super::execute::watch_sync;
+use super::execute::{Signals, execute_batch, interrupted, open_totals, start_session};
 use super::new_batch::{NewOptions, plan_new, record_new};
-use super::session::{Place, Session, watch_sync};
 use super::{Ctx, Outcome, dry_run};
+use crate::batch::mturk::Place;
 use crate::error::{Failure, FailureKind};
 use crate::input::{Input, InputErrors, InputOptions, Row, scan_input, stop_requested};
 use crate::journal::{BatchKind, Journal};
@@ -239,7 +240,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     if production && !args.dry_run {
         need_terminal(args.pace.yes)?;
     }
-    let place = Place::for_new(&args.target)?;
+    let place = Place::for_new(&args.target.choice()?)?;
     // Reading and validating are synchronous: signals are watched from another thread.
     let watch = watch_sync(&mut signals, ctx.printer);
     let read = Source::new(&args).and_then(|source| {
@@ -290,17 +291,8 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
         (None, true) => rehearsal_gate(ctx, &journal, &first.probe, &name, args.skip_rehearsal)?,
         _ => (None, false),
     };
-    let startup = async {
-        let session = Session::connect(&place, &args.target, &args.pace).await?;
-        let balance = session
-            .check_account(&place, &args.pace, &ctx.printer)
-            .await?;
-        Ok::<_, Failure>((session, balance))
-    };
-    let (session, balance) = tokio::select! {
-        r = startup => r?,
-        _ = first_signal(&mut signals) => return Err(interrupted()),
-    };
+    let (session, balance) =
+        start_session(&place, &args.target, &args.pace, &ctx.printer, &mut signals).await?;
     let opts = NewOptions {
         allow_repeat: args.allow_repeat,
         allow_overlap: args.allow_overlap,

@@ -1,28 +1,27 @@
-//! Where a command works and how it gets there: the target and endpoint (and the rules that
-//! keep a batch on its ledger), credentials, the client, and the account check that comes
-//! before anything is recorded — bounded in time, with the step that fixes each failure.
+//! Where an MTurk batch works and how it gets there: the target and endpoint (and the rules
+//! that keep a batch on its ledger), credentials, the client, and the account check that comes
+//! before anything is recorded — bounded in time, with the step that fixes each failure. Driven
+//! by resolved settings ([`PlaceChoice`], [`Connect`]); the CLI resolves its flags into them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::args::{PaceArgs, TargetArgs};
+use super::super::Say;
 use crate::emulator::{EmulatorConfig, RunningEmulator};
+use crate::engine::EngineConfig;
 use crate::error::{Failure, FailureKind};
 use crate::journal::BatchInfo;
 use crate::output::Printer;
 use crate::platform::{
     Balance, CredentialSource, ErrorClass, MturkPlatform, PRODUCTION_ENDPOINT, Platform,
-    PlatformError, PlatformSetupError, SANDBOX_ENDPOINT, Systemic,
+    PlatformError, PlatformSetupError, SANDBOX_ENDPOINT, Systemic, Timeouts,
 };
 use crate::target::{Endpoint, Target, ledger};
 
-/// Environment variable that names an endpoint override.
-pub const ENDPOINT_ENV: &str = "PAYOUT_ENDPOINT_URL";
-
 /// How long the account check may take in all before payout gives up on the endpoint: two
 /// calls' worth (30 s with the default call timeout), at least 5 s.
-fn check_budget(pace: &PaceArgs) -> Duration {
-    (pace.timeouts().call * 2).clamp(Duration::from_secs(5), Duration::from_secs(60))
+fn check_budget(c: &Connect) -> Duration {
+    (c.timeouts.call * 2).clamp(Duration::from_secs(5), Duration::from_secs(60))
 }
 
 /// The target and endpoint a command works on.
@@ -33,33 +32,31 @@ pub struct Place {
     pub endpoint: Option<Endpoint>,
 }
 
-/// The endpoint the user gave, and where they gave it.
-fn given_endpoint(args: &TargetArgs) -> Result<Option<(Endpoint, &'static str)>, Failure> {
-    if let Some(e) = &args.endpoint_url {
-        return Ok(Some((e.clone(), "--endpoint-url")));
-    }
-    match std::env::var(ENDPOINT_ENV) {
-        Ok(text) if !text.trim().is_empty() => match Endpoint::parse(&text) {
-            Ok(e) => Ok(Some((e, ENDPOINT_ENV))),
-            Err(err) => Err(Failure::new(
-                FailureKind::Usage,
-                format!("{ENDPOINT_ENV}={text:?} is not an endpoint URL: it {err}"),
-            )
-            .with_fix(format!(
-                "Unset {ENDPOINT_ENV} or give a URL such as http://127.0.0.1:8080."
-            ))),
-        },
-        _ => Ok(None),
-    }
+/// Where the user asked to work: a target if one was named, an endpoint override and where it
+/// was given (a flag or the environment), and whether it was confirmed as a test stand-in.
+#[derive(Debug, Clone, Default)]
+pub struct PlaceChoice {
+    pub target: Option<Target>,
+    pub endpoint: Option<(Endpoint, &'static str)>,
+    pub testing_endpoint: bool,
+}
+
+/// How to reach the platform: the AWS profile, the calls' timeouts, and the retries of the
+/// account check.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    pub profile: Option<String>,
+    pub timeouts: Timeouts,
+    pub engine: EngineConfig,
 }
 
 impl Place {
     /// For a new batch: the target chosen (sandbox by default) and any endpoint override. An
     /// override of the sandbox or production needs `--testing-endpoint`: an endpoint left set
     /// from testing must never quietly replace MTurk.
-    pub fn for_new(args: &TargetArgs) -> Result<Place, Failure> {
-        let target = args.chosen().unwrap_or(Target::Sandbox);
-        let endpoint = given_endpoint(args)?;
+    pub fn for_new(args: &PlaceChoice) -> Result<Place, Failure> {
+        let target = args.target.unwrap_or(Target::Sandbox);
+        let endpoint = args.endpoint.clone();
         if let Some((e, from)) = &endpoint
             && target != Target::Emulator
             && !args.testing_endpoint
@@ -83,8 +80,8 @@ impl Place {
 
     /// For a recorded batch: its own target and endpoint. Flags or the environment may repeat
     /// them but never change them.
-    pub fn for_batch(batch: &BatchInfo, args: &TargetArgs) -> Result<Place, Failure> {
-        if let Some(t) = args.chosen().filter(|t| *t != batch.target) {
+    pub fn for_batch(batch: &BatchInfo, args: &PlaceChoice) -> Result<Place, Failure> {
+        if let Some(t) = args.target.filter(|t| *t != batch.target) {
             return Err(Failure::new(
                 FailureKind::TargetMismatch,
                 format!(
@@ -95,7 +92,7 @@ impl Place {
                 ),
             ));
         }
-        if let Some((e, from)) = given_endpoint(args)?
+        if let Some((e, from)) = args.endpoint.clone()
             && batch.endpoint.as_ref() != Some(&e)
         {
             let recorded = match &batch.endpoint {
@@ -142,11 +139,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub async fn connect(
-        place: &Place,
-        args: &TargetArgs,
-        pace: &PaceArgs,
-    ) -> Result<Session, Failure> {
+    pub async fn connect(place: &Place, c: &Connect) -> Result<Session, Failure> {
         let mut emulator = None;
         let (url, creds) = match (place.target, &place.endpoint) {
             (Target::Emulator, None) => {
@@ -176,11 +169,11 @@ impl Session {
                     ToString::to_string,
                 ),
                 CredentialSource::Standard {
-                    profile: args.profile.clone(),
+                    profile: c.profile.clone(),
                 },
             ),
         };
-        let platform = MturkPlatform::connect(&url, creds, pace.timeouts())
+        let platform = MturkPlatform::connect(&url, creds, c.timeouts)
             .await
             .map_err(|e| credentials_failure(&e))?;
         Ok(Session {
@@ -190,19 +183,30 @@ impl Session {
         })
     }
 
+    /// Connects and checks the account: what every command that works on MTurk does first.
+    pub async fn start(
+        place: &Place,
+        c: &Connect,
+        ui: &dyn Say,
+    ) -> Result<(Session, Balance), Failure> {
+        let session = Session::connect(place, c).await?;
+        let balance = session.check_account(place, c, ui).await?;
+        Ok((session, balance))
+    }
+
     /// Reads the balance: proves the endpoint answers and the credentials and account work.
     /// Retries what may pass, says so while it waits, and gives up after about 30 seconds.
     pub async fn check_account(
         &self,
         place: &Place,
-        pace: &PaceArgs,
-        printer: &Printer,
+        c: &Connect,
+        ui: &dyn Say,
     ) -> Result<Balance, Failure> {
         if place.target != Target::Emulator {
-            printer.say(format!("Credentials: {}", self.platform.credentials()));
+            ui.say(&format!("Credentials: {}", self.platform.credentials()));
         }
         let started = Instant::now();
-        let cfg = pace.engine();
+        let cfg = &c.engine;
         let mut rng = fastrand::Rng::with_seed(0);
         let mut tries = 0;
         loop {
@@ -215,12 +219,12 @@ impl Session {
                 err.class,
                 ErrorClass::Throttled | ErrorClass::NotSent | ErrorClass::Ambiguous
             );
-            let delay = crate::engine::backoff(&cfg, tries, &mut rng)
-                .max(Duration::from_millis(pace.backoff_ms.min(1000)));
-            if !retryable || started.elapsed() + delay >= check_budget(pace) {
+            let delay = crate::engine::backoff(cfg, tries, &mut rng)
+                .max(cfg.backoff_base.min(Duration::from_secs(1)));
+            if !retryable || started.elapsed() + delay >= check_budget(c) {
                 return Err(account_failure(&err, place, &self.url, started.elapsed()));
             }
-            printer.say(format!(
+            ui.say(&format!(
                 "Checking the account at {}: {} — trying again in {:.1}s",
                 self.url,
                 crate::output::short(&err.message, 100),
@@ -297,57 +301,5 @@ fn account_failure(e: &PlatformError, place: &Place, url: &str, waited: Duration
             None => "Check your network connection (and any proxy), then run the same command again. Nothing was recorded or sent.".to_owned(),
         }),
         _ => Failure::new(FailureKind::Account, message),
-    }
-}
-
-/// Ctrl-C and SIGTERM while payout works synchronously — reading, validating or importing the
-/// file, where no `select!` listens: the first asks every pass to stop (it ends within a few
-/// thousand rows and the command exits 4, the journal as it was); the second quits at once.
-pub struct SyncWatch {
-    done: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Option<super::execute::Signals>>,
-}
-
-/// Watches `signals` (taken from the caller until [`SyncWatch::end`]) on another thread of the
-/// runtime while the caller's thread is busy.
-pub fn watch_sync(signals: &mut Option<super::execute::Signals>, printer: Printer) -> SyncWatch {
-    let (done, mut ended) = tokio::sync::oneshot::channel::<()>();
-    let mut taken = signals.take();
-    let task = tokio::spawn(async move {
-        let Some(s) = taken.as_mut() else {
-            let _ = ended.await;
-            return None;
-        };
-        let mut seen = 0;
-        loop {
-            tokio::select! {
-                _ = &mut ended => return taken,
-                _ = s.next() => {}
-            }
-            seen += 1;
-            if seen == 1 {
-                crate::input::request_stop();
-                printer.warn(
-                    "Stopping: payout ends the pass over the file under way; nothing more is recorded or sent (press Ctrl-C again to quit at once).",
-                );
-            } else {
-                printer.warn(
-                    "Quitting now; nothing of this run was sent, and a batch it was importing is imported again by the same command.",
-                );
-                std::process::exit(crate::error::Exit::Incomplete.code().into());
-            }
-        }
-    });
-    SyncWatch { done, task }
-}
-
-impl SyncWatch {
-    /// Gives `signals` back; whether a signal asked payout to stop meanwhile.
-    pub async fn end(self, signals: &mut Option<super::execute::Signals>) -> bool {
-        let _ = self.done.send(());
-        if let Ok(s) = self.task.await {
-            *signals = s;
-        }
-        crate::input::stop_requested()
     }
 }

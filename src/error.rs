@@ -146,6 +146,9 @@ impl FailureKind {
     }
 }
 
+/// What a command ends with: an exit status, or a failure to explain.
+pub type Outcome = Result<Exit, Failure>;
+
 /// A failure as the user sees it: what happened, and the step that fixes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {

@@ -22,11 +22,9 @@ mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::emulator::EmulatorArgs;
@@ -76,42 +74,8 @@ enum Command {
     Man(completions::ManArgs),
 }
 
-/// What a command shares with the top level: how to print, and the `--json` object it builds.
-pub struct Ctx {
-    pub printer: Printer,
-    json: Option<Mutex<Map<String, Value>>>,
-}
-
-impl Ctx {
-    fn new(printer: Printer, json: bool) -> Ctx {
-        Ctx {
-            printer,
-            json: json.then(|| Mutex::new(Map::new())),
-        }
-    }
-
-    pub fn json(&self) -> bool {
-        self.json.is_some()
-    }
-
-    /// Adds `key` to the `--json` object (nothing without `--json`).
-    pub fn put(&self, key: &str, value: impl Serialize) {
-        if let Some(j) = &self.json {
-            let value = serde_json::to_value(value).unwrap_or(Value::Null);
-            j.lock().expect("json lock").insert(key.to_owned(), value);
-        }
-    }
-
-    /// Adds every field of `value` (an object) to the `--json` object.
-    pub fn put_all(&self, value: impl Serialize) {
-        if let (Some(j), Ok(Value::Object(fields))) = (&self.json, serde_json::to_value(value)) {
-            j.lock().expect("json lock").extend(fields);
-        }
-    }
-}
-
-/// What a command ends with: an exit status, or a failure to explain.
-pub type Outcome = Result<Exit, Failure>;
+pub use crate::error::Outcome;
+pub use crate::output::Ctx;
 
 /// Parses the command line and runs it; the binary's whole `main`.
 pub fn main() -> ExitCode {
@@ -176,10 +140,9 @@ fn finish(ctx: &Ctx, outcome: Outcome) -> Exit {
     if let Some(f) = &failure {
         ctx.printer.warn(f.to_string());
     }
-    let Some(json) = &ctx.json else {
+    let Some(fields) = ctx.take_json() else {
         return exit;
     };
-    let fields = std::mem::take(&mut *json.lock().expect("json lock"));
     match emit_json(fields, exit, failure.as_ref()) {
         Ok(()) | Err(OutputError::Closed) => exit,
         Err(OutputError::Io(e)) => {

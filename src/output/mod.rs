@@ -7,10 +7,55 @@ mod report;
 mod summary;
 
 use std::io::{IsTerminal, Write as _};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 pub use progress::Progress;
 pub use report::{ReportFormat, write_report};
 pub use summary::{Summary, plan_text};
+
+/// What a command shares with the top level: how to print, and the `--json` object it builds.
+pub struct Ctx {
+    pub printer: Printer,
+    json: Option<Mutex<Map<String, Value>>>,
+}
+
+impl Ctx {
+    pub fn new(printer: Printer, json: bool) -> Ctx {
+        Ctx {
+            printer,
+            json: json.then(|| Mutex::new(Map::new())),
+        }
+    }
+
+    pub fn json(&self) -> bool {
+        self.json.is_some()
+    }
+
+    /// Adds `key` to the `--json` object (nothing without `--json`).
+    pub fn put(&self, key: &str, value: impl Serialize) {
+        if let Some(j) = &self.json {
+            let value = serde_json::to_value(value).unwrap_or(Value::Null);
+            j.lock().expect("json lock").insert(key.to_owned(), value);
+        }
+    }
+
+    /// The `--json` object built so far (taken: the next call answers an empty one); `None`
+    /// without `--json`.
+    pub fn take_json(&self) -> Option<Map<String, Value>> {
+        let j = self.json.as_ref()?;
+        Some(std::mem::take(&mut *j.lock().expect("json lock")))
+    }
+
+    /// Adds every field of `value` (an object) to the `--json` object.
+    pub fn put_all(&self, value: impl Serialize) {
+        if let (Some(j), Ok(Value::Object(fields))) = (&self.json, serde_json::to_value(value)) {
+            j.lock().expect("json lock").extend(fields);
+        }
+    }
+}
 
 /// How output is shown: decided once from the terminal, `--quiet`, `NO_COLOR` and `CI`.
 #[derive(Debug, Clone, Copy)]

@@ -49,19 +49,23 @@ pub fn check_worker_id(text: &str) -> Result<(), IdError> {
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $check:path) => {
-        id_type!($(#[$doc])* $name, $check, IdError);
+        id_type!($(#[$doc])* $name, $check, IdError, str::to_owned);
     };
     ($(#[$doc:meta])* $name:ident, $check:path, $err:ty) => {
+        id_type!($(#[$doc])* $name, $check, $err, str::to_owned);
+    };
+    ($(#[$doc:meta])* $name:ident, $check:path, $err:ty, $norm:path) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
 
         impl $name {
-            /// Checks the text against its pattern (after trimming whitespace).
+            /// Checks the text against its pattern (after trimming whitespace), and keeps it
+            /// in the one spelling the platform answers with.
             pub fn parse(text: &str) -> Result<Self, $err> {
                 let text = text.trim();
                 $check(text)?;
-                Ok(Self(text.to_owned()))
+                Ok(Self($norm(text)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -149,31 +153,36 @@ id_type!(
     /// A Prolific participant (`PROLIFIC_PID`).
     ParticipantId,
     check_prolific_id,
-    ProlificIdError
+    ProlificIdError,
+    str::to_ascii_lowercase
 );
 id_type!(
     /// A Prolific submission (`SESSION_ID`): one participant's taking part in one study.
     SubmissionId,
     check_prolific_id,
-    ProlificIdError
+    ProlificIdError,
+    str::to_ascii_lowercase
 );
 id_type!(
     /// A Prolific study (`STUDY_ID`).
     StudyId,
     check_prolific_id,
-    ProlificIdError
+    ProlificIdError,
+    str::to_ascii_lowercase
 );
 id_type!(
     /// A Prolific workspace: whose balance pays, and the unit of "one money call at a time".
     WorkspaceId,
     check_prolific_id,
-    ProlificIdError
+    ProlificIdError,
+    str::to_ascii_lowercase
 );
 id_type!(
     /// A Prolific participant group: a qualification, or a block list.
     GroupId,
     check_prolific_id,
-    ProlificIdError
+    ProlificIdError,
+    str::to_ascii_lowercase
 );
 id_type!(
     /// The id of a bulk bonus payment a set-up answered: the only thing ever paid.
@@ -216,6 +225,14 @@ mod tests {
             Err(ProlificIdError::Shape)
         );
         assert_eq!(ParticipantId::parse(" "), Err(ProlificIdError::Empty));
+        // Prolific answers its ids in lower case: an id typed in upper case is the same one
+        // (a remove compared with the member list must find it).
+        assert_eq!(
+            ParticipantId::parse("60FFE5C8371090C7041D43F8")
+                .unwrap()
+                .as_str(),
+            "60ffe5c8371090c7041d43f8"
+        );
         assert!(BulkBonusId::parse("abc_123-X").is_ok());
         assert_eq!(BulkBonusId::parse("a/b"), Err(ProlificIdError::BadChar));
     }

@@ -87,7 +87,7 @@ fn content_digest(rows: &[GroupRow], create_missing: bool) -> String {
 /// Finds the group a file names: by ID first, then by its exact name (several of that name are
 /// refused: the ID says which).
 fn find_group<'a>(named: &str, groups: &'a [GroupInfo]) -> Result<Option<&'a GroupInfo>, String> {
-    if let Some(g) = groups.iter().find(|g| g.id == named) {
+    if let Some(g) = groups.iter().find(|g| g.id.eq_ignore_ascii_case(named)) {
         return Ok(Some(g));
     }
     let by_name: Vec<&GroupInfo> = groups
@@ -241,7 +241,9 @@ pub async fn run(
         .with_fix("check the names on Prolific's Participants → Groups page (or give the group IDs); to create them, run again with --create-missing"));
     }
     // A file that adds and removes the same participant in one group says two things.
+    // A group named once by name and once by ID is one group: the same change twice is one.
     let mut asks: HashMap<(usize, &str), (MemberAction, u64)> = HashMap::new();
+    let mut repeated: HashSet<u64> = HashSet::new();
     for r in &rows {
         let Some(&k) = key_of.get(&r.group) else {
             continue;
@@ -251,7 +253,9 @@ pub async fn run(
                 "lines {line} and {}: participant {} is both added to and removed from group {}",
                 r.line, r.participant, resolved[k].named
             )),
-            Some(_) => {}
+            Some(_) => {
+                repeated.insert(r.line);
+            }
             None => {
                 asks.insert((k, r.participant.as_str()), (r.action, r.line));
             }
@@ -313,13 +317,14 @@ pub async fn run(
     // Another open batch changing the same membership: one of them would undo the other.
     let mut overlaps: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for r in &rows {
-        let Some(id) = key_of.get(&r.group).and_then(|&k| resolved[k].id.as_ref()) else {
+        let Some(g) = key_of.get(&r.group).map(|&k| &resolved[k]) else {
             continue;
         };
         if let Some(other) = open_elsewhere(
             journal.conn(),
             &ledger,
-            id.as_str(),
+            g.id.as_ref().map(GroupId::as_str),
+            &g.named,
             r.participant.as_str(),
             existing.as_ref().map(|(id, _)| *id),
         )
@@ -395,6 +400,7 @@ pub async fn run(
                 .collect();
             let new_rows: Vec<NewMemberRow> = rows
                 .iter()
+                .filter(|r| !repeated.contains(&r.line))
                 .map(|r| NewMemberRow {
                     line: r.line,
                     group_key: key_of[&r.group] as u32,
@@ -649,7 +655,38 @@ pub async fn resume(
     stop: Arc<StopSignal>,
     cfg: &MemberConfig,
 ) -> Result<Ended, Failure> {
-    let (_, workspace, _) = recorded_place(batch)?;
+    let (target, workspace, _) = recorded_place(batch)?;
+    // Production confirms again what is left (a resume is a new decision to change groups live).
+    if target == ProlificTarget::Production {
+        let s = group_status(journal.conn(), batch.id)
+            .map_err(Failure::from)?
+            .ok_or_else(|| failure(FailureKind::TargetMismatch, "not a group batch"))?;
+        let left = s.pending + s.unverified;
+        if left > 0 {
+            let mut lines = vec![format!(
+                "Resuming batch {} in Prolific workspace {workspace}: {} of {} left (applied live to every study that uses these groups):",
+                batch.name,
+                plural(left, "change"),
+                thousands(s.rows)
+            )];
+            for g in &s.groups {
+                lines.push(format!(
+                    "  group {:?} ({}): +{} −{} in the file",
+                    g.named,
+                    g.group_id.as_deref().unwrap_or("to be created, once"),
+                    g.adds,
+                    g.removes
+                ));
+            }
+            if !ui.confirm_changes(&lines) {
+                return Err(failure(
+                    FailureKind::Confirmation,
+                    "not confirmed: nothing was changed",
+                )
+                .with_fix("run the same command again and confirm, or add --yes in a script"));
+            }
+        }
+    }
     change_batch(batch.id, &workspace, platform, journal, ui, stop, cfg).await
 }
 

@@ -225,11 +225,15 @@ pub async fn resume_groups(
     batch: &crate::journal::BatchInfo,
     mut journal: Journal,
     endpoint: Option<&str>,
+    yes: bool,
     signals: Option<Signals>,
     ctx: &Ctx,
 ) -> Outcome {
     let (target, platform) = platform_of_batch(batch)?;
     same_endpoint(batch, &target, endpoint)?;
+    if target == ProlificTarget::Production {
+        super::confirm::need_terminal(yes)?;
+    }
     let recorded = match &target {
         ProlificTarget::Testing(u) => Some(u.as_str()),
         _ => None,
@@ -245,7 +249,7 @@ pub async fn resume_groups(
     ));
     ctx.put("batch", &batch.name);
     let stop = Arc::new(StopSignal::default());
-    let ui = CliUi::new(ctx, true);
+    let ui = CliUi::new(ctx, yes);
     let cfg = MemberConfig::default();
     let work = resume(
         batch,

@@ -227,12 +227,15 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     // A Prolific file: named by --platform, or told from its header when the MTurk reading
     // does not recognise it (the file is not opened an extra time for MTurk's files).
     // Participant groups are Prolific's: their flags name the platform.
-    if args.platform.as_deref() == Some("prolific")
-        || args.group.is_some()
-        || args.block_list.is_some()
-        || args.add
-        || args.remove
-    {
+    let group_flags = args.group.is_some() || args.block_list.is_some() || args.add || args.remove;
+    if group_flags && args.platform.as_deref() == Some("mturk") {
+        return Err(Failure::new(
+            FailureKind::Usage,
+            "--group, --block-list, --add and --remove are for Prolific's participant groups, not MTurk",
+        )
+        .with_fix("on MTurk, qualification files say the qualification of each row; drop --platform mturk for a Prolific group file"));
+    }
+    if args.platform.as_deref() == Some("prolific") || group_flags {
         return prolific(&args, ctx).await;
     }
     let mut signals = Signals::install();

@@ -84,19 +84,31 @@ pub enum CallStep {
     /// Proves nothing: the member list decides (the rows are sent again only if it does not
     /// show them — adds and removes are idempotent).
     AskTheList,
+    /// The group is not there any more (deleted): nothing more is sent to it; the next member
+    /// list (a 404 too) closes its rows as failed.
+    GroupGone,
     /// Refused for every call (the token): the run stops.
     Stop,
 }
 
-/// An answer's class → what follows.
-pub fn call_next(answer: Result<(), ErrorClass>) -> CallStep {
+/// An answer → what follows.
+pub fn call_next(answer: Result<(), &PlatformError>) -> CallStep {
     match answer {
         Ok(()) => CallStep::Applied,
-        Err(ErrorClass::Throttled | ErrorClass::NotSent) => CallStep::Again,
-        Err(ErrorClass::Refused) => CallStep::Split,
-        Err(ErrorClass::Ambiguous | ErrorClass::AlreadyDone) => CallStep::AskTheList,
-        Err(ErrorClass::Systemic(_)) => CallStep::Stop,
+        Err(e) => match e.class {
+            ErrorClass::Throttled | ErrorClass::NotSent => CallStep::Again,
+            // The group itself is not there (deleted): no participant of the call is at fault.
+            ErrorClass::Refused if is_not_found(e) => CallStep::GroupGone,
+            ErrorClass::Refused => CallStep::Split,
+            ErrorClass::Ambiguous | ErrorClass::AlreadyDone => CallStep::AskTheList,
+            ErrorClass::Systemic(_) => CallStep::Stop,
+        },
     }
+}
+
+/// Whether Prolific answered 404: the id in the path (the group) names nothing.
+fn is_not_found(e: &PlatformError) -> bool {
+    e.code.as_deref() == Some("HTTP 404") || e.message.starts_with("HTTP 404")
 }
 
 /// One call to make: rows of one group and one action.
@@ -129,8 +141,19 @@ pub async fn execute_members<P: GroupPlatform>(
             if rows.is_empty() {
                 continue;
             }
-            let Some(members) = list_members(run, group, &mut rng).await else {
-                break;
+            let members = match list_members(run, group, &mut rng).await {
+                Listing::Members(m) => m,
+                Listing::Gone(why) => {
+                    run.journal
+                        .write(Write::Members(MemberWrite::GroupGone {
+                            batch,
+                            group_key: key,
+                            error: why,
+                        }))
+                        .await?;
+                    continue;
+                }
+                Listing::Stopped => break,
             };
             let mut holds = Vec::new();
             let mut not_applied = Vec::new();
@@ -183,13 +206,22 @@ pub async fn execute_members<P: GroupPlatform>(
     summarise(run).await
 }
 
-/// A group's whole member list, with the read retries; `None` (and the run stopped) when it
-/// cannot be read: nothing is sent for a group whose list cannot confirm it.
+/// What reading a group's member list came to.
+enum Listing {
+    Members(std::collections::HashSet<String>),
+    /// Prolific answered 404: the group is gone (deleted).
+    Gone(String),
+    /// It could not be read (and the run is stopped): nothing is sent for a group whose list
+    /// cannot confirm it.
+    Stopped,
+}
+
+/// A group's whole member list, with the read retries.
 async fn list_members<P: GroupPlatform>(
     run: &MemberRun<P>,
     group: &GroupId,
     rng: &mut fastrand::Rng,
-) -> Option<std::collections::HashSet<String>> {
+) -> Listing {
     let got = read_with_retries(
         &run.cfg.engine,
         None,
@@ -200,7 +232,10 @@ async fn list_members<P: GroupPlatform>(
     )
     .await;
     match got {
-        Ok(m) => Some(m),
+        Ok(m) => Listing::Members(m),
+        Err(e) if e.class == ErrorClass::Refused && is_not_found(&e) => Listing::Gone(format!(
+            "group {group} no longer exists on Prolific (deleted?): {e}"
+        )),
         Err(e) => {
             if !run.stop.is_stopped() {
                 run.stop.stop(match e.class {
@@ -212,7 +247,7 @@ async fn list_members<P: GroupPlatform>(
                     )),
                 });
             }
-            None
+            Listing::Stopped
         }
     }
 }
@@ -251,7 +286,8 @@ async fn send_all<P: GroupPlatform>(
         let Some(done) = tasks.join_next().await else {
             break;
         };
-        let (job, step, message) = done.map_err(|e| JournalError::Write(e.to_string()))??;
+        let (job, step, error) = done.map_err(|e| JournalError::Write(e.to_string()))??;
+        let message = error.as_ref().map(ToString::to_string);
         match step {
             CallStep::Applied | CallStep::AskTheList => {}
             CallStep::Again if job.attempt + 1 < run.cfg.call_attempts => jobs.push_back(Job {
@@ -279,12 +315,16 @@ async fn send_all<P: GroupPlatform>(
                     }))
                     .await?;
             }
+            // Its rows are pending again; the next member list (a 404) closes them.
+            CallStep::GroupGone => jobs.retain(|j| j.group_key != job.group_key),
             CallStep::Stop => {
-                if !run.stop.is_stopped() {
+                if let Some(ErrorClass::Systemic(s)) = error.as_ref().map(|e| e.class)
+                    && !run.stop.is_stopped()
+                {
                     run.stop.stop(StopReason::Systemic(
-                        crate::platform::Systemic::Credentials,
+                        s,
                         format!(
-                            "Prolific refused the token: {}",
+                            "Prolific refused the call for every participant: {}",
                             message.unwrap_or_default()
                         ),
                     ));
@@ -295,8 +335,8 @@ async fn send_all<P: GroupPlatform>(
     Ok(())
 }
 
-/// A call made: its job, what follows its answer, and the answer's text if it failed.
-type Sent = (Job, CallStep, Option<String>);
+/// A call made: its job, what follows its answer, and the answer's error if it failed.
+type Sent = (Job, CallStep, Option<PlatformError>);
 
 /// One call: written before it is sent, its answer written after.
 async fn send_one<P: GroupPlatform>(
@@ -317,22 +357,24 @@ async fn send_one<P: GroupPlatform>(
         .await?;
     let ids: Vec<String> = job.rows.iter().map(|(_, p)| p.clone()).collect();
     let answer = platform.change_members(&job.group, job.action, &ids).await;
-    let step = call_next(answer.as_ref().map(|_| ()).map_err(|e| e.class));
-    let message = answer.err().map(|e: PlatformError| e.to_string());
+    let step = call_next(answer.as_ref().map(|_| ()));
+    let error = answer.err();
     let outcome = match step {
         CallStep::Applied => CallOutcome::Applied,
         CallStep::AskTheList => CallOutcome::Unknown,
-        CallStep::Again | CallStep::Split | CallStep::Stop => CallOutcome::Refused,
+        CallStep::Again | CallStep::Split | CallStep::GroupGone | CallStep::Stop => {
+            CallOutcome::Refused
+        }
     };
     journal
         .write(Write::Members(MemberWrite::Answer {
             batch,
             call,
             outcome,
-            message: message.clone(),
+            message: error.as_ref().map(ToString::to_string),
         }))
         .await?;
-    Ok((job, step, message))
+    Ok((job, step, error))
 }
 
 async fn summarise<P>(run: &MemberRun<P>) -> Result<MemberRunEnd, JournalError> {
@@ -511,22 +553,28 @@ mod tests {
     }
 
     #[test]
-    fn every_answer_class_leads_to_one_step() {
+    fn every_answer_leads_to_one_step() {
         use crate::platform::Systemic;
+        let e = |class, code: &str| PlatformError {
+            class,
+            code: Some(code.to_owned()),
+            message: format!("{code}: scripted"),
+        };
         let table = [
-            (Ok(()), CallStep::Applied),
-            (Err(ErrorClass::Throttled), CallStep::Again),
-            (Err(ErrorClass::NotSent), CallStep::Again),
-            (Err(ErrorClass::Refused), CallStep::Split),
-            (Err(ErrorClass::Ambiguous), CallStep::AskTheList),
-            (Err(ErrorClass::AlreadyDone), CallStep::AskTheList),
+            (e(ErrorClass::Throttled, "HTTP 429"), CallStep::Again),
+            (e(ErrorClass::NotSent, "connect"), CallStep::Again),
+            (e(ErrorClass::Refused, "HTTP 400"), CallStep::Split),
+            (e(ErrorClass::Refused, "HTTP 404"), CallStep::GroupGone),
+            (e(ErrorClass::Ambiguous, "HTTP 502"), CallStep::AskTheList),
+            (e(ErrorClass::AlreadyDone, "done"), CallStep::AskTheList),
             (
-                Err(ErrorClass::Systemic(Systemic::Credentials)),
+                e(ErrorClass::Systemic(Systemic::Credentials), "HTTP 401"),
                 CallStep::Stop,
             ),
         ];
-        for (answer, step) in table {
-            assert_eq!(call_next(answer), step, "{answer:?}");
+        assert_eq!(call_next(Ok(())), CallStep::Applied);
+        for (answer, step) in &table {
+            assert_eq!(call_next(Err(answer)), *step, "{answer:?}");
         }
     }
 

@@ -10,7 +10,7 @@ use crate::ids::ParticipantId;
 use crate::item::MemberAction;
 
 use super::problems::{InputErrors, InputProblem};
-use super::prolific::{PARTICIPANT, errors, find, id_problem, norm, read_records};
+use super::prolific::{AMOUNT, PARTICIPANT, errors, find, id_problem, norm, read_records};
 
 /// One membership change a file asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +49,12 @@ const GROUP: &[&str] = &[
 ];
 const ACTION: &[&str] = &["action", "change", "membership"];
 
-/// Whether a header is a group file's: a participant column and a group column.
+/// Whether a header is a group file's: a participant column and a group column, and no
+/// amount (a bonus sheet often has a `group` column: the participant's condition).
 pub fn looks_like_group_file(header: &[String]) -> bool {
-    find(header, PARTICIPANT).is_some() && find(header, GROUP).is_some()
+    find(header, PARTICIPANT).is_some()
+        && find(header, GROUP).is_some()
+        && find(header, AMOUNT).is_none()
 }
 
 /// Whether a file's first line is a group file's header.
@@ -289,6 +292,10 @@ mod tests {
             "\u{feff}PROLIFIC_PID,Participant group"
         ));
         assert!(!first_line_is_group_file("participant_id,amount"));
+        assert!(
+            !first_line_is_group_file("participant_id,group,bonus"),
+            "a bonus sheet's condition column"
+        );
         assert!(!first_line_is_group_file(P1));
     }
 }

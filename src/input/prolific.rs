@@ -56,7 +56,7 @@ pub(super) fn norm(h: &str) -> String {
 
 pub(super) const PARTICIPANT: &[&str] = &["participantid", "prolificpid", "participant", "pid"];
 const SUBMISSION: &[&str] = &["submissionid", "sessionid", "submission"];
-const AMOUNT: &[&str] = &["amount", "bonus", "bonusamount", "bonuspayment"];
+pub(super) const AMOUNT: &[&str] = &["amount", "bonus", "bonusamount", "bonuspayment"];
 const STUDY: &[&str] = &["studyid", "study"];
 const REASON: &[&str] = &["reason", "bonusreason"];
 
@@ -228,7 +228,7 @@ pub fn parse_prolific(
             }
             let id = rec[0].trim();
             let payee = match ParticipantId::parse(id) {
-                Ok(_) => Some(Payee::Either(id.to_owned())),
+                Ok(_) => Some(Payee::Either(id.to_ascii_lowercase())),
                 Err(e) => {
                     problems.push(InputProblem {
                         line: *line,

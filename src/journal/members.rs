@@ -126,6 +126,12 @@ pub enum MemberWrite {
         holds: Vec<u32>,
         not_applied: Vec<u32>,
     },
+    /// The group is gone (its member list answered 404): its open rows fail with `error`.
+    GroupGone {
+        batch: i64,
+        group_key: u32,
+        error: String,
+    },
     /// `payout cancel`: pending rows are closed. Refused while any row's call is unverified.
     CancelPending { batch: i64 },
 }
@@ -252,6 +258,19 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &MemberWrite) -> Result<i64, Journa
                 again.execute(params![batch, seq])?;
             }
         }
+        MemberWrite::GroupGone {
+            batch,
+            group_key,
+            error,
+        } => {
+            tx.execute(
+                "UPDATE member_rows SET state = 'failed', error = ?3, finished_ms = ?4,
+                        note = 'the group no longer exists on Prolific'
+                 WHERE batch_id = ?1 AND group_key = ?2
+                   AND state IN ('pending', 'sent', 'answered')",
+                params![batch, group_key, error, now],
+            )?;
+        }
         MemberWrite::CancelPending { batch } => {
             let unverified: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM member_rows WHERE batch_id = ?1
@@ -373,25 +392,31 @@ pub fn is_group_batch(conn: &Connection, batch: i64) -> Result<bool, JournalErro
 }
 
 /// Another open group batch on `ledger` with an unfinished change for this participant in this
-/// group: its name.
+/// group — the group by its id, or by the name of one still to be created: its name.
 pub fn open_elsewhere(
     conn: &Connection,
     ledger: &str,
-    group: &str,
+    group_id: Option<&str>,
+    named: &str,
     participant: &str,
     exclude: Option<i64>,
 ) -> Result<Option<String>, JournalError> {
     Ok(conn
         .prepare_cached(
-            "SELECT b.name FROM member_rows r
+            "SELECT b.name FROM member_rows r INDEXED BY member_rows_participant
              JOIN member_groups g ON g.batch_id = r.batch_id AND g.key = r.group_key
              JOIN batches b ON b.id = r.batch_id
-             WHERE r.participant_id = ?1 AND g.group_id = ?2 AND b.ledger = ?3
+             WHERE r.participant_id = ?1
+               AND (g.group_id = ?2 OR (g.group_id IS NULL AND g.named = ?5))
+               AND b.ledger = ?3
                AND b.closed IS NULL AND r.state IN ('pending', 'sent', 'answered')
                AND b.id IS NOT ?4
              LIMIT 1",
         )?
-        .query_row(params![participant, group, ledger, exclude], |r| r.get(0))
+        .query_row(
+            params![participant, group_id, ledger, exclude, named],
+            |r| r.get(0),
+        )
         .optional()?)
 }
 

@@ -121,19 +121,35 @@ fn memberships(lab: &Lab) -> BTreeMap<String, BTreeSet<String>> {
         .collect()
 }
 
-/// A call carrying rows is in flight: written "sent", its answer not yet journaled.
-fn call_in_flight(journal: &std::path::Path) -> bool {
-    let Ok(c) =
-        rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return false;
-    };
-    c.query_row(
-        "SELECT COUNT(*) FROM member_calls WHERE outcome IS NULL",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .is_ok_and(|n| n > 0)
+fn read_only(journal: &std::path::Path) -> Option<rusqlite::Connection> {
+    rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()
+}
+
+/// The highest call number the journal holds (-1 for none).
+fn last_call(journal: &std::path::Path) -> i64 {
+    read_only(journal)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT COALESCE(MAX(call), -1) FROM member_calls",
+                [],
+                |r| r.get(0),
+            )
+            .ok()
+        })
+        .unwrap_or(-1)
+}
+
+/// A call numbered above `after` is in flight: written "sent", its answer not yet journaled
+/// (calls cut off by an earlier kill stay unanswered for ever: they do not count).
+fn call_in_flight(journal: &std::path::Path, after: i64) -> bool {
+    read_only(journal).is_some_and(|c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM member_calls WHERE outcome IS NULL AND call > ?1",
+            [after],
+            |r| r.get::<_, i64>(0),
+        )
+        .is_ok_and(|n| n > 0)
+    })
 }
 
 /// Every applied change named each (group, participant) at most once: nothing was sent again
@@ -182,6 +198,7 @@ fn a_group_file_is_rehearsed_confirmed_and_changed_exactly_as_asked_keeping_othe
     // Production with --yes but no terminal is fine; without --yes it asks for a terminal.
     let out = payout(&s, &run_args(&url, &file, &["--production"]));
     assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("no --yes"), "{out:?}");
     assert_eq!(mutating_calls(&h), 0);
     let out = payout(&s, &run_args(&url, &file, &["--production", "--yes"]));
     assert_eq!(out.code, 0, "{out:?}");
@@ -363,6 +380,7 @@ fn two_thousand_changes_under_faults_and_kill_9s_leave_every_group_exactly_as_as
         for attempt in 0.. {
             assert!(attempt < 30, "seed {seed}: no end");
             if kills < 2 {
+                let after = last_call(&s.journal());
                 let mut cmd = s.payout(&run);
                 cmd.env("PROLIFIC_TOKEN", TOKEN)
                     .stdout(Stdio::null())
@@ -377,7 +395,7 @@ fn two_thousand_changes_under_faults_and_kill_9s_leave_every_group_exactly_as_as
                     // Between a call written "sent" and its answer journaled.
                     let deadline = Instant::now() + Duration::from_secs(30);
                     while child.try_wait().unwrap().is_none()
-                        && !call_in_flight(&s.journal())
+                        && !call_in_flight(&s.journal(), after)
                         && Instant::now() < deadline
                     {
                         std::thread::yield_now();
@@ -560,5 +578,201 @@ fn the_example_group_file_runs_on_the_built_in_emulator() {
         out.stderr
             .contains("Created group \"Failed attention checks\""),
         "{out:?}"
+    );
+}
+
+/// An ID typed in upper case is the participant Prolific lists in lower case: a remove of a
+/// member so typed removes them (it is not a "no-op"), and an add is done once.
+#[test]
+fn ids_typed_in_upper_case_are_the_same_participants() {
+    let lab = lab(1, 2, 3, ProlificConfig::default());
+    let s = Scratch::new();
+    let url = lab.emu.url();
+    let p = &lab.people;
+    let file = s
+        .write(
+            "g.csv",
+            &format!(
+                "participant_id,group,action\n{},Group 0,remove\n{},Group 0,add\n",
+                p[0].to_uppercase(),
+                p[2].to_uppercase()
+            ),
+        )
+        .display()
+        .to_string();
+    let out = payout(
+        &s,
+        &run_args(&url, &file, &["--production", "--yes", "--skip-rehearsal"]),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("1 to add, 1 to remove; 0 already so"),
+        "{out:?}"
+    );
+    let got = lab
+        .emu
+        .handle()
+        .group_members(&lab.groups["Group 0"])
+        .unwrap();
+    let want: BTreeSet<String> = [p[1].clone(), p[2].clone()].into();
+    assert_eq!(got, want);
+}
+
+/// A group deleted on Prolific while its batch is unfinished: its changes fail with why (not
+/// split into one call per participant), and the batch can be cancelled.
+#[test]
+fn a_group_deleted_mid_batch_fails_its_changes_and_the_batch_can_be_cancelled() {
+    let config = ProlificConfig {
+        group_faults: FaultRates::uniform(1.0, 0.0, 0.0),
+        ..ProlificConfig::default()
+    };
+    let lab = lab(1, 0, 8, config);
+    let s = Scratch::new();
+    let url = lab.emu.url();
+    let h = lab.emu.handle();
+    let ids: String = lab.people.iter().map(|p| format!("{p}\n")).collect();
+    let file = s.write("ids.txt", &ids).display().to_string();
+    let run = run_args(
+        &url,
+        &file,
+        &[
+            "--group",
+            "Group 0",
+            "--production",
+            "--yes",
+            "--skip-rehearsal",
+        ],
+    );
+    let out = payout(&s, &run);
+    assert_eq!(out.code, 4, "{out:?}");
+    let name = batch_name(&out);
+    // Deleted on Prolific's side (the emulator's soft delete), faults off.
+    let gid = lab.groups["Group 0"].clone();
+    h.update_config(|c| c.group_faults = FaultRates::default());
+    let del = reqwest_delete(&url, &gid);
+    assert_eq!(del, 204);
+    let before = mutating_calls(&h);
+    let out = payout(&s, &["resume", &name, "--yes"]);
+    assert_eq!(out.code, 3, "some failed: {out:?}");
+    assert!(out.stderr.contains("8 failed"), "{out:?}");
+    assert_eq!(
+        mutating_calls(&h),
+        before,
+        "nothing sent to a deleted group"
+    );
+    let rep = payout(&s, &["report", &name]);
+    assert!(
+        rep.stdout
+            .contains("the group no longer exists on Prolific"),
+        "{rep:?}"
+    );
+    let out = payout(&s, &["cancel", &name]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// A bonus sheet whose `group` column is the participant's condition is a bonus file.
+#[test]
+fn a_bonus_sheet_with_a_group_column_is_paid_not_read_as_groups() {
+    let s = Scratch::new();
+    let file = s
+        .write(
+            "b.csv",
+            "participant_id,group,bonus\n60ffe5c8371090c7041d43f8,control,1.00\n",
+        )
+        .display()
+        .to_string();
+    let out = s.run(&["run", &file, "--emulator"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("1 paid"), "{out:?}");
+    assert!(!out.stderr.contains("participant groups"), "{out:?}");
+}
+
+/// `DELETE /participant-groups/{id}/` as a researcher would in the web app.
+fn reqwest_delete(url: &str, group: &str) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        reqwest::Client::new()
+            .delete(format!("{url}/api/v1/participant-groups/{group}/"))
+            .header("Authorization", format!("Token {TOKEN}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+/// Two unfinished batches must not change the same membership: refused while the first is
+/// open, also when its group is still to be created (known by name only).
+#[test]
+fn a_change_another_unfinished_batch_makes_is_refused_even_for_a_group_to_create() {
+    let config = ProlificConfig {
+        group_faults: FaultRates::uniform(1.0, 0.0, 0.0),
+        ..ProlificConfig::default()
+    };
+    let lab = lab(0, 0, 2, config);
+    let s = Scratch::new();
+    let url = lab.emu.url();
+    let h = lab.emu.handle();
+    let p = &lab.people;
+    let a = s
+        .write(
+            "a.csv",
+            &format!("participant_id,group\n{},New group\n", p[0]),
+        )
+        .display()
+        .to_string();
+    let yes = [
+        "--create-missing",
+        "--production",
+        "--yes",
+        "--skip-rehearsal",
+    ];
+    let out = payout(&s, &run_args(&url, &a, &yes));
+    assert_ne!(out.code, 0, "the creation was dropped: {out:?}");
+    assert!(out.stderr.contains("was not confirmed"), "{out:?}");
+    let b = s
+        .write(
+            "b.csv",
+            &format!(
+                "participant_id,group,action\n{},New group,remove\n{},New group,add\n",
+                p[0], p[1]
+            ),
+        )
+        .display()
+        .to_string();
+    h.update_config(|c| c.group_faults = FaultRates::default());
+    let out = payout(&s, &run_args(&url, &b, &yes));
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("1 line of this file change memberships that batch groups-")
+            && out.stderr.contains("(lines 2)"),
+        "{out:?}"
+    );
+    assert!(
+        h.group_id(&lab.ws, "New group").is_none(),
+        "nothing created for b"
+    );
+    // The first finishes; then the second may run.
+    let out = payout(&s, &run_args(&url, &a, &yes));
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = payout(&s, &run_args(&url, &b, &yes));
+    assert_eq!(out.code, 0, "{out:?}");
+    let id = h.group_id(&lab.ws, "New group").unwrap();
+    assert_eq!(
+        h.group_members(&id).unwrap(),
+        BTreeSet::from([p[1].clone()])
+    );
+    assert_eq!(
+        h.stats()
+            .calls
+            .get("POST /api/v1/participant-groups/")
+            .copied(),
+        Some(2),
+        "the dropped creation and the one that made it; b found it by name"
     );
 }

@@ -306,7 +306,11 @@ impl crate::platform::GroupPlatform for ProlificPlatform {
                 "participant-groups/{group}/participants/?limit={MEMBER_PAGE}"
             )))
             .await?;
-        Ok(members.into_iter().map(|m| m.participant_id).collect())
+        // Ids compare in lower case, the spelling payout keeps them in.
+        Ok(members
+            .into_iter()
+            .map(|m| m.participant_id.to_ascii_lowercase())
+            .collect())
     }
 }
 

@@ -295,14 +295,21 @@ impl Journal {
         self.check_file()
     }
 
-    /// Batches not closed whose import finished and that still have operations open, oldest
-    /// first, with how many are open: the work `payout resume` would do.
+    /// Batches not closed whose import finished and that still have operations open (of any
+    /// platform and kind: items, Prolific's bonus rows, group changes), oldest first, with how
+    /// many are open: the work `payout resume` would do.
     pub fn unfinished_batches(&self) -> Result<Vec<(BatchInfo, u64)>, JournalError> {
         let ids: Vec<(i64, i64)> = {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT b.id, (SELECT COUNT(*) FROM items i INDEXED BY items_open
                                WHERE i.batch_id = b.id
                                AND i.state IN {OPEN_STATES})
+                             + (SELECT COUNT(*) FROM chunk_rows c INDEXED BY chunk_rows_open
+                               WHERE c.batch_id = b.id
+                               AND c.state IN ('pending', 'chunked', 'not_observed'))
+                             + (SELECT COUNT(*) FROM member_rows m INDEXED BY member_rows_open
+                               WHERE m.batch_id = b.id
+                               AND m.state IN ('pending', 'sent', 'answered'))
                  FROM batches b WHERE b.closed IS NULL AND b.imported = 1 ORDER BY b.id",
             ))?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?

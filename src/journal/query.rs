@@ -331,9 +331,14 @@ impl Journal {
     pub fn latest_batch(&self, only_open: bool) -> Result<Option<BatchInfo>, JournalError> {
         let filter = if only_open {
             format!(
-                "WHERE b.closed IS NULL AND b.imported = 1 AND EXISTS (SELECT 1 FROM items i
+                "WHERE b.closed IS NULL AND b.imported = 1 AND (EXISTS (SELECT 1 FROM items i
                    INDEXED BY items_open WHERE i.batch_id = b.id
-                   AND i.state IN {OPEN_STATES}) ORDER BY b.id DESC LIMIT 1"
+                   AND i.state IN {OPEN_STATES})
+                   OR EXISTS (SELECT 1 FROM chunk_rows c INDEXED BY chunk_rows_open
+                   WHERE c.batch_id = b.id AND c.state IN ('pending', 'chunked', 'not_observed'))
+                   OR EXISTS (SELECT 1 FROM member_rows m INDEXED BY member_rows_open
+                   WHERE m.batch_id = b.id AND m.state IN ('pending', 'sent', 'answered')))
+                   ORDER BY b.id DESC LIMIT 1"
             )
         } else {
             String::from("ORDER BY b.id DESC LIMIT 1")

@@ -515,8 +515,10 @@ fn a_group_batch_left_unfinished_is_resumed_or_cancelled() {
     assert!(out.stderr.contains("run the same command again"), "{out:?}");
     let name = batch_name(&out);
     h.update_config(|c| c.group_faults = FaultRates::default());
-    let out = payout(&s, &["resume", &name]);
+    // A bare `payout resume` finds it: the latest batch with work left, of any kind.
+    let out = payout(&s, &["resume", "--yes"]);
     assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains(&format!("resuming {name}")), "{out:?}");
     assert_eq!(h.group_members(&lab.groups["Group 0"]).unwrap().len(), 3);
 
     h.update_config(|c| c.group_faults = FaultRates::uniform(1.0, 0.0, 0.0));

@@ -18,4 +18,5 @@ pub(crate) mod output;
 pub mod pace;
 pub mod plan;
 pub mod platform;
+pub(crate) mod signals;
 pub mod target;

@@ -17,3 +17,24 @@ impl Say for crate::output::Printer {
         crate::output::Printer::say(self, line);
     }
 }
+
+/// A person at a terminal, asked a question: the CLI's stdin and stderr.
+pub trait Prompt {
+    /// Whether anyone can answer (stdin is a terminal).
+    fn can_answer(&self) -> bool;
+    /// Shows `question` and answers the line typed; `None` if nothing could be read.
+    fn ask(&self, question: &str) -> Option<String>;
+}
+
+/// Production without `--yes` needs someone at a terminal to confirm: refused before any call
+/// otherwise.
+pub fn need_terminal(prompt: &dyn Prompt, yes: bool) -> Result<(), crate::error::Failure> {
+    if yes || prompt.can_answer() {
+        return Ok(());
+    }
+    Err(crate::error::Failure::new(
+        crate::error::FailureKind::Confirmation,
+        "--production works with real money and real workers and asks for confirmation at a terminal; there is none here, and no --yes",
+    )
+    .with_fix("Run it in a terminal to confirm the totals, or add --yes in a script (after a rehearsal)."))
+}

@@ -4,14 +4,9 @@
 use clap::Args;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
-use super::execute::{conclude, resolve_quals};
-use super::new_batch::verify_batch;
 use super::{Ctx, Outcome};
-use crate::batch::mturk::{Place, Session};
-use crate::engine::QualMap;
 use crate::error::{Exit, Failure, FailureKind};
-use crate::journal::{CloseKind, Journal, Write};
-use crate::output::plural;
+use crate::journal::Journal;
 
 #[derive(Args, Debug)]
 #[command(
@@ -32,7 +27,7 @@ pub struct CancelArgs {
 }
 
 pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {
-    let mut journal = Journal::open(&args.journal.path())?;
+    let journal = Journal::open(&args.journal.path())?;
     let Some(batch) = journal.batch_by_name(&args.batch)? else {
         return Err(Failure::new(
             FailureKind::NoSuchBatch,
@@ -57,35 +52,12 @@ pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {
     if crate::journal::chunks::prolific_status(journal.conn(), batch.id)?.is_some() {
         return super::prolific::cancel_prolific(&batch, journal, ctx).await;
     }
-    let place = Place::for_batch(&batch, &args.target.choice()?)?;
-    let session = Session::connect(&place, &args.target.connect(&args.pace)).await?;
-    session
-        .check_account(&place, &args.target.connect(&args.pace), &ctx.printer)
-        .await?;
-    let quals = resolve_quals(&mut journal, &batch, &session, &place, &args.pace)
-        .await
-        .unwrap_or_else(|_| QualMap::default());
-    let left = verify_batch(&mut journal, &batch, &session, quals, &args.pace).await?;
-    if left > 0 {
-        return Err(Failure::new(
-            FailureKind::Unreachable,
-            format!(
-                "{} of batch {} sent without an answer could not be verified now; the batch was not cancelled",
-                plural(left, "operation"),
-                batch.name
-            ),
-        )
-        .with_fix("Run `payout cancel` again later."));
-    }
-    journal.write(&Write::Close {
-        batch: batch.id,
-        how: CloseKind::Cancelled,
-        by: None,
-    })?;
-    ctx.printer.say(format!(
-        "Batch {} cancelled: operations not done are closed and will not be done.",
-        batch.name
-    ));
-    let batch = journal.batch_by_id(batch.id)?.unwrap_or(batch);
-    conclude(ctx, &journal, &batch, None).map(|_| Exit::Ok)
+    crate::batch::mturk::cancel(
+        batch,
+        journal,
+        &args.target.choice()?,
+        &args.target.connect(&args.pace),
+        ctx,
+    )
+    .await
 }

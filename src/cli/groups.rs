@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use super::execute::Signals;
 use super::prolific::{
     CliUi, ProlificRun, connect, drive, platform_of_batch, render_end, same_endpoint,
 };
@@ -17,6 +16,7 @@ use crate::ids::WorkspaceId;
 use crate::input::GroupOptions;
 use crate::journal::Journal;
 use crate::journal::members::GroupStatus;
+use crate::signals::Signals;
 
 fn member_config(r: &ProlificRun<'_>) -> MemberConfig {
     MemberConfig {
@@ -232,7 +232,7 @@ pub async fn resume_groups(
     let (target, platform) = platform_of_batch(batch)?;
     same_endpoint(batch, &target, endpoint)?;
     if target == ProlificTarget::Production {
-        super::confirm::need_terminal(yes)?;
+        crate::batch::need_terminal(&super::Terminal, yes)?;
     }
     let recorded = match &target {
         ProlificTarget::Testing(u) => Some(u.as_str()),

@@ -7,12 +7,8 @@ mod args;
 mod balance;
 mod cancel;
 mod completions;
-mod confirm;
 mod doctor;
-mod dry_run;
-mod execute;
 mod groups;
-mod new_batch;
 mod prolific;
 mod report;
 mod resume;
@@ -76,6 +72,26 @@ enum Command {
 
 pub use crate::error::Outcome;
 pub use crate::output::Ctx;
+
+/// The terminal payout runs at: whom the library's questions are put to.
+pub struct Terminal;
+
+impl crate::batch::Prompt for Terminal {
+    fn can_answer(&self) -> bool {
+        std::io::IsTerminal::is_terminal(&std::io::stdin())
+    }
+
+    fn ask(&self, question: &str) -> Option<String> {
+        use std::io::{BufRead, Write};
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(question.as_bytes());
+        let _ = err.flush();
+        drop(err);
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).ok()?;
+        Some(answer)
+    }
+}
 
 /// Parses the command line and runs it; the binary's whole `main`.
 pub fn main() -> ExitCode {

@@ -10,7 +10,6 @@ use std::time::Duration;
 use clap::Args;
 
 use super::args::JournalArgs;
-use super::execute::{Signals, first_signal};
 use super::{Ctx, Outcome};
 use crate::batch::prolific::{Ended, ProlificSettings, ProlificTarget, Totals, Ui, run};
 use crate::engine::{
@@ -25,6 +24,7 @@ use crate::platform::aws_files::display_path;
 use crate::platform::prolific::{
     HttpTimeouts, PRODUCTION_HOST, ProlificPlatform, TOKEN_FIX, Token,
 };
+use crate::signals::{Signals, first_signal};
 
 /// Reads `15s`, `10m`, `1h`, `90` (seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -127,25 +127,6 @@ pub fn platform_for(
 ) -> Result<ProlificPlatform, Failure> {
     ProlificPlatform::new(host, token, timeouts)
         .map_err(|e| usage(e.to_string(), "give a URL such as http://127.0.0.1:8080"))
-}
-
-/// Whether a file's first line is a Prolific bonus file's (for a regular file only: a pipe is
-/// never read twice). What counts is decided by `input::prolific`.
-pub fn header_says_prolific(path: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() {
-        return false;
-    }
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut line = String::new();
-    if std::io::BufReader::new(f).read_line(&mut line).is_err() {
-        return false;
-    }
-    crate::input::first_line_is_prolific(&line)
 }
 
 /// The Prolific part of `payout run`, resolved by `run.rs` from its own arguments.
@@ -590,7 +571,7 @@ pub async fn resume_prolific(
     let (target, platform) = platform_of_batch(batch)?;
     same_endpoint(batch, &target, endpoint)?;
     if target == ProlificTarget::Production {
-        super::confirm::need_terminal(yes)?;
+        crate::batch::need_terminal(&super::Terminal, yes)?;
     }
     let banner = match &target {
         ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),

@@ -4,12 +4,10 @@
 use clap::Args;
 
 use super::args::{JournalArgs, PaceArgs, TargetArgs};
-use super::confirm::{confirm, need_terminal};
-use super::execute::{Signals, execute_remaining, open_totals, start_session};
-use super::{Ctx, Outcome};
-use crate::batch::mturk::Place;
+use super::{Ctx, Outcome, Terminal};
 use crate::error::{Exit, Failure, FailureKind};
 use crate::journal::Journal;
+use crate::signals::Signals;
 
 #[derive(Args, Debug)]
 #[command(
@@ -27,7 +25,7 @@ pub struct ResumeArgs {
 }
 
 pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
-    let mut signals = Signals::install();
+    let signals = Signals::install();
     // An import cut short is kept until it is reported: resuming has nothing of it to do, and
     // saying "nothing to resume" would hide that the last run did not happen.
     let mut journal = Journal::open_keeping_imports(&args.journal.path())?;
@@ -111,33 +109,15 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
         )
         .await;
     }
-    let production = batch.target == crate::target::Target::Production;
-    if production {
-        need_terminal(args.pace.yes)?;
-    }
-    let place = Place::for_batch(&batch, &args.target.choice()?)?;
-    ctx.printer.say(format!(
-        "payout · {} · resuming {} ({})",
-        place.banner(&ctx.printer),
-        batch.name,
-        batch.source
-    ));
-    let (session, balance) =
-        start_session(&place, &args.target, &args.pace, &ctx.printer, &mut signals).await?;
-    // Counted once: the confirmation shows the totals the run then works from.
-    let remaining = open_totals(&journal, &batch)?;
-    if production {
-        let how = batch
-            .content_digest
-            .as_deref()
-            .map(|d| journal.rehearsal(d))
-            .transpose()?
-            .flatten();
-        confirm(ctx, &remaining, &balance, how.as_deref(), args.pace.yes)?;
-    }
-    ctx.put("batch", &batch.name);
-    execute_remaining(
-        ctx, journal, batch, session, &place, &args.pace, balance, signals, remaining,
+    crate::batch::mturk::resume(
+        &batch,
+        journal,
+        &args.target.choice()?,
+        &args.target.connect(&args.pace),
+        args.pace.yes,
+        signals,
+        ctx,
+        &Terminal,
     )
     .await
 }

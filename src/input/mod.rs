@@ -31,7 +31,7 @@ pub use groups::{
 pub use problems::{InputErrors, InputProblem, MAX_STORED_PROBLEMS};
 pub use prolific::{
     Payee, ProlificFormat, ProlificOptions, ProlificRow, first_line_is_prolific,
-    looks_like_prolific, parse_prolific,
+    header_says_prolific, looks_like_prolific, parse_prolific,
 };
 pub use row::MAX_REASON_CHARS;
 pub use scan::{

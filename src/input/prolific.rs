@@ -88,6 +88,26 @@ pub fn first_line_is_prolific(line: &str) -> bool {
     }
 }
 
+/// Whether a file's first line is a Prolific bonus file's (for a regular file only: a pipe is
+/// never read twice). What counts is decided by `input::prolific`.
+pub fn header_says_prolific(path: &std::path::Path) -> bool {
+    use std::io::BufRead;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut line = String::new();
+    if std::io::BufReader::new(f).read_line(&mut line).is_err() {
+        return false;
+    }
+    first_line_is_prolific(&line)
+}
+
 /// Whether a header names a Prolific file (a participant or submission ID column): how
 /// payout tells the platform from a file when `--platform` is not given.
 pub fn looks_like_prolific(header: &[String]) -> bool {

@@ -1,62 +1,21 @@
-//! The part of `run` and `resume` that does the work: what is left, the balance it needs,
+//! The part of an MTurk `run` and `resume` that does the work: what is left, the balance it needs,
 //! qualification types, Ctrl-C, progress, the engine, and the summary that decides the exit.
 
 use std::sync::Arc;
 
-use tokio::signal::unix::{Signal, SignalKind, signal};
-
-use super::args::{PaceArgs, TargetArgs};
-use super::{Ctx, Outcome};
-use crate::batch::mturk::{Place, Session, fix_for};
+use super::{Connect, Place, Session, fix_for};
 use crate::engine::{
     self, LookupError, QualMap, StopReason, StopSignal, create_missing, look_up_qualifications,
 };
+use crate::error::Outcome;
 use crate::error::{Exit, Failure, FailureKind};
 use crate::journal::{BatchInfo, Journal, JournalError};
+use crate::output::Ctx;
 use crate::output::{Printer, Progress, Summary, plan_text, plural};
 use crate::pace::Pacer;
 use crate::plan::Totals;
 use crate::platform::{Balance, Systemic};
-
-/// Ctrl-C and SIGTERM, registered once up front: a signal arriving while the first is handled
-/// is kept for the second wait instead of being lost.
-pub struct Signals {
-    int: Signal,
-    term: Signal,
-}
-
-impl Signals {
-    pub fn install() -> Option<Signals> {
-        Some(Signals {
-            int: signal(SignalKind::interrupt()).ok()?,
-            term: signal(SignalKind::terminate()).ok()?,
-        })
-    }
-
-    pub async fn next(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
-    }
-}
-
-/// Waits for the first signal; `None` (signals unavailable) never resolves.
-pub async fn first_signal(signals: &mut Option<Signals>) {
-    match signals {
-        Some(s) => s.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Ctrl-C during the checks that come before anything is recorded or sent.
-pub fn interrupted() -> Failure {
-    Failure::new(
-        FailureKind::Interrupted,
-        "stopped on request before anything was recorded or sent",
-    )
-    .with_fix("Run the same command again when you are ready.")
-}
+use crate::signals::{Signals, first_signal, interrupted};
 
 impl From<LookupError> for Failure {
     fn from(e: LookupError) -> Failure {
@@ -89,7 +48,7 @@ pub async fn resolve_quals(
     batch: &BatchInfo,
     session: &Session,
     place: &Place,
-    pace: &PaceArgs,
+    connect: &Connect,
 ) -> Result<QualMap, Failure> {
     // Bonus batches name no qualification type: no need to read them for names.
     if batch.kind == crate::journal::BatchKind::Bonus {
@@ -99,7 +58,7 @@ pub async fn resolve_quals(
     if names.is_empty() {
         return Ok(QualMap::default());
     }
-    let cfg = pace.engine();
+    let cfg = connect.engine.clone();
     let (mut quals, missing) = look_up_qualifications(
         session.platform.as_ref(),
         Some(journal),
@@ -153,13 +112,13 @@ pub async fn execute_batch(
     batch: BatchInfo,
     session: Session,
     place: &Place,
-    pace: &PaceArgs,
+    connect: &Connect,
     balance: Balance,
     signals: Option<Signals>,
 ) -> Outcome {
     let remaining = open_totals(&journal, &batch)?;
     execute_remaining(
-        ctx, journal, batch, session, place, pace, balance, signals, remaining,
+        ctx, journal, batch, session, place, connect, balance, signals, remaining,
     )
     .await
 }
@@ -174,7 +133,7 @@ pub async fn execute_remaining(
     batch: BatchInfo,
     session: Session,
     place: &Place,
-    pace: &PaceArgs,
+    connect: &Connect,
     balance: Balance,
     signals: Option<Signals>,
     remaining: Totals,
@@ -188,7 +147,7 @@ pub async fn execute_remaining(
             .say(format!("Batch {} has nothing left to {what}.", batch.name));
         return conclude(ctx, &journal, &batch, None);
     }
-    let quals = resolve_quals(&mut journal, &batch, &session, place, pace).await?;
+    let quals = resolve_quals(&mut journal, &batch, &session, place, connect).await?;
     ctx.printer.say(format!(
         "To do now:\n{}",
         plan_text(&remaining, Some(&balance))
@@ -208,7 +167,7 @@ pub async fn execute_remaining(
 
     let stop = Arc::new(StopSignal::default());
     let watcher = signals.map(|s| tokio::spawn(watch_signals(s, stop.clone(), ctx.printer)));
-    let cfg = pace.engine();
+    let cfg = connect.engine.clone();
     // A later run on the same account starts near the limit an earlier one measured.
     let pacer = match journal.last_limit(&place.ledger())? {
         Some(limit) if !cfg.pace.pinned => {
@@ -318,67 +277,13 @@ pub fn conclude(
 /// first.
 pub async fn start_session(
     place: &Place,
-    target: &TargetArgs,
-    pace: &PaceArgs,
+    connect: &Connect,
     printer: &Printer,
     signals: &mut Option<Signals>,
 ) -> Result<(Session, Balance), Failure> {
-    let connect = target.connect(pace);
     tokio::select! {
-        r = Session::start(place, &connect, printer) => r,
+        r = Session::start(place, connect, printer) => r,
         _ = first_signal(signals) => Err(interrupted()),
-    }
-}
-
-/// Ctrl-C and SIGTERM while payout works synchronously — reading, validating or importing the
-/// file, where no `select!` listens: the first asks every pass to stop (it ends within a few
-/// thousand rows and the command exits 4, the journal as it was); the second quits at once.
-pub struct SyncWatch {
-    done: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Option<Signals>>,
-}
-
-/// Watches `signals` (taken from the caller until [`SyncWatch::end`]) on another thread of the
-/// runtime while the caller's thread is busy.
-pub fn watch_sync(signals: &mut Option<Signals>, printer: Printer) -> SyncWatch {
-    let (done, mut ended) = tokio::sync::oneshot::channel::<()>();
-    let mut taken = signals.take();
-    let task = tokio::spawn(async move {
-        let Some(s) = taken.as_mut() else {
-            let _ = ended.await;
-            return None;
-        };
-        let mut seen = 0;
-        loop {
-            tokio::select! {
-                _ = &mut ended => return taken,
-                _ = s.next() => {}
-            }
-            seen += 1;
-            if seen == 1 {
-                crate::input::request_stop();
-                printer.warn(
-                    "Stopping: payout ends the pass over the file under way; nothing more is recorded or sent (press Ctrl-C again to quit at once).",
-                );
-            } else {
-                printer.warn(
-                    "Quitting now; nothing of this run was sent, and a batch it was importing is imported again by the same command.",
-                );
-                std::process::exit(crate::error::Exit::Incomplete.code().into());
-            }
-        }
-    });
-    SyncWatch { done, task }
-}
-
-impl SyncWatch {
-    /// Gives `signals` back; whether a signal asked payout to stop meanwhile.
-    pub async fn end(self, signals: &mut Option<Signals>) -> bool {
-        let _ = self.done.send(());
-        if let Ok(s) = self.task.await {
-            *signals = s;
-        }
-        crate::input::stop_requested()
     }
 }
 

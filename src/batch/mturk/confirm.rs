@@ -1,11 +1,10 @@
 //! Production's gate: the same content rehearsed first (a finished sandbox run, or a production
 //! dry run whose read-only checks passed), then the totals shown and confirmed by the user.
 
-use std::io::{BufRead, IsTerminal, Write};
-
-use super::Ctx;
+use super::super::{Prompt, need_terminal};
 use crate::error::{Failure, FailureKind};
 use crate::journal::{Journal, Rehearsal};
+use crate::output::Ctx;
 use crate::output::{plan_text, plural};
 use crate::plan::{PlanSummary, Totals};
 use crate::platform::Balance;
@@ -70,23 +69,11 @@ pub fn rehearsal_gate(
     }
 }
 
-/// Production without `--yes` needs someone at a terminal to confirm: refused before any call
-/// otherwise.
-pub fn need_terminal(yes: bool) -> Result<(), Failure> {
-    if yes || std::io::stdin().is_terminal() {
-        return Ok(());
-    }
-    Err(Failure::new(
-        FailureKind::Confirmation,
-        "--production works with real money and real workers and asks for confirmation at a terminal; there is none here, and no --yes",
-    )
-    .with_fix("Run it in a terminal to confirm the totals, or add --yes in a script (after a rehearsal)."))
-}
-
 /// Shows the production banner and asks for `yes` (or the grand total); `--yes` answers for
 /// the user.
 pub fn confirm(
     ctx: &Ctx,
+    prompt: &dyn Prompt,
     totals: &Totals,
     balance: &Balance,
     rehearsal: Option<&str>,
@@ -106,24 +93,20 @@ pub fn confirm(
         ctx.printer.warn("Confirmed by --yes.");
         return Ok(());
     }
-    need_terminal(false)?;
+    need_terminal(prompt, false)?;
     let total = totals.grand_total();
-    let prompt = if totals.bonuses > 0 {
+    let question = if totals.bonuses > 0 {
         format!("Type yes (or the grand total, {total}) to go on: ")
     } else {
         "Type yes to go on: ".to_owned()
     };
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(prompt.as_bytes());
-    let _ = err.flush();
-    drop(err);
-    let mut answer = String::new();
-    let read = std::io::stdin().lock().read_line(&mut answer);
-    let answer = answer.trim();
-    let agreed = read.is_ok()
-        && (answer.eq_ignore_ascii_case("yes")
+    let answer = prompt.ask(&question);
+    let answer = answer.as_deref().map(str::trim);
+    let agreed = answer.is_some_and(|answer| {
+        answer.eq_ignore_ascii_case("yes")
             || (totals.bonuses > 0
-                && (answer == total.to_string() || answer == total.to_api_string())));
+                && (answer == total.to_string() || answer == total.to_api_string()))
+    });
     if agreed {
         Ok(())
     } else {

@@ -3,17 +3,16 @@
 
 use std::collections::HashSet;
 
-use super::Ctx;
-use super::args::PaceArgs;
 use super::execute::missing_qualifications;
 use super::run::Source;
-use crate::batch::mturk::{Place, Session};
+use super::{Connect, Place, Session};
 use crate::engine::{
     QualMap, Run, Silent, StopSignal, create_missing, look_up_qualifications, verify_open,
 };
 use crate::error::{Failure, FailureKind};
 use crate::journal::{BatchInfo, BatchOptions, CloseKind, Journal, NewBatch, Write};
 use crate::op::QualRef;
+use crate::output::Ctx;
 use crate::output::plural;
 use crate::pace::Pacer;
 use crate::plan::{OverlapReason, PlanConfig, PlanError, PlanSummary, Planner, plan_source};
@@ -25,7 +24,7 @@ pub struct NewOptions<'a> {
     pub supersede: bool,
     pub create_missing: bool,
     pub skip_rehearsal: bool,
-    pub pace: &'a PaceArgs,
+    pub connect: &'a Connect,
 }
 
 /// A new batch planned and checked, not yet recorded.
@@ -197,7 +196,7 @@ pub async fn plan_new(
         &ledger,
         &config,
         names,
-        &opts.pace.engine(),
+        &opts.connect.engine,
     )
     .await?;
     let mut unheld = HashSet::new();
@@ -214,7 +213,7 @@ pub async fn plan_new(
             .iter()
             .any(|o| o.reason == OverlapReason::AlreadyPaid);
         if unfinished && opts.supersede && !paid {
-            supersede(ctx, journal, &summary, place, session, opts.pace).await?;
+            supersede(ctx, journal, &summary, place, session, opts.connect).await?;
             summary = plan_pass(journal, source, &config, probe, &ledger, &quals, &unheld)?;
         }
         if summary.overlap_count > 0 {
@@ -246,7 +245,7 @@ pub async fn plan_new(
     }
     // A state skipped on the journal's word may have been changed since on the platform: the
     // file asks for it now, so what does not hold there is planned again.
-    unheld = confirm_held(session, &summary, &quals, &opts.pace.engine()).await;
+    unheld = confirm_held(session, &summary, &quals, &opts.connect.engine).await;
     if !unheld.is_empty() {
         summary = plan_pass(journal, source, &config, probe, &ledger, &quals, &unheld)?;
     }
@@ -299,7 +298,7 @@ pub async fn record_new(
             &place.ledger(),
             batch.id,
             &plan.missing,
-            &opts.pace.engine(),
+            &opts.connect.engine,
         )
         .await?;
         for name in &plan.missing {
@@ -437,7 +436,7 @@ async fn supersede(
     summary: &PlanSummary,
     place: &Place,
     session: &Session,
-    pace: &PaceArgs,
+    connect: &Connect,
 ) -> Result<(), Failure> {
     for name in &summary.overlapping_batches {
         let Some(old) = journal.batch_by_name(name)? else {
@@ -446,10 +445,10 @@ async fn supersede(
         if old.closed.is_some() {
             continue;
         }
-        let quals = super::execute::resolve_quals(journal, &old, session, place, pace)
+        let quals = super::execute::resolve_quals(journal, &old, session, place, connect)
             .await
             .unwrap_or_else(|_| QualMap::default());
-        let left = verify_batch(journal, &old, session, quals, pace).await?;
+        let left = verify_batch(journal, &old, session, quals, connect).await?;
         if left > 0 {
             return Err(Failure::new(
                 FailureKind::Overlap,
@@ -479,9 +478,9 @@ pub async fn verify_batch(
     batch: &BatchInfo,
     session: &Session,
     quals: QualMap,
-    pace: &PaceArgs,
+    connect: &Connect,
 ) -> Result<u64, Failure> {
-    let cfg = pace.engine();
+    let cfg = connect.engine.clone();
     let left = journal
         .with_writer(|writer| {
             verify_open(Run {

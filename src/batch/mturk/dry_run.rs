@@ -5,19 +5,20 @@
 
 use std::sync::Arc;
 
-use super::args::{JournalArgs, PaceArgs, TargetArgs};
-use super::execute::{Signals, first_signal, interrupted, open_totals, start_session};
+use super::execute::{open_totals, start_session};
 use super::new_batch::{self, plan_failure, show_overlaps};
 use super::run::{FirstPass, Source};
-use super::{Ctx, Outcome};
-use crate::batch::mturk::Place;
+use super::{Connect, Place};
 use crate::engine::{Finding, StopSignal, look_up_qualifications, preflight};
+use crate::error::Outcome;
 use crate::error::{Exit, Failure};
 use crate::journal::{ItemFilter, ItemState, Journal, Write};
 use crate::op::{Operation, Origin, QualRef};
+use crate::output::Ctx;
 use crate::output::{Summary, plan_text, plural};
 use crate::pace::Pacer;
 use crate::plan::{NoPrior, Totals, plan_source};
+use crate::signals::{Signals, first_signal, interrupted};
 use crate::target::Target;
 
 /// Findings listed at most; the rest are counted.
@@ -29,9 +30,8 @@ pub const CHECKED_AT_MOST: usize = 20_000;
 #[allow(clippy::too_many_arguments)]
 pub async fn dry_run(
     ctx: &Ctx,
-    journal_args: &JournalArgs,
-    target: &TargetArgs,
-    pace: &PaceArgs,
+    journal_path: &std::path::Path,
+    connect: &Connect,
     source: &Source,
     first: &FirstPass,
     place: &Place,
@@ -39,7 +39,7 @@ pub async fn dry_run(
     signals: &mut Option<Signals>,
     checked_at_most: usize,
 ) -> Outcome {
-    let path = journal_args.path();
+    let path = journal_path.to_path_buf();
     let journal = if path.exists() {
         Some(Journal::open_read_only(&path)?)
     } else {
@@ -55,9 +55,9 @@ pub async fn dry_run(
             more += 1;
         }
     };
-    let (session, balance) = start_session(place, target, pace, &ctx.printer, signals).await?;
+    let (session, balance) = start_session(place, connect, &ctx.printer, signals).await?;
     // The file's qualification names, resolved before planning (as a run resolves them).
-    let cfg = pace.engine();
+    let cfg = connect.engine.clone();
     let (mut quals, mut missing) = new_batch::resolve_names(
         session.platform.as_ref(),
         journal.as_ref(),

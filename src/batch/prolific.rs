@@ -662,6 +662,68 @@ pub async fn run(
     pay_batch(&paying, platform, journal, ui, stop, &settings.chunks).await
 }
 
+/// The target `--endpoint-url URL --testing-endpoint` (or `--emulator`) names, for every
+/// Prolific command: a URL without `--testing-endpoint` is refused.
+pub fn prolific_target(
+    endpoint: Option<&str>,
+    testing_endpoint: bool,
+    emulator: bool,
+) -> Result<ProlificTarget, Failure> {
+    match (endpoint, testing_endpoint) {
+        (None, _) if emulator => Ok(ProlificTarget::Emulator),
+        (Some(url), true) => Ok(ProlificTarget::Testing(
+            url.trim_end_matches('/').to_owned(),
+        )),
+        (Some(_), false) => Err(failure(
+            FailureKind::Usage,
+            "--endpoint-url for Prolific needs --testing-endpoint: it is a stand-in, not Prolific",
+        )
+        .with_fix("add --testing-endpoint if the URL is a test stand-in")),
+        (None, _) => Ok(ProlificTarget::Production),
+    }
+}
+
+/// Where a new Prolific batch was asked to run, as given on the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub sandbox: bool,
+    pub production: bool,
+    pub emulator: bool,
+    pub endpoint: Option<&'a str>,
+    pub testing_endpoint: bool,
+    pub dry_run: bool,
+    pub yes: bool,
+}
+
+/// Where a new Prolific batch (bonuses or groups) runs, and the rules before anything is read:
+/// no sandbox; real money or live groups need `--production` (or `--dry-run`, or the built-in
+/// emulator); production without `--yes` needs someone at a terminal.
+pub fn where_to_run(a: &Asked<'_>, prompt: &dyn super::Prompt) -> Result<ProlificTarget, Failure> {
+    if a.sandbox {
+        return Err(failure(
+            FailureKind::Usage,
+            "Prolific has no sandbox: every call reaches real studies and real money",
+        )
+        .with_fix("rehearse with --dry-run (read-only), then pay with --production"));
+    }
+    let target = prolific_target(a.endpoint, a.testing_endpoint, a.emulator)?;
+    if !a.production && !a.dry_run && !a.emulator {
+        return Err(failure(
+            FailureKind::Confirmation,
+            "a Prolific batch pays real money (Prolific has no sandbox): it needs --production, or --dry-run to check it read-only",
+        )
+        .with_fix("run with --dry-run first, then with --production"));
+    }
+    if a.production && !a.dry_run && !a.yes && !prompt.can_answer() {
+        return Err(failure(
+            FailureKind::Confirmation,
+            "--production pays real money and asks for confirmation at a terminal; there is none here, and no --yes",
+        )
+        .with_fix("run it in a terminal to confirm Prolific's totals, or add --yes in a script (after a dry run)"));
+    }
+    Ok(target)
+}
+
 /// Where a batch on `ledger` pays, as recorded: its target and workspace (the inverse of the
 /// ledger text [`run`] writes). `None` for a ledger that is not Prolific's.
 pub fn ledger_place(ledger: &str) -> Option<(ProlificTarget, WorkspaceId)> {
@@ -814,6 +876,22 @@ pub async fn cancel(
     crate::journal::chunks::prolific_status(journal.conn(), batch.id)
         .map_err(Failure::from)?
         .ok_or_else(|| failure(FailureKind::TargetMismatch, "not a Prolific batch"))
+}
+
+/// `payout resolve`: the operator's word on the rows of `batch` that were not observed after
+/// their pay (checked on Prolific's dashboard). Answers how many rows it settled.
+pub async fn resolve(
+    journal: &mut Journal,
+    batch: &crate::journal::BatchInfo,
+    word: crate::engine::Resolution,
+) -> Result<u64, Failure> {
+    let id = batch.id;
+    journal
+        .with_writer(
+            |w| async move { crate::engine::resolve_not_observed(&w, id, None, word).await },
+        )
+        .await
+        .map_err(Failure::from)
 }
 
 /// The batch a run or a resume pays, and what it read before paying.

@@ -12,9 +12,7 @@ use clap::Args;
 use super::args::JournalArgs;
 use super::{Ctx, Outcome};
 use crate::batch::prolific::{Ended, ProlificSettings, ProlificTarget, Totals, Ui, run};
-use crate::engine::{
-    ChunkConfig, EngineConfig, Resolution, StopReason, StopSignal, resolve_not_observed,
-};
+use crate::engine::{ChunkConfig, EngineConfig, Resolution, StopReason, StopSignal};
 use crate::error::{Exit, Failure, FailureKind};
 use crate::ids::{StudyId, WorkspaceId};
 use crate::input::ProlificOptions;
@@ -99,25 +97,7 @@ pub fn find_token_from() -> Result<(Token, TokenSource), Failure> {
     }
 }
 
-/// The target `--endpoint-url URL --testing-endpoint` (or `--emulator`) names, for every
-/// Prolific command: a URL without `--testing-endpoint` is refused.
-pub fn prolific_target(
-    endpoint: Option<&str>,
-    testing_endpoint: bool,
-    emulator: bool,
-) -> Result<ProlificTarget, Failure> {
-    match (endpoint, testing_endpoint) {
-        (None, _) if emulator => Ok(ProlificTarget::Emulator),
-        (Some(url), true) => Ok(ProlificTarget::Testing(
-            url.trim_end_matches('/').to_owned(),
-        )),
-        (Some(_), false) => Err(usage(
-            "--endpoint-url for Prolific needs --testing-endpoint: it is a stand-in, not Prolific",
-            "add --testing-endpoint if the URL is a test stand-in",
-        )),
-        (None, _) => Ok(ProlificTarget::Production),
-    }
-}
+pub use crate::batch::prolific::prolific_target;
 
 /// The client for a host, with `timeouts`.
 pub fn platform_for(
@@ -267,27 +247,18 @@ fn usage(msg: impl Into<String>, fix: impl Into<String>) -> Failure {
 }
 
 pub async fn run_prolific(r: ProlificRun<'_>, ctx: &Ctx) -> Outcome {
-    if r.sandbox {
-        return Err(usage(
-            "Prolific has no sandbox: every call reaches real studies and real money",
-            "rehearse with --dry-run (read-only), then pay with --production",
-        ));
-    }
-    let target = prolific_target(r.endpoint.as_deref(), r.testing_endpoint, r.emulator)?;
-    if !r.production && !r.dry_run && !r.emulator {
-        return Err(Failure::new(
-            FailureKind::Confirmation,
-            "a Prolific batch pays real money (Prolific has no sandbox): it needs --production, or --dry-run to check it read-only",
-        )
-        .with_fix("run with --dry-run first, then with --production"));
-    }
-    if r.production && !r.dry_run && !r.yes && !std::io::stdin().is_terminal() {
-        return Err(Failure::new(
-            FailureKind::Confirmation,
-            "--production pays real money and asks for confirmation at a terminal; there is none here, and no --yes",
-        )
-        .with_fix("run it in a terminal to confirm Prolific's totals, or add --yes in a script (after a dry run)"));
-    }
+    let target = crate::batch::prolific::where_to_run(
+        &crate::batch::prolific::Asked {
+            sandbox: r.sandbox,
+            production: r.production,
+            emulator: r.emulator,
+            endpoint: r.endpoint.as_deref(),
+            testing_endpoint: r.testing_endpoint,
+            dry_run: r.dry_run,
+            yes: r.yes,
+        },
+        &super::Terminal,
+    )?;
     let parse_id = |what: &str, s: &Option<String>| -> Result<Option<String>, Failure> {
         match s {
             None => Ok(None),
@@ -697,10 +668,7 @@ pub async fn resolve(args: ResolveArgs, ctx: &Ctx) -> Outcome {
     } else {
         Resolution::NotPaid
     };
-    let id = batch.id;
-    let n = journal
-        .with_writer(|w| async move { resolve_not_observed(&w, id, None, word).await })
-        .await?;
+    let n = crate::batch::prolific::resolve(&mut journal, &batch, word).await?;
     ctx.printer.say(match (n, word) {
         (0, _) => format!("Batch {}: no rows are waiting for a word.", batch.name),
         (n, Resolution::NotPaid) => format!(

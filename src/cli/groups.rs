@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use super::prolific::{
-    CliUi, ProlificRun, connect, drive, platform_of_batch, render_end, same_endpoint,
-};
+use super::prolific::{CliUi, ProlificRun, connect, drive, platform_of_batch, render_end};
 use super::{Ctx, Outcome};
-use crate::batch::groups::{GroupSettings, cancel, resume, run};
+use crate::batch::groups::{GroupSettings, cancel, run};
 use crate::batch::prolific::ProlificTarget;
 use crate::engine::{EngineConfig, MemberConfig, MemberRunEnd, StopReason, StopSignal};
 use crate::error::{Exit, Failure, FailureKind};
@@ -218,47 +216,4 @@ pub async fn cancel_groups(
         .batch_by_id(batch.id)?
         .unwrap_or_else(|| batch.clone());
     status(ctx, &batch, &st)
-}
-
-/// `payout resume` of a group batch: where it was recorded, with the token payout finds.
-pub async fn resume_groups(
-    batch: &crate::journal::BatchInfo,
-    mut journal: Journal,
-    endpoint: Option<&str>,
-    yes: bool,
-    signals: Option<Signals>,
-    ctx: &Ctx,
-) -> Outcome {
-    let (target, platform) = platform_of_batch(batch)?;
-    same_endpoint(batch, &target, endpoint)?;
-    if target == ProlificTarget::Production {
-        crate::batch::need_terminal(&super::Terminal, yes)?;
-    }
-    let recorded = match &target {
-        ProlificTarget::Testing(u) => Some(u.as_str()),
-        _ => None,
-    };
-    ctx.printer.say(format!(
-        "payout · PROLIFIC{} · participant groups · resuming {} ({}) · token {}",
-        recorded.map_or(String::new(), |u| format!(
-            " testing endpoint {u}, not Prolific"
-        )),
-        batch.name,
-        batch.source,
-        platform.token_hint()
-    ));
-    ctx.put("batch", &batch.name);
-    let stop = Arc::new(StopSignal::default());
-    let ui = CliUi::new(ctx, yes);
-    let cfg = MemberConfig::default();
-    let work = resume(
-        batch,
-        Arc::new(platform),
-        &mut journal,
-        &ui,
-        stop.clone(),
-        &cfg,
-    );
-    let ended = drive(work, signals, &stop, ctx).await;
-    render_end(ended?, ctx)
 }

@@ -530,7 +530,8 @@ pub(super) fn same_endpoint(
     Ok(())
 }
 
-/// `payout resume` of a Prolific batch: where it was recorded, with the token payout finds.
+/// `payout resume` of a Prolific batch (bonuses or groups): where it was recorded, with the
+/// token payout finds.
 pub async fn resume_prolific(
     batch: &crate::journal::BatchInfo,
     mut journal: Journal,
@@ -544,12 +545,14 @@ pub async fn resume_prolific(
     if target == ProlificTarget::Production {
         crate::batch::need_terminal(&super::Terminal, yes)?;
     }
+    let groups = crate::journal::members::is_group_batch(journal.conn(), batch.id)?;
     let banner = match &target {
         ProlificTarget::Testing(u) => format!("PROLIFIC testing endpoint {u}, not Prolific"),
         _ => "PROLIFIC (production)".to_owned(),
     };
     ctx.printer.say(format!(
-        "payout · {banner} · resuming {} ({}) · token {}",
+        "payout · {banner}{} · resuming {} ({}) · token {}",
+        if groups { " · participant groups" } else { "" },
         batch.name,
         batch.source,
         platform.token_hint()
@@ -557,16 +560,18 @@ pub async fn resume_prolific(
     ctx.put("batch", &batch.name);
     let stop = Arc::new(StopSignal::default());
     let ui = CliUi::new(ctx, yes);
-    let cfg = ChunkConfig::default();
-    let work = crate::batch::prolific::resume(
-        batch,
-        Arc::new(platform),
-        &mut journal,
-        &ui,
-        stop.clone(),
-        &cfg,
-    );
-    let ended = drive(work, signals, &stop, ctx).await;
+    let platform = Arc::new(platform);
+    let ended = if groups {
+        let cfg = crate::engine::MemberConfig::default();
+        let work =
+            crate::batch::groups::resume(batch, platform, &mut journal, &ui, stop.clone(), &cfg);
+        drive(work, signals, &stop, ctx).await
+    } else {
+        let cfg = ChunkConfig::default();
+        let work =
+            crate::batch::prolific::resume(batch, platform, &mut journal, &ui, stop.clone(), &cfg);
+        drive(work, signals, &stop, ctx).await
+    };
     render_end(ended?, ctx)
 }
 

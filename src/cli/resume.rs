@@ -85,19 +85,7 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
             ),
         ));
     }
-    if crate::journal::members::is_group_batch(journal.conn(), batch.id)? {
-        let endpoint = args.target.endpoint_url.as_ref().map(|e| e.as_str());
-        return super::groups::resume_groups(
-            &batch,
-            journal,
-            endpoint,
-            args.pace.yes,
-            signals,
-            ctx,
-        )
-        .await;
-    }
-    if crate::journal::chunks::prolific_status(journal.conn(), batch.id)?.is_some() {
+    if crate::batch::prolific::ledger_place(&batch.ledger).is_some() {
         let endpoint = args.target.endpoint_url.as_ref().map(|e| e.as_str());
         return super::prolific::resume_prolific(
             &batch,

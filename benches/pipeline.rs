@@ -85,8 +85,7 @@ fn import(c: &mut Criterion) {
                 (Journal::open(&path).expect("journal"), rows.clone(), path)
             },
             |(mut journal, rows, path)| {
-                journal
-                    .plan_and_record(rows, config(), "bench.csv")
+                payout::plan::plan_and_record(&mut journal, rows, config(), "bench.csv")
                     .expect("batch");
                 drop(journal);
                 for p in
@@ -151,9 +150,9 @@ fn pay(c: &mut Criterion) {
             }
             let mut journal =
                 Journal::open(&dir.path().join(format!("j{round}.sqlite"))).expect("journal");
-            let (batch, _) = journal
-                .plan_and_record(rows, config(), "bench.csv")
-                .expect("batch");
+            let (batch, _) =
+                payout::plan::plan_and_record(&mut journal, rows, config(), "bench.csv")
+                    .expect("batch");
             let writer = Arc::new(journal.into_writer());
             let cfg = EngineConfig {
                 concurrency: 32,

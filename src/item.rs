@@ -1,11 +1,13 @@
-//! What one operation of a batch is and where it stands — the types the planner and the
-//! journal share (and where a chunk of a chunked platform stands: the journal stores it, the
-//! engine's chunk table moves it). Below both: the planner plans these, the journal records and reads them back.
+//! The types the layers share, below all of them: what one operation of a batch is and where
+//! it stands (planned, recorded), what planning asks of what other batches did ([`Prior`]),
+//! where a chunk of a chunked platform stands and what its set-up answered, and where a
+//! participant-group change stands. The planner plans these, the journal records and reads
+//! them back, the engines move them; none of those imports another for them.
 
 use serde::Serialize;
 
 use crate::money::Cents;
-use crate::op::{Operation, Origin};
+use crate::op::{Group, Operation, Origin};
 
 /// Where an operation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -306,4 +308,58 @@ impl MemberState {
             MemberState::Pending | MemberState::Sent | MemberState::Answered
         )
     }
+}
+
+/// One operation to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedItem {
+    /// Position in the plan (0-based), stable across runs of the same file.
+    pub seq: u32,
+    pub origin: Origin,
+    pub op: Operation,
+    /// 0 for the first operation with this identity, 1 for a deliberate second one, ...
+    pub occurrence: u32,
+    pub token: Option<String>,
+    pub fee: Option<Cents>,
+    /// `Pending`, or `Skipped` when another batch already did the same operation.
+    pub state: ItemState,
+    pub note: Option<String>,
+}
+
+/// Why what other batches did could not be read: the answerer's own error, carried whole (the
+/// planner does not know the journal's types; the journal takes its error back out).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PriorError(pub Box<dyn std::error::Error + Send + Sync>);
+
+/// What the journal knows that planning needs: answered by the journal, or by nothing for a
+/// ledger that has no other batches.
+pub trait Prior {
+    /// Items of other batches on this ledger that are the same operation as `op`.
+    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, PriorError>;
+    /// Items of other batches on this ledger in `group`.
+    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, PriorError>;
+}
+
+/// The answer for a ledger no other batch has used.
+pub struct NoPrior;
+
+impl Prior for NoPrior {
+    fn same_ops(&mut self, _: &Operation) -> Result<Vec<PriorItem>, PriorError> {
+        Ok(Vec::new())
+    }
+    fn group_elsewhere(&mut self, _: &Group) -> Result<Vec<PriorItem>, PriorError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A set-up's answer: the id to pay and the platform's own amounts, in minor units, exactly as
+/// it returned them (fees may carry fractions of a penny).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetUpAnswer {
+    pub id: crate::ids::BulkBonusId,
+    pub amount: crate::money::ExactMinor,
+    pub fees: crate::money::ExactMinor,
+    pub vat: crate::money::ExactMinor,
+    pub total: crate::money::ExactMinor,
 }

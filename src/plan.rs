@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::ids::QualificationTypeId;
 use crate::input::Row;
 use crate::item::{BatchKind, ItemState, PriorItem};
+use crate::journal::{BatchInfo, Journal, JournalError, NewBatch};
 use crate::money::Cents;
 use crate::op::{Group, Kind, Operation, Origin, QualRef};
 use crate::platform::fee_for;
@@ -20,48 +21,7 @@ use crate::target::{Endpoint, Target};
 /// How overlaps with other batches are shown before they are refused.
 pub const MAX_LISTED_OVERLAPS: usize = 20;
 
-/// One operation to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedItem {
-    /// Position in the plan (0-based), stable across runs of the same file.
-    pub seq: u32,
-    pub origin: Origin,
-    pub op: Operation,
-    /// 0 for the first operation with this identity, 1 for a deliberate second one, ...
-    pub occurrence: u32,
-    pub token: Option<String>,
-    pub fee: Option<Cents>,
-    /// `Pending`, or `Skipped` when another batch already did the same operation.
-    pub state: ItemState,
-    pub note: Option<String>,
-}
-
-/// Why what other batches did could not be read: the answerer's own error, carried whole (the
-/// planner does not know the journal's types; the journal takes its error back out).
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct PriorError(pub Box<dyn std::error::Error + Send + Sync>);
-
-/// What the journal knows that planning needs: answered by the journal, or by nothing for a
-/// ledger that has no other batches.
-pub trait Prior {
-    /// Items of other batches on this ledger that are the same operation as `op`.
-    fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, PriorError>;
-    /// Items of other batches on this ledger in `group`.
-    fn group_elsewhere(&mut self, group: &Group) -> Result<Vec<PriorItem>, PriorError>;
-}
-
-/// The answer for a ledger no other batch has used.
-pub struct NoPrior;
-
-impl Prior for NoPrior {
-    fn same_ops(&mut self, _: &Operation) -> Result<Vec<PriorItem>, PriorError> {
-        Ok(Vec::new())
-    }
-    fn group_elsewhere(&mut self, _: &Group) -> Result<Vec<PriorItem>, PriorError> {
-        Ok(Vec::new())
-    }
-}
+pub use crate::item::{NoPrior, PlannedItem, Prior, PriorError};
 
 /// The choices that shape a plan.
 #[derive(Debug, Clone)]
@@ -705,6 +665,38 @@ pub enum PlanError {
     /// What other batches did could not be read (or `each` failed).
     #[error(transparent)]
     Prior(PriorError),
+}
+
+/// Plans `rows` against `journal`'s ledger and records them as a new batch, without the
+/// overlap checks `payout run` makes first (tests, benchmarks, tools): the one place planning
+/// writes, above the journal it writes to.
+pub fn plan_and_record(
+    journal: &mut Journal,
+    rows: impl IntoIterator<Item = crate::input::Row>,
+    config: PlanConfig,
+    source: &str,
+) -> Result<(BatchInfo, Vec<PlannedItem>), JournalError> {
+    let ledger = crate::target::ledger(config.target, config.endpoint.as_ref());
+    let (items, summary) = {
+        let mut prior = journal.prior(&ledger)?;
+        plan_rows(rows, config.clone(), &mut prior)?
+    };
+    let batch = journal.insert_batch(&NewBatch {
+        fingerprint: summary.fingerprint,
+        content_digest: summary.content_digest,
+        kind: config.kind,
+        target: config.target,
+        endpoint: config.endpoint,
+        source: source.into(),
+        options: crate::journal::BatchOptions {
+            allow_repeat: config.allow_repeat,
+            allow_overlap: config.allow_overlap,
+            ..Default::default()
+        },
+    })?;
+    journal.insert_items(batch.id, &items)?;
+    journal.finish_import(batch.id)?;
+    Ok((batch, items))
 }
 
 #[cfg(test)]

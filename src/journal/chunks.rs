@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::{Journal, JournalError, now_ms};
 use crate::ids::{BulkBonusId, ParticipantId, StudyId, SubmissionId};
 use crate::item::ChunkState;
+use crate::item::SetUpAnswer;
 use crate::money::{Cents, Currency, ExactMinor};
-use crate::platform::SetUpAnswer;
 
 /// A row's state. `Chunked` rows belong to a chunk whose state says the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

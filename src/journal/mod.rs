@@ -76,20 +76,27 @@ pub enum JournalError {
     WriterGone,
 }
 
-impl From<JournalError> for crate::plan::PriorError {
+impl From<JournalError> for crate::item::PriorError {
     fn from(e: JournalError) -> Self {
-        crate::plan::PriorError(Box::new(e))
+        crate::item::PriorError(Box::new(e))
     }
 }
 
 /// What the planner could not learn from the journal is the journal's own error, given back.
-impl From<crate::plan::PriorError> for JournalError {
-    fn from(e: crate::plan::PriorError) -> Self {
+impl From<crate::item::PriorError> for JournalError {
+    fn from(e: crate::item::PriorError) -> Self {
         match e.0.downcast::<JournalError>() {
             Ok(j) => *j,
             Err(other) => JournalError::Write(other.to_string()),
         }
     }
+}
+
+/// Milliseconds since the epoch as RFC 3339 (`2026-11-23T01:58:43Z`).
+pub fn rfc3339(ms: Option<i64>) -> String {
+    use aws_sdk_mturk::primitives::{DateTime, DateTimeFormat};
+    ms.and_then(|ms| DateTime::from_millis(ms).fmt(DateTimeFormat::DateTime).ok())
+        .unwrap_or_default()
 }
 
 pub fn now_ms() -> i64 {

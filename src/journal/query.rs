@@ -15,9 +15,9 @@ pub(crate) use super::records::{item_columns, item_from_row};
 use super::{Journal, JournalError, now_ms};
 use crate::ids::QualificationTypeId;
 pub use crate::item::{GroupItem, PriorItem};
+use crate::item::{PlannedItem, PriorError};
 use crate::money::Cents;
 use crate::op::{Group, Kind, Operation};
-use crate::plan::{PlannedItem, PriorError};
 use crate::target::{Endpoint, Target, ledger};
 
 const BATCH_COLUMNS: &str = "b.id, b.name, b.fingerprint, b.content_digest, b.kind, b.target, \
@@ -583,37 +583,6 @@ impl Journal {
         Ok(batch)
     }
 
-    /// Plans `rows` against this journal's ledger and records them as a new batch, without
-    /// the overlap checks `payout run` makes first (tests, benchmarks, tools).
-    pub fn plan_and_record(
-        &mut self,
-        rows: impl IntoIterator<Item = crate::input::Row>,
-        config: crate::plan::PlanConfig,
-        source: &str,
-    ) -> Result<(BatchInfo, Vec<PlannedItem>), JournalError> {
-        let ledger = ledger(config.target, config.endpoint.as_ref());
-        let (items, summary) = {
-            let mut prior = self.prior(&ledger)?;
-            crate::plan::plan_rows(rows, config.clone(), &mut prior)?
-        };
-        let batch = self.insert_batch(&NewBatch {
-            fingerprint: summary.fingerprint,
-            content_digest: summary.content_digest,
-            kind: config.kind,
-            target: config.target,
-            endpoint: config.endpoint,
-            source: source.into(),
-            options: super::BatchOptions {
-                allow_repeat: config.allow_repeat,
-                allow_overlap: config.allow_overlap,
-                ..Default::default()
-            },
-        })?;
-        self.insert_items(batch.id, &items)?;
-        self.finish_import(batch.id)?;
-        Ok((batch, items))
-    }
-
     /// Marks a batch's import complete: only then is it found, resumed or run.
     pub fn finish_import(&mut self, batch: i64) -> Result<(), JournalError> {
         self.conn()
@@ -779,7 +748,7 @@ impl Journal {
             )
             .optional()?;
         Ok(preflight.map(|(ms, how)| {
-            let when = crate::output::rfc3339(Some(ms));
+            let when = super::rfc3339(Some(ms));
             match Rehearsal::parse_checked(&how) {
                 Some((checked, of)) => Rehearsal {
                     how: format!(
@@ -821,7 +790,7 @@ impl Rehearsal {
     }
 }
 
-/// What planning asks the journal about one ledger (see [`crate::plan::Prior`]).
+/// What planning asks the journal about one ledger (see [`crate::item::Prior`]).
 pub struct LedgerPrior<'a> {
     journal: &'a Journal,
     ledger: String,
@@ -866,7 +835,7 @@ impl LedgerPrior<'_> {
     }
 }
 
-impl crate::plan::Prior for LedgerPrior<'_> {
+impl crate::item::Prior for LedgerPrior<'_> {
     fn same_ops(&mut self, op: &Operation) -> Result<Vec<PriorItem>, PriorError> {
         if !self.any {
             return Ok(Vec::new());

@@ -44,7 +44,7 @@ pub(crate) fn record(
     config: PlanConfig,
     source: &str,
 ) -> (BatchInfo, Vec<PlannedItem>) {
-    j.plan_and_record(rows, config, source).unwrap()
+    crate::plan::plan_and_record(j, rows, config, source).unwrap()
 }
 
 #[test]

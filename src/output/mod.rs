@@ -172,12 +172,8 @@ pub fn count(n: u64, (one, many): (&str, &str)) -> String {
     }
 }
 
-/// Milliseconds since the epoch as RFC 3339 (`2026-11-23T01:58:43Z`).
-pub fn rfc3339(ms: Option<i64>) -> String {
-    use aws_sdk_mturk::primitives::{DateTime, DateTimeFormat};
-    ms.and_then(|ms| DateTime::from_millis(ms).fmt(DateTimeFormat::DateTime).ok())
-        .unwrap_or_default()
-}
+/// Milliseconds since the epoch as RFC 3339: the journal's times, as it writes them.
+pub use crate::journal::rfc3339;
 
 #[cfg(test)]
 mod tests {

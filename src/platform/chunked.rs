@@ -9,16 +9,7 @@ use super::PlatformError;
 use crate::ids::{BulkBonusId, StudyId, SubmissionId};
 use crate::money::{Cents, ExactMinor};
 
-/// A set-up's answer: the id to pay and the platform's own amounts, in minor units, exactly as
-/// it returned them (fees may carry fractions of a penny).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetUpAnswer {
-    pub id: BulkBonusId,
-    pub amount: ExactMinor,
-    pub fees: ExactMinor,
-    pub vat: ExactMinor,
-    pub total: ExactMinor,
-}
+pub use crate::item::SetUpAnswer;
 
 /// One row of a set-up: a submission of the study and the amount it is paid.
 #[derive(Debug, Clone, PartialEq, Eq)]

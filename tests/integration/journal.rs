@@ -131,7 +131,8 @@ async fn every_call_is_preceded_by_a_durable_intent_and_followed_by_its_outcome(
             allow_duplicates: false,
         };
         let mut journal = Journal::open(&path).unwrap();
-        let (batch, _) = journal.plan_and_record(rows, config, "t.csv").unwrap();
+        let (batch, _) =
+            payout::plan::plan_and_record(&mut journal, rows, config, "t.csv").unwrap();
         let platform = Arc::new(Inspecting {
             inner: MturkPlatform::connect(
                 &emu.url(),

@@ -92,7 +92,7 @@ fn main() {
         mib(ended.max_rss)
     );
     println!(
-        "  floor: member lists {list_floor:.1} s (checks, first round, verification) + calls {call_floor:.1} s ({calls} of 100, 4 at a time) = {:.1} s; payout / floor = {:.2}",
+        "  floor: member lists {list_floor:.1} s (checks, first round, verification) + calls {call_floor:.1} s ({calls} calls of up to 100, 4 at a time) = {:.1} s; payout / floor = {:.2}",
         list_floor + call_floor,
         secs(ended.wall) / (list_floor + call_floor)
     );

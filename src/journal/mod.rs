@@ -76,6 +76,84 @@ pub enum JournalError {
     WriterGone,
 }
 
+/// What a journal error means to the user, and the step that fixes it.
+impl From<JournalError> for crate::error::Failure {
+    fn from(e: JournalError) -> crate::error::Failure {
+        use crate::error::{Failure, FailureKind};
+        use JournalError as J;
+        let kind = match &e {
+            J::Locked(_) => FailureKind::JournalLocked,
+            J::TooNew { .. } => FailureKind::JournalTooNew,
+            J::NotAJournal(_) => FailureKind::NotAJournal,
+            _ => FailureKind::Journal,
+        };
+        let fix = match &e {
+            J::Locked(_) => Some(
+                "Wait for the other payout to finish (or stop it), then run this again.".into(),
+            ),
+            J::TooNew { .. } => Some("Upgrade payout to read this journal.".into()),
+            J::NotAJournal(_) => Some(
+                "Give payout a journal of its own with --journal PATH (or PAYOUT_JOURNAL); it never adds its tables to another file.".into(),
+            ),
+            J::Missing(_) => Some("Run `payout run FILE.csv` first, or pass --journal PATH.".into()),
+            J::Replaced(_) => Some(
+                "Put the journal file back if you can, then run the same command again: payout verifies with the platform what this run sent before sending anything again.".into(),
+            ),
+            _ => None,
+        };
+        let mut message = match &e {
+            J::Locked(p) => format!("another payout is running on the journal {}", p.display()),
+            _ => crate::error::chain(&e),
+        };
+        let mut fix = fix;
+        // SQLite's words alone do not say what happened to the batch, nor what to do.
+        match storage_trouble(&e) {
+            Some(Trouble::Full) => {
+                message = format!(
+                    "the journal could not be written: the disk holding it is full or failing ({message}); every operation recorded before this is kept, and none was sent without being recorded first"
+                );
+                fix = Some("Free space on that disk (or move the journal with --journal PATH), then run the same command again: what was sent without an answer is verified with the platform before anything is sent again.".into());
+            }
+            Some(Trouble::Damaged) => {
+                message = format!(
+                    "the journal is damaged ({message}); payout stopped before sending anything more"
+                );
+                fix = Some("Keep a copy of the journal and its -wal file before anything else; `sqlite3 JOURNAL .recover` saves what is readable, and `payout doctor` checks it. Do not run a batch on a journal that fails that check.".into());
+            }
+            None => {}
+        }
+        Failure { kind, message, fix }
+    }
+}
+
+/// What a journal error says about the storage under the journal.
+enum Trouble {
+    /// Out of space, or a write the disk refused.
+    Full,
+    /// The file is not the database SQLite wrote.
+    Damaged,
+}
+
+fn storage_trouble(e: &JournalError) -> Option<Trouble> {
+    use JournalError as J;
+    use rusqlite::ErrorCode as C;
+    let code = match e {
+        J::Sql(s) => s.sqlite_error_code(),
+        _ => None,
+    };
+    // During a run the writer thread hands its error over as text.
+    let text = crate::error::chain(e).to_ascii_lowercase();
+    match code {
+        Some(C::DiskFull | C::SystemIoFailure) => Some(Trouble::Full),
+        Some(C::DatabaseCorrupt) => Some(Trouble::Damaged),
+        _ if text.contains("disk is full") || text.contains("disk i/o error") => {
+            Some(Trouble::Full)
+        }
+        _ if text.contains("malformed") => Some(Trouble::Damaged),
+        _ => None,
+    }
+}
+
 impl From<JournalError> for crate::item::PriorError {
     fn from(e: JournalError) -> Self {
         crate::item::PriorError(Box::new(e))

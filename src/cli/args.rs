@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::batch::mturk::{Connect, PlaceChoice};
+use crate::batch::mturk::{Connect, ENDPOINT_ENV, PlaceChoice};
 use crate::engine::EngineConfig;
-use crate::error::{Failure, FailureKind};
 use crate::target::{Endpoint, Target};
 
 #[derive(Args, Debug, Clone)]
@@ -58,37 +57,16 @@ pub struct TargetArgs {
     pub profile: Option<String>,
 }
 
-/// Environment variable that names an endpoint override.
-pub const ENDPOINT_ENV: &str = "PAYOUT_ENDPOINT_URL";
-
 impl TargetArgs {
-    /// The place asked for, resolved: the target named, and the endpoint from `--endpoint-url`
-    /// or `PAYOUT_ENDPOINT_URL` with where it came from.
-    pub fn choice(&self) -> Result<PlaceChoice, Failure> {
-        let endpoint = if let Some(e) = &self.endpoint_url {
-            Some((e.clone(), "--endpoint-url"))
-        } else {
-            match std::env::var(ENDPOINT_ENV) {
-                Ok(text) if !text.trim().is_empty() => match Endpoint::parse(&text) {
-                    Ok(e) => Some((e, ENDPOINT_ENV)),
-                    Err(err) => {
-                        return Err(Failure::new(
-                            FailureKind::Usage,
-                            format!("{ENDPOINT_ENV}={text:?} is not an endpoint URL: it {err}"),
-                        )
-                        .with_fix(format!(
-                            "Unset {ENDPOINT_ENV} or give a URL such as http://127.0.0.1:8080."
-                        )));
-                    }
-                },
-                _ => None,
-            }
-        };
-        Ok(PlaceChoice {
+    /// The place asked for, as given: the target named, `--endpoint-url`, and the text of
+    /// `PAYOUT_ENDPOINT_URL` (the library checks it when it decides the place).
+    pub fn choice(&self) -> PlaceChoice {
+        PlaceChoice {
             target: self.chosen(),
-            endpoint,
+            endpoint_flag: self.endpoint_url.clone(),
+            endpoint_env: std::env::var(ENDPOINT_ENV).ok(),
             testing_endpoint: self.testing_endpoint,
-        })
+        }
     }
 
     /// How to reach MTurk with these flags and this pace.

@@ -23,7 +23,7 @@ pub struct BalanceArgs {
 }
 
 pub async fn balance(args: BalanceArgs, ctx: &Ctx) -> Outcome {
-    let place = Place::for_new(&args.target.choice()?)?;
+    let place = Place::for_new(&args.target.choice())?;
     let pace = check_pace();
     ctx.printer
         .say(format!("payout · {} · balance", place.banner(&ctx.printer)));

@@ -55,7 +55,7 @@ pub async fn cancel(args: CancelArgs, ctx: &Ctx) -> Outcome {
     crate::batch::mturk::cancel(
         batch,
         journal,
-        &args.target.choice()?,
+        &args.target.choice(),
         &args.target.connect(&args.pace),
         ctx,
     )

@@ -189,7 +189,7 @@ pub async fn doctor(args: DoctorArgs, ctx: &Ctx) -> Outcome {
     let places = [Target::Sandbox, Target::Production]
         .into_iter()
         .filter(|t| *t == Target::Sandbox || args.production)
-        .map(|t| Ok((t, Place::for_new(&args.target_args(t).choice()?)?)))
+        .map(|t| Ok((t, Place::for_new(&args.target_args(t).choice())?)))
         .collect::<Result<Vec<_>, Failure>>()?;
     let mut checks = Vec::new();
 

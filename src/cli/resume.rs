@@ -100,7 +100,7 @@ pub async fn resume(args: ResumeArgs, ctx: &Ctx) -> Outcome {
     crate::batch::mturk::resume(
         &batch,
         journal,
-        &args.target.choice()?,
+        &args.target.choice(),
         &args.target.connect(&args.pace),
         args.pace.yes,
         signals,

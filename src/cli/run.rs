@@ -170,7 +170,7 @@ pub async fn run(args: RunArgs, ctx: &Ctx) -> Outcome {
     let settings = RunSettings {
         file: args.file.clone(),
         journal: args.journal.path(),
-        place: args.target.choice()?,
+        place: args.target.choice(),
         connect: args.target.connect(&args.pace),
         yes: args.pace.yes,
         dry_run: args.dry_run,

@@ -23,6 +23,12 @@ fn an_unclosed_ipv6_endpoint_is_a_usage_error_at_once() {
     let env: Outcome = env.output().unwrap().into();
     assert_eq!(env.code, 2, "{env:?}");
     assert!(!s.journal().exists());
+    // Production without a terminal is refused first, as before the variable is looked at.
+    let mut prod = s.payout(&["run", file.to_str().unwrap(), "--production"]);
+    prod.env("PAYOUT_ENDPOINT_URL", "http://[::1:80");
+    let prod: Outcome = prod.output().unwrap().into();
+    assert_eq!(prod.code, 6, "{prod:?}");
+    assert!(prod.stderr.contains("at a terminal"), "{prod:?}");
 }
 
 #[test]

@@ -19,4 +19,6 @@ pub use cancel::cancel;
 pub use dry_run::CHECKED_AT_MOST;
 pub use resume::resume;
 pub use run::{Ran, RunSettings, run};
-pub use session::{Connect, Place, PlaceChoice, Session, credentials_failure, fix_for};
+pub use session::{
+    Connect, ENDPOINT_ENV, Place, PlaceChoice, Session, credentials_failure, fix_for,
+};

@@ -32,13 +32,40 @@ pub struct Place {
     pub endpoint: Option<Endpoint>,
 }
 
-/// Where the user asked to work: a target if one was named, an endpoint override and where it
-/// was given (a flag or the environment), and whether it was confirmed as a test stand-in.
+/// Environment variable that names an endpoint override.
+pub const ENDPOINT_ENV: &str = "PAYOUT_ENDPOINT_URL";
+
+/// Where the user asked to work: a target if one was named, an endpoint override from
+/// `--endpoint-url` or the text of `PAYOUT_ENDPOINT_URL` (checked when the place is decided),
+/// and whether it was confirmed as a test stand-in.
 #[derive(Debug, Clone, Default)]
 pub struct PlaceChoice {
     pub target: Option<Target>,
-    pub endpoint: Option<(Endpoint, &'static str)>,
+    pub endpoint_flag: Option<Endpoint>,
+    pub endpoint_env: Option<String>,
     pub testing_endpoint: bool,
+}
+
+impl PlaceChoice {
+    /// The endpoint the user gave, and where they gave it.
+    fn endpoint(&self) -> Result<Option<(Endpoint, &'static str)>, Failure> {
+        if let Some(e) = &self.endpoint_flag {
+            return Ok(Some((e.clone(), "--endpoint-url")));
+        }
+        match &self.endpoint_env {
+            Some(text) if !text.trim().is_empty() => match Endpoint::parse(text) {
+                Ok(e) => Ok(Some((e, ENDPOINT_ENV))),
+                Err(err) => Err(Failure::new(
+                    FailureKind::Usage,
+                    format!("{ENDPOINT_ENV}={text:?} is not an endpoint URL: it {err}"),
+                )
+                .with_fix(format!(
+                    "Unset {ENDPOINT_ENV} or give a URL such as http://127.0.0.1:8080."
+                ))),
+            },
+            _ => Ok(None),
+        }
+    }
 }
 
 /// How to reach the platform: the AWS profile, the calls' timeouts, and the retries of the
@@ -56,7 +83,7 @@ impl Place {
     /// from testing must never quietly replace MTurk.
     pub fn for_new(args: &PlaceChoice) -> Result<Place, Failure> {
         let target = args.target.unwrap_or(Target::Sandbox);
-        let endpoint = args.endpoint.clone();
+        let endpoint = args.endpoint()?;
         if let Some((e, from)) = &endpoint
             && target != Target::Emulator
             && !args.testing_endpoint
@@ -92,7 +119,7 @@ impl Place {
                 ),
             ));
         }
-        if let Some((e, from)) = args.endpoint.clone()
+        if let Some((e, from)) = args.endpoint()?
             && batch.endpoint.as_ref() != Some(&e)
         {
             let recorded = match &batch.endpoint {

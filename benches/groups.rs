@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use payout::emulator::prolific::{BackgroundProlific, DEFAULT_TOKEN, ProlificConfig, ProlificSeed};
+use payout::emulator::prolific::{BackgroundProlific, ProlificConfig, ProlificSeed};
 use support::*;
 
 fn main() {
@@ -43,30 +43,10 @@ fn main() {
         csv.push_str(&format!("{p},Completed study 1,remove\n"));
     }
     std::fs::write(&file, csv).unwrap();
-    let home = dir.path().join("home");
-    let token = home.join(".config/payout/prolific-token");
-    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
-    std::fs::write(&token, DEFAULT_TOKEN).unwrap();
+    let home = prolific_home(dir.path());
     let journal = dir.path().join("journal.sqlite");
     let url = emu.url();
-    let base = |more: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "run",
-            file.to_str().unwrap(),
-            "--platform",
-            "prolific",
-            "--endpoint-url",
-            &url,
-            "--testing-endpoint",
-            "--journal",
-            journal.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(more.iter().map(|s| s.to_string()));
-        v
-    };
+    let base = |more: &[&str]| prolific_args(&file, &url, &journal, more);
     let changes = adds + removes;
     let dry = base(&["--dry-run"]);
     let dry = Watched::spawn(&dry.iter().map(String::as_str).collect::<Vec<_>>(), &home).wait();

@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use payout::emulator::prolific::{BackgroundProlific, DEFAULT_TOKEN, ProlificConfig, ProlificSeed};
+use payout::emulator::prolific::{BackgroundProlific, ProlificConfig, ProlificSeed};
 use support::*;
 
 fn main() {
@@ -37,29 +37,11 @@ fn main() {
         csv.push_str(&format!("{p},{}.{:02}\n", 1 + i % 3, (i * 25) % 100));
     }
     std::fs::write(&file, csv).unwrap();
-    let home = dir.path().join("home");
-    let token = home.join(".config/payout/prolific-token");
-    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
-    std::fs::write(&token, DEFAULT_TOKEN).unwrap();
+    let home = prolific_home(dir.path());
     let journal = dir.path().join("journal.sqlite");
     let url = emu.url();
     let base = |more: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "run",
-            file.to_str().unwrap(),
-            "--platform",
-            "prolific",
-            "--study",
-            &study,
-            "--endpoint-url",
-            &url,
-            "--testing-endpoint",
-            "--journal",
-            journal.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut v = prolific_args(&file, &url, &journal, &["--study", &study]);
         v.extend(more.iter().map(|s| s.to_string()));
         v
     };

@@ -304,6 +304,39 @@ pub fn first_send_bonus(
 }
 
 /// A scratch directory for files that may be large (`BENCH_DIR`, or the system's temp dir).
+/// A home for payout holding the Prolific emulator's token, stored as `payout setup --prolific`
+/// stores it.
+#[allow(dead_code)]
+pub fn prolific_home(dir: &Path) -> std::path::PathBuf {
+    let home = dir.join("home");
+    let token = home.join(".config/payout/prolific-token");
+    std::fs::create_dir_all(token.parent().unwrap()).unwrap();
+    std::fs::write(&token, payout::emulator::prolific::DEFAULT_TOKEN).unwrap();
+    home
+}
+
+/// `payout run FILE --platform prolific --endpoint-url URL --testing-endpoint --journal J`,
+/// then `more`.
+#[allow(dead_code)]
+pub fn prolific_args(file: &Path, url: &str, journal: &Path, more: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "run",
+        file.to_str().unwrap(),
+        "--platform",
+        "prolific",
+        "--endpoint-url",
+        url,
+        "--testing-endpoint",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(more.iter().map(|s| s.to_string()));
+    v
+}
+
 pub fn scratch() -> tempfile::TempDir {
     match std::env::var_os("BENCH_DIR") {
         Some(d) => tempfile::tempdir_in(PathBuf::from(d)).expect("temp dir in BENCH_DIR"),

@@ -18,7 +18,7 @@ use super::prolific::{
 use crate::engine::{MemberConfig, MemberRun, StopSignal, execute_members, verify_members};
 use crate::error::{Failure, FailureKind};
 use crate::ids::{GroupId, WorkspaceId};
-use crate::input::{GroupFile, GroupOptions, GroupRow, parse_groups};
+use crate::input::{GroupOptions, GroupRow, parse_groups};
 use crate::item::MemberAction;
 use crate::journal::members::{
     CreateState, GroupStatus, MemberWrite, NewMemberGroup, NewMemberRow, group_status, groups_of,
@@ -125,22 +125,12 @@ pub async fn run(
     ui: &dyn Ui,
     stop: Arc<StopSignal>,
 ) -> Result<Ended, Failure> {
-    let GroupFile { rows, repeats } = parse_groups(bytes, &settings.source, &settings.options)
-        .map_err(|e| {
-            failure(
-                FailureKind::InvalidInput,
-                e.to_string().trim_end().to_owned(),
-            )
-        })?;
-    if !repeats.is_empty() {
-        ui.say(&format!(
-            "{} repeat{} an earlier line exactly (line {} repeats line {}): each change is made once.",
-            plural(repeats.len() as u64, "line"),
-            if repeats.len() == 1 { "s" } else { "" },
-            repeats[0].0,
-            repeats[0].1
-        ));
-    }
+    let rows = parse_groups(bytes, &settings.source, &settings.options).map_err(|e| {
+        failure(
+            FailureKind::InvalidInput,
+            e.to_string().trim_end().to_owned(),
+        )
+    })?;
     let engine = &settings.members.engine;
     ui.say("Checking with Prolific (read-only): the token, the workspace, its groups and their members.");
     let workspaces = read(engine, &stop, ui, || platform.workspaces())
@@ -240,10 +230,10 @@ pub async fn run(
         )
         .with_fix("check the names on Prolific's Participants → Groups page (or give the group IDs); to create them, run again with --create-missing"));
     }
-    // A file that adds and removes the same participant in one group says two things.
-    // A group named once by name and once by ID is one group: the same change twice is one.
+    // The one definition of "the same change": a participant in a group, the group named by its
+    // name or its ID. Asked twice the same way it is one change; both ways, a contradiction.
     let mut asks: HashMap<(usize, &str), (MemberAction, u64)> = HashMap::new();
-    let mut repeated: HashSet<u64> = HashSet::new();
+    let mut repeats: Vec<(u64, u64)> = Vec::new();
     for r in &rows {
         let Some(&k) = key_of.get(&r.group) else {
             continue;
@@ -253,9 +243,7 @@ pub async fn run(
                 "lines {line} and {}: participant {} is both added to and removed from group {}",
                 r.line, r.participant, resolved[k].named
             )),
-            Some(_) => {
-                repeated.insert(r.line);
-            }
+            Some((_, first)) => repeats.push((r.line, *first)),
             None => {
                 asks.insert((k, r.participant.as_str()), (r.action, r.line));
             }
@@ -280,6 +268,14 @@ pub async fn run(
             "say each participant once per group (add or remove), and name each group once",
         ));
     }
+    if let Some((line, first)) = repeats.first() {
+        let n = repeats.len();
+        ui.say(&format!(
+            "{n} line{} the same change as an earlier line (line {line} repeats line {first}): each change is made once.",
+            if n == 1 { " asks" } else { "s ask" }
+        ));
+    }
+    let repeated: HashSet<u64> = repeats.iter().map(|(l, _)| *l).collect();
 
     // Each group's members now: what is already so, and the sizes after.
     let mut effects: Vec<Effect> = vec![Effect::default(); resolved.len()];

@@ -27,14 +27,14 @@ pub trait Prompt {
 }
 
 /// Production without `--yes` needs someone at a terminal to confirm: refused before any call
-/// otherwise.
+/// otherwise. The one rule for every platform and command.
 pub fn need_terminal(prompt: &dyn Prompt, yes: bool) -> Result<(), crate::error::Failure> {
     if yes || prompt.can_answer() {
         return Ok(());
     }
     Err(crate::error::Failure::new(
         crate::error::FailureKind::Confirmation,
-        "--production works with real money and real workers and asks for confirmation at a terminal; there is none here, and no --yes",
+        "--production works with real money and real people and asks for confirmation at a terminal; there is none here, and no --yes",
     )
     .with_fix("Run it in a terminal to confirm the totals, or add --yes in a script (after a rehearsal)."))
 }

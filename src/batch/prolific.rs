@@ -714,12 +714,8 @@ pub fn where_to_run(a: &Asked<'_>, prompt: &dyn super::Prompt) -> Result<Prolifi
         )
         .with_fix("run with --dry-run first, then with --production"));
     }
-    if a.production && !a.dry_run && !a.yes && !prompt.can_answer() {
-        return Err(failure(
-            FailureKind::Confirmation,
-            "--production pays real money and asks for confirmation at a terminal; there is none here, and no --yes",
-        )
-        .with_fix("run it in a terminal to confirm Prolific's totals, or add --yes in a script (after a dry run)"));
+    if a.production && !a.dry_run {
+        super::need_terminal(prompt, a.yes)?;
     }
     Ok(target)
 }

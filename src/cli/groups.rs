@@ -134,7 +134,7 @@ async fn start_emulator_for(
     let ws = seed.workspace("Emulator", "GBP", 100_000_000);
     if !create_missing && let Ok(f) = crate::input::parse_groups(bytes, source, options) {
         let mut seen = std::collections::HashSet::new();
-        for r in f.rows {
+        for r in f {
             if crate::ids::check_prolific_id(&r.group).is_err() && seen.insert(r.group.clone()) {
                 seed.group(&ws, &r.group, &[]);
             }

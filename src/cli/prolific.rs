@@ -2,7 +2,6 @@
 //! [`ProlificSettings`], the token found, the batch's life handed to `batch::prolific`, and its
 //! end rendered and mapped to an exit status. No policy here.
 
-use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -226,19 +225,16 @@ impl CliUi<'_> {
             self.ctx.printer.warn("Confirmed by --yes.");
             return true;
         }
-        if !std::io::stdin().is_terminal() {
+        use crate::batch::Prompt as _;
+        if !super::Terminal.can_answer() {
             self.ctx
                 .printer
                 .warn("No terminal to confirm at, and no --yes.");
             return false;
         }
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(prompt.as_bytes());
-        let _ = err.flush();
-        drop(err);
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).is_ok()
-            && answer.trim().eq_ignore_ascii_case("yes")
+        super::Terminal
+            .ask(prompt)
+            .is_some_and(|a| a.trim().eq_ignore_ascii_case("yes"))
     }
 }
 

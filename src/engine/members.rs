@@ -15,6 +15,7 @@ use crate::ids::GroupId;
 use crate::item::{MemberAction, MemberState};
 use crate::journal::members::{CallOutcome, MemberRowRecord, MemberWrite, group_status};
 use crate::journal::{JournalError, JournalWriter, Write};
+use crate::platform::prolific::is_not_found;
 use crate::platform::{ErrorClass, GroupPlatform, PlatformError};
 
 /// Participants in one add or remove call. Prolific documents no limit; this is payout's
@@ -104,11 +105,6 @@ pub fn call_next(answer: Result<(), &PlatformError>) -> CallStep {
             ErrorClass::Systemic(_) => CallStep::Stop,
         },
     }
-}
-
-/// Whether Prolific answered 404: the id in the path (the group) names nothing.
-fn is_not_found(e: &PlatformError) -> bool {
-    e.code.as_deref() == Some("HTTP 404") || e.message.starts_with("HTTP 404")
 }
 
 /// One call to make: rows of one group and one action.

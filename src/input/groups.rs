@@ -22,14 +22,6 @@ pub struct GroupRow {
     pub action: MemberAction,
 }
 
-/// A group file, read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupFile {
-    pub rows: Vec<GroupRow>,
-    /// Rows that repeat an earlier one exactly (line, the earlier line): the same change once.
-    pub repeats: Vec<(u64, u64)>,
-}
-
 /// Options from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct GroupOptions {
@@ -72,7 +64,7 @@ pub fn parse_groups(
     bytes: &[u8],
     file: &str,
     opts: &GroupOptions,
-) -> Result<GroupFile, InputErrors> {
+) -> Result<Vec<GroupRow>, InputErrors> {
     let (records, mut problems) = read_records(bytes, file)?;
     let Some((_, first)) = records.first() else {
         return Err(InputErrors::whole(
@@ -115,9 +107,6 @@ pub fn parse_groups(
             .unwrap_or_else(|| (i + 1).to_string())
     };
     let mut rows: Vec<GroupRow> = Vec::with_capacity(records.len());
-    let mut seen: std::collections::HashMap<(String, String, MemberAction), u64> =
-        std::collections::HashMap::new();
-    let mut repeats = Vec::new();
     for (line, rec) in records.iter().skip(start) {
         let line = *line;
         if start == 0 && rec.len() != 1 {
@@ -176,12 +165,6 @@ pub fn parse_groups(
         let (Some(participant), Some(group), Some(action)) = (participant, group, action) else {
             continue;
         };
-        let key = (participant.as_str().to_owned(), group.clone(), action);
-        if let Some(first) = seen.get(&key) {
-            repeats.push((line, *first));
-            continue;
-        }
-        seen.insert(key, line);
         rows.push(GroupRow {
             line,
             participant,
@@ -198,7 +181,7 @@ pub fn parse_groups(
             "has a header and no participants to add or remove",
         ));
     }
-    Ok(GroupFile { rows, repeats })
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -208,7 +191,7 @@ mod tests {
     const P1: &str = "60ffe5c8371090c7041d43f8";
     const P2: &str = "60ffe5c8371090c7041d43f9";
 
-    fn parse(text: &str, opts: &GroupOptions) -> Result<GroupFile, InputErrors> {
+    fn parse(text: &str, opts: &GroupOptions) -> Result<Vec<GroupRow>, InputErrors> {
         parse_groups(text.as_bytes(), "g.csv", opts)
     }
 
@@ -221,18 +204,13 @@ mod tests {
             &GroupOptions::default(),
         )
         .unwrap();
-        assert_eq!(f.rows.len(), 2);
-        assert_eq!(f.rows[0].group, "Completed study 1");
-        assert_eq!(f.rows[0].action, MemberAction::Add);
-        assert_eq!(
-            (f.rows[1].line, f.rows[1].action),
-            (3, MemberAction::Remove)
-        );
-        assert_eq!(
-            f.repeats,
-            vec![(5, 2)],
-            "the same change twice is one change"
-        );
+        // Every row, repeats too: what a repeat is (the same change in the same group, named
+        // by its name or its ID) is decided once the groups are resolved (batch::groups).
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0].group, "Completed study 1");
+        assert_eq!(f[0].action, MemberAction::Add);
+        assert_eq!((f[1].line, f[1].action), (3, MemberAction::Remove));
+        assert_eq!((f[2].line, f[2].action), (5, MemberAction::Add));
     }
 
     #[test]
@@ -242,10 +220,9 @@ mod tests {
             action: Some(MemberAction::Remove),
         };
         let f = parse(&format!("{P1}\n{P2}\n"), &opts).unwrap();
-        assert_eq!(f.rows.len(), 2);
+        assert_eq!(f.len(), 2);
         assert!(
-            f.rows
-                .iter()
+            f.iter()
                 .all(|r| r.group == "Failed attention" && r.action == MemberAction::Remove)
         );
         // Prolific's submissions export: its participant column, the rest ignored.
@@ -253,7 +230,7 @@ mod tests {
             "Submission id,Participant id,Status,Started at\n6100aaaa371090c7041d43f8,{P1},APPROVED,2026-11-01\n"
         );
         let f = parse(&export, &opts).unwrap();
-        assert_eq!(f.rows[0].participant.as_str(), P1);
+        assert_eq!(f[0].participant.as_str(), P1);
         // Without --group neither names a group.
         let e = parse(&export, &GroupOptions::default()).unwrap_err();
         assert!(e.to_string().contains("--group"), "{e}");

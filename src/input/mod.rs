@@ -25,8 +25,7 @@ pub use columns::{
     qualification_schema, schema,
 };
 pub use groups::{
-    GroupFile, GroupOptions, GroupRow, first_line_is_group_file, looks_like_group_file,
-    parse_groups,
+    GroupOptions, GroupRow, first_line_is_group_file, looks_like_group_file, parse_groups,
 };
 pub use problems::{InputErrors, InputProblem, MAX_STORED_PROBLEMS};
 pub use prolific::{

@@ -11,6 +11,10 @@ use crate::item::ChunkState;
 use crate::item::SetUpAnswer;
 use crate::money::{Cents, Currency, ExactMinor};
 
+/// The rows a run still has work for, as an SQL list: word for word the condition of the
+/// partial index `chunk_rows_open` (schemas/journal/0004_chunks.sql).
+pub(crate) const CHUNK_ROW_OPEN_STATES: &str = "('pending', 'chunked', 'not_observed')";
+
 /// A row's state. `Chunked` rows belong to a chunk whose state says the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RowState {

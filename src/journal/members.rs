@@ -136,6 +136,10 @@ pub enum MemberWrite {
     CancelPending { batch: i64 },
 }
 
+/// The open states ([`MemberState::is_open`]) as an SQL list, word for word the condition of
+/// the partial index `member_rows_open` (schemas/journal/0006_groups.sql).
+pub(crate) const MEMBER_OPEN_STATES: &str = "('pending', 'sent', 'answered')";
+
 fn count_changed(n: usize, want: usize, what: &str) -> Result<(), JournalError> {
     if n == want {
         Ok(())
@@ -237,15 +241,15 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &MemberWrite) -> Result<i64, Journa
                 params![batch, group_key, *size as i64, now],
             )?;
             // A row never sent was so already; one sent is seen applied.
-            let mut done = tx.prepare_cached(
+            let mut done = tx.prepare_cached(&format!(
                 "UPDATE member_rows SET state = 'done', finished_ms = ?3, error = NULL,
                         note = CASE
                           WHEN calls = 0 AND action = 'add' THEN 'already a member: nothing sent'
                           WHEN calls = 0 THEN 'not a member: nothing sent'
                           WHEN action = 'add' THEN 'added: seen in the group''s member list'
                           ELSE 'removed: no longer in the group''s member list' END
-                 WHERE batch_id = ?1 AND seq = ?2 AND state IN ('pending', 'sent', 'answered')",
-            )?;
+                 WHERE batch_id = ?1 AND seq = ?2 AND state IN {MEMBER_OPEN_STATES}"
+            ))?;
             for seq in holds {
                 done.execute(params![batch, seq, now])?;
             }
@@ -264,10 +268,11 @@ pub(super) fn apply(tx: &Transaction<'_>, w: &MemberWrite) -> Result<i64, Journa
             error,
         } => {
             tx.execute(
-                "UPDATE member_rows SET state = 'failed', error = ?3, finished_ms = ?4,
+                &format!(
+                    "UPDATE member_rows SET state = 'failed', error = ?3, finished_ms = ?4,
                         note = 'the group no longer exists on Prolific'
-                 WHERE batch_id = ?1 AND group_key = ?2
-                   AND state IN ('pending', 'sent', 'answered')",
+                     WHERE batch_id = ?1 AND group_key = ?2 AND state IN {MEMBER_OPEN_STATES}"
+                ),
                 params![batch, group_key, error, now],
             )?;
         }
@@ -360,7 +365,7 @@ pub fn open_rows(
 ) -> Result<Vec<MemberRowRecord>, JournalError> {
     let mut st = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS} FROM member_rows INDEXED BY member_rows_open
-         WHERE batch_id = ?1 AND group_key = ?2 AND state IN ('pending', 'sent', 'answered')
+         WHERE batch_id = ?1 AND group_key = ?2 AND state IN {MEMBER_OPEN_STATES}
          ORDER BY seq"
     ))?;
     let out = st
@@ -402,17 +407,17 @@ pub fn open_elsewhere(
     exclude: Option<i64>,
 ) -> Result<Option<String>, JournalError> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT b.name FROM member_rows r INDEXED BY member_rows_participant
              JOIN member_groups g ON g.batch_id = r.batch_id AND g.key = r.group_key
              JOIN batches b ON b.id = r.batch_id
              WHERE r.participant_id = ?1
                AND (g.group_id = ?2 OR (g.group_id IS NULL AND g.named = ?5))
                AND b.ledger = ?3
-               AND b.closed IS NULL AND r.state IN ('pending', 'sent', 'answered')
+               AND b.closed IS NULL AND r.state IN {MEMBER_OPEN_STATES}
                AND b.id IS NOT ?4
-             LIMIT 1",
-        )?
+             LIMIT 1"
+        ))?
         .query_row(
             params![participant, group_id, ledger, exclude, named],
             |r| r.get(0),
@@ -720,6 +725,27 @@ mod tests {
         assert_eq!(next_call(j.conn(), b).unwrap(), 1);
         w(&mut j, MemberWrite::CancelPending { batch: b });
         assert_eq!(states(&j, b), ["done", "cancelled", "cancelled", "done"]);
+    }
+
+    /// The SQL lists are the states `is_open` names, and the partial indexes' conditions.
+    #[test]
+    fn the_open_states_are_one_list_in_code_sql_and_the_indexes() {
+        let names: Vec<String> = MemberState::ALL
+            .into_iter()
+            .filter(|s| s.is_open())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(MEMBER_OPEN_STATES, format!("({})", names.join(", ")));
+        assert!(
+            include_str!("../../schemas/journal/0006_groups.sql")
+                .contains(&format!("WHERE state IN {MEMBER_OPEN_STATES};"))
+        );
+        assert!(
+            include_str!("../../schemas/journal/0004_chunks.sql").contains(&format!(
+                "WHERE state IN {};",
+                super::super::chunks::CHUNK_ROW_OPEN_STATES
+            ))
+        );
     }
 
     #[test]

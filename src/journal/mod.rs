@@ -18,6 +18,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags};
 
+use chunks::CHUNK_ROW_OPEN_STATES;
+use members::MEMBER_OPEN_STATES;
+
 pub use query::{
     BULK_IMPORT_ROWS, GroupItem, Import, ItemFilter, KindStateCount, LedgerPrior, PriorItem,
     Rehearsal,
@@ -391,10 +394,10 @@ impl Journal {
                                AND i.state IN {OPEN_STATES})
                              + (SELECT COUNT(*) FROM chunk_rows c INDEXED BY chunk_rows_open
                                WHERE c.batch_id = b.id
-                               AND c.state IN ('pending', 'chunked', 'not_observed'))
+                               AND c.state IN {CHUNK_ROW_OPEN_STATES})
                              + (SELECT COUNT(*) FROM member_rows m INDEXED BY member_rows_open
                                WHERE m.batch_id = b.id
-                               AND m.state IN ('pending', 'sent', 'answered'))
+                               AND m.state IN {MEMBER_OPEN_STATES})
                  FROM batches b WHERE b.closed IS NULL AND b.imported = 1 ORDER BY b.id",
             ))?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?

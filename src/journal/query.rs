@@ -7,6 +7,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::chunks::CHUNK_ROW_OPEN_STATES;
+use super::members::MEMBER_OPEN_STATES;
 use super::records::{
     BatchInfo, BatchKind, CloseKind, Closed, ITEM_COLUMNS, ItemRecord, ItemState, NewBatch,
     OPEN_STATES, QualTypeRecord, QualTypeState, UNSETTLED_STATES, op_columns,
@@ -335,9 +337,9 @@ impl Journal {
                    INDEXED BY items_open WHERE i.batch_id = b.id
                    AND i.state IN {OPEN_STATES})
                    OR EXISTS (SELECT 1 FROM chunk_rows c INDEXED BY chunk_rows_open
-                   WHERE c.batch_id = b.id AND c.state IN ('pending', 'chunked', 'not_observed'))
+                   WHERE c.batch_id = b.id AND c.state IN {CHUNK_ROW_OPEN_STATES})
                    OR EXISTS (SELECT 1 FROM member_rows m INDEXED BY member_rows_open
-                   WHERE m.batch_id = b.id AND m.state IN ('pending', 'sent', 'answered')))
+                   WHERE m.batch_id = b.id AND m.state IN {MEMBER_OPEN_STATES}))
                    ORDER BY b.id DESC LIMIT 1"
             )
         } else {

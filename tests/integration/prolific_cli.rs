@@ -299,26 +299,15 @@ fn a_thousand_rows_under_faults_and_kill_9s_through_the_binary_are_each_paid_exa
         for attempt in 0.. {
             assert!(attempt < 60, "seed {seed}: no end");
             if kills < 2 {
-                // kill -9 at a random point of the run.
                 let mut cmd = s.payout(&run);
-                cmd.env("PROLIFIC_TOKEN", TOKEN)
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null());
-                let mut child = cmd.spawn().expect("spawn payout");
+                cmd.env("PROLIFIC_TOKEN", TOKEN);
                 if kills == 0 {
-                    // At a random point.
-                    let deadline = Instant::now() + Duration::from_millis(rng.u64(50..1500));
-                    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-                        std::thread::yield_now();
-                    }
+                    // kill -9 at a random point of the run.
+                    kill_9_when(cmd, Duration::from_millis(rng.u64(50..1500)), || false);
                 } else {
                     // Between "pay sent" (committed) and the pay's answer being journaled.
-                    while child.try_wait().unwrap().is_none() && !pay_in_flight(&s.journal()) {
-                        std::thread::yield_now();
-                    }
+                    kill_9_when(cmd, Duration::from_secs(60), || pay_in_flight(&s.journal()));
                 }
-                let _ = child.kill();
-                let _ = child.wait();
                 kills += 1;
                 continue;
             }

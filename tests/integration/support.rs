@@ -363,3 +363,19 @@ pub fn paid_batch(s: &Scratch, n: usize) -> (BackgroundEmulator, PathBuf) {
     assert_eq!(out.code, 0, "{out:?}");
     (emu, file)
 }
+
+/// Starts `cmd` (its output discarded) and kill -9s it as soon as `now()` holds, `within` has
+/// passed, or it has ended by itself: a crash at a chosen point, bounded in time.
+pub fn kill_9_when(mut cmd: Command, within: std::time::Duration, mut now: impl FnMut() -> bool) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn payout");
+    let deadline = std::time::Instant::now() + within;
+    while child.try_wait().unwrap().is_none() && !now() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -33,6 +33,12 @@ pub fn classify_transport(e: &reqwest::Error) -> ErrorClass {
     }
 }
 
+/// Whether Prolific answered 404: the id in the path names nothing (a study, a group). Read
+/// from what [`answer_error`] writes: its code (Prolific's, or `HTTP 404`) or its text.
+pub fn is_not_found(e: &PlatformError) -> bool {
+    e.code.as_deref() == Some("HTTP 404") || e.message.starts_with("HTTP 404")
+}
+
 /// The error for a failed answer: the status, Prolific's own title and detail (from either
 /// body shape it uses), and the raw body.
 pub fn answer_error(status: u16, body: &[u8]) -> PlatformError {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-pub use classify::{answer_error, classify_status};
+pub use classify::{answer_error, classify_status, is_not_found};
 pub use wire::{GroupInfo, Me, StudyInfo, SubmissionInfo, WorkspaceBalance, WorkspaceInfo};
 
 use super::{ChunkRow, ChunkedPlatform, ErrorClass, PlatformError, SetUpAnswer};
@@ -221,11 +221,7 @@ impl ProlificPlatform {
     pub async fn study(&self, id: &StudyId) -> Result<Option<StudyInfo>, PlatformError> {
         match self.get(&self.url(&format!("studies/{id}/"))).await {
             Ok(b) => wire::parse(&b).map(Some),
-            Err(e)
-                if e.code.as_deref() == Some("HTTP 404") || e.message.starts_with("HTTP 404") =>
-            {
-                Ok(None)
-            }
+            Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
